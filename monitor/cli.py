@@ -1,0 +1,86 @@
+"""The ``reserve-monitor`` command: worker, replay, simulate, policy check."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from monitor.core.errors import PolicyError
+from monitor.core.policy import Policy, load_policy
+
+
+def _policy(path: str | None) -> Policy:
+    return load_policy(path or os.environ.get("RESERVE_MONITOR_POLICY") or None)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from monitor.replay import run
+
+    app_id = os.environ.get("RESERVE_MONITOR_APP_ID") or "reserve-monitor"
+    return run(args.file, _policy(args.policy), sys.stdout, sys.stderr, app_id)
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file)
+    named = sorted(set(policy.resolved) - {"default"})
+    print(f"{args.file}: valid; reporting currency {policy.reporting_currency}; "
+          f"default packs {', '.join(policy.resolved['default'].packs) or 'none'}"
+          + (f"; {len(named)} exchanges named: {', '.join(named)}" if named else ""))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from monitor.worker.main import run_worker
+
+    return run_worker()
+
+
+def _simulate(rest: list[str]) -> int:
+    from connectors.simulator import main as simulate
+
+    return simulate(rest) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reserve-monitor",
+        description="Continuous reserve-adequacy monitoring of crypto exchanges.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser("worker", help="run a stream-processing worker (Faust)")
+    worker.set_defaults(run=_worker)
+
+    replay = commands.add_parser("replay", help="run the rules over JSON Lines, no Kafka")
+    replay.add_argument("file", help="JSON Lines file, or - for stdin")
+    replay.add_argument("--policy", help="policy file (default: RESERVE_MONITOR_POLICY or jp)")
+    replay.set_defaults(run=_replay)
+
+    commands.add_parser("simulate", help="produce synthetic events (see simulate --help)",
+                        add_help=False)
+
+    policy = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file")
+    check.set_defaults(run=_policy_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulate"]:
+        return _simulate(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except PolicyError as error:
+        print("policy errors:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,386 @@
+"""The engine: applies input events to per-exchange state and evaluates the rules.
+
+The engine knows nothing of Kafka. A driver (the worker, ``replay``) hands it
+decoded events and the time; each call returns a :class:`Step`: the outcome
+the event is counted under, the status changes to publish, and the journal
+writes that let a driver with durable storage rebuild the state later with
+:meth:`Engine.restore`.
+
+Cost per event: an exchange event touches one exchange and evaluates its
+rules on running totals; a price event revalues only the exchanges that hold
+the asset or keep ledger figures in it. Neither sums over wallets.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from monitor.core.events import (
+    CustomerLiability,
+    Event,
+    FixedOverheads,
+    InsurancePolicy,
+    LedgerEvent,
+    OwnFunds,
+    Price,
+    ReserveFund,
+    Topic,
+    Trade,
+    WalletBalance,
+    from_document,
+    to_document,
+)
+from monitor.core.money import decimal_text
+from monitor.core.policy import ExchangePolicy, Policy
+from monitor.core.rules import ColdStorage, LiabilityReserve, Rule
+from monitor.core.rules.base import Assessment, ExchangeView, classify
+from monitor.core.state import ExchangeState, Feed, RuleState
+from monitor.core.status import Status
+from monitor.core.valuation import Valuer
+
+# Namespace of the deterministic ids of status changes (uuid5 of the change's identity).
+CHANGE_NAMESPACE = uuid.UUID("6f1c2a52-3b0e-5d1c-9c61-2f7a1d0b9e41")
+DEFAULT_SEEN_IDS = 20_000
+# trading volume of an exchange whose packs set no window (reported, not judged)
+DEFAULT_VOLUME_WINDOW = timedelta(days=1)
+DEFAULT_VOLUME_BUCKET = timedelta(hours=1)
+
+Write = tuple[str, dict[str, Any] | None]
+
+
+class Outcome(StrEnum):
+    """How an input message is accounted for (``reserve_monitor_events_total``)."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One rule of one exchange moved from ``previous`` to ``status``."""
+
+    exchange: str
+    rule: str
+    status: Status
+    previous: Status
+    sequence: int
+    as_of: datetime
+    assessment: Assessment
+
+    @property
+    def id(self) -> str:
+        """The same change, recomputed after a restart or in a replay, has the same id."""
+        name = f"{self.exchange}/{self.rule}/{self.sequence}/{self.previous}/{self.status}"
+        return str(uuid.uuid5(CHANGE_NAMESPACE, name))
+
+    @property
+    def touches_breach(self) -> bool:
+        return Status.BREACH in (self.status, self.previous)
+
+
+@dataclass(slots=True)
+class Step:
+    """What one call of the engine did."""
+
+    outcome: Outcome | None = None
+    error: str | None = None
+    changes: list[StatusChange] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+
+
+def journal_key(*parts: str | int) -> str:
+    """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``."""
+    return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+
+
+def rules_for(policy: ExchangePolicy) -> list[Rule]:
+    """The rules an exchange's packs apply, in a fixed order."""
+    rules: list[Rule] = []
+    jp = policy.jp
+    if jp is not None:
+        rules.append(LiabilityReserve(jp.liability_reserve))
+        rules.append(ColdStorage("jp.cold_storage", jp.cold_storage))
+    return rules
+
+
+def _ledger_slot(event: LedgerEvent) -> tuple[str, ...]:
+    if isinstance(event, CustomerLiability):
+        return ("customer_liability", event.asset)
+    if isinstance(event, InsurancePolicy):
+        return ("insurance_policy", event.policy_id)
+    return (event.type,)
+
+
+class Engine:
+    """Reserve adequacy of every exchange it has seen, kept current event by event."""
+
+    def __init__(self, policy: Policy, *, seen_ids: int = DEFAULT_SEEN_IDS) -> None:
+        self.policy = policy
+        self.valuer = Valuer(policy.reporting_currency)
+        self.exchanges: dict[str, ExchangeState] = {}
+        self.clock: datetime | None = None
+        self._seen_ids = seen_ids
+        self._rules: dict[int, list[Rule]] = {}
+        # asset or currency -> exchanges whose figures are valued in it
+        self._dependents: defaultdict[str, set[str]] = defaultdict(set)
+
+    # -- driving -----------------------------------------------------------------
+
+    def apply(self, event: Event) -> Step:
+        """Apply one decoded input event and re-evaluate what it affects."""
+        self._advance(event.ts)
+        if isinstance(event, Price):
+            return self._apply_price(event)
+        state = self.state_of(event.exchange)
+        if event.event_id in state.seen:
+            return Step(Outcome.DUPLICATE)
+        step = Step()
+        if isinstance(event, Trade):
+            self._apply_trade(state, event, step)
+        elif isinstance(event, WalletBalance):
+            self._apply_wallet(state, event, step)
+        else:
+            self._apply_ledger(state, event, step)
+        if step.outcome is not Outcome.APPLIED:
+            return step
+        forgotten = state.seen.add(event.event_id)
+        step.writes.append((journal_key("seen", state.exchange, event.event_id), {}))
+        if forgotten is not None:
+            step.writes.append((journal_key("seen", state.exchange, forgotten), None))
+        self._evaluate(state, step)
+        return step
+
+    def tick(self, now: datetime) -> Step:
+        """Let time pass to ``now`` and re-evaluate every exchange (windows, staleness)."""
+        self._advance(now)
+        step = Step()
+        for state in self.exchanges.values():
+            self._evaluate(state, step)
+        return step
+
+    def restore(self, key: str, document: dict[str, Any]) -> None:
+        """Put back one journalled piece of state (any order; later writes win)."""
+        kind, *parts = json.loads(key)
+        if kind == "price":
+            price = from_document(Topic.PRICES, document)
+            assert isinstance(price, Price)
+            if self.valuer.newer_than_held(price):
+                self._take_price(price)
+            self._advance(price.ts)
+            return
+        state = self.state_of(parts[0])
+        if kind == "wallet":
+            wallet = from_document(Topic.WALLET_BALANCES, document)
+            assert isinstance(wallet, WalletBalance)
+            if state.holdings.newer_than_held(wallet):
+                self._take_wallet(state, wallet)
+            self._advance(wallet.ts)
+        elif kind == "ledger":
+            entry = from_document(Topic.LEDGER, document)
+            assert not isinstance(entry, Trade | WalletBalance | Price)
+            self._take_ledger(state, entry)
+            self._advance(entry.ts)
+        elif kind == "volume":
+            state.volume.restore(int(parts[1]), Decimal(document["amount"]))
+            state.saw(Feed.TRADES, datetime.fromisoformat(document["last_trade"]))
+        elif kind == "seen":
+            state.seen.add(parts[1])
+        elif kind == "rule":
+            state.rules[parts[1]] = RuleState(Status(document["status"]), document["changes"])
+        else:
+            raise ValueError(f"unknown journal key {key!r}")
+
+    # -- reading -----------------------------------------------------------------
+
+    def state_of(self, exchange: str) -> ExchangeState:
+        state = self.exchanges.get(exchange)
+        if state is None:
+            jp = self.policy.for_exchange(exchange).jp
+            window, bucket = (
+                (jp.liability_reserve.volume_window, jp.liability_reserve.volume_bucket)
+                if jp is not None
+                else (DEFAULT_VOLUME_WINDOW, DEFAULT_VOLUME_BUCKET)
+            )
+            state = ExchangeState(exchange, window, bucket, self._seen_ids)
+            self.exchanges[exchange] = state
+        return state
+
+    def rules_of(self, exchange: str) -> list[Rule]:
+        policy = self.policy.for_exchange(exchange)
+        rules = self._rules.get(id(policy))
+        if rules is None:
+            rules = self._rules[id(policy)] = rules_for(policy)
+        return rules
+
+    def forget(self, exchanges: Iterable[str]) -> None:
+        """Drop the state of exchanges this engine no longer owns (partitions moved away)."""
+        for exchange in exchanges:
+            self.exchanges.pop(exchange, None)
+            for dependents in self._dependents.values():
+                dependents.discard(exchange)
+
+    # -- the parts ---------------------------------------------------------------
+
+    def _advance(self, moment: datetime) -> None:
+        if self.clock is None or moment > self.clock:
+            self.clock = moment
+
+    def _apply_price(self, price: Price) -> Step:
+        held = self.valuer.latest.get(price.asset)
+        if held is not None and held.event_id == price.event_id:
+            return Step(Outcome.DUPLICATE)
+        if price.currency != self.valuer.reporting_currency:
+            return Step(
+                Outcome.INVALID,
+                f"currency: prices must be in the reporting currency "
+                f"{self.valuer.reporting_currency}, not {price.currency}",
+            )
+        if not self.valuer.newer_than_held(price):
+            return Step(Outcome.STALE)
+        step = Step(Outcome.APPLIED)
+        self._take_price(price)
+        step.writes.append((journal_key("price", price.asset), to_document(price)))
+        for exchange in sorted(self._dependents.get(price.asset, ())):
+            self._evaluate(self.exchanges[exchange], step)
+        return step
+
+    def _take_price(self, price: Price) -> None:
+        old = self.valuer.replace(price)
+        for exchange in self._dependents.get(price.asset, ()):
+            self.exchanges[exchange].holdings.reprice(price.asset, old, price.price)
+
+    def _apply_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
+        notional = self.valuer.to_reporting(trade.notional, trade.currency)
+        if notional is None:
+            step.outcome, step.error = (
+                Outcome.INVALID,
+                (
+                    f"currency: no market.prices price of {trade.currency} to convert the notional "
+                    f"into {self.valuer.reporting_currency}"
+                ),
+            )
+            return
+        bucket = state.volume.add(trade.ts, notional)
+        if bucket is None:
+            step.outcome = Outcome.STALE
+            return
+        step.outcome = Outcome.APPLIED
+        state.saw(Feed.TRADES, trade.ts)
+        step.writes.append(self._volume_write(state, bucket))
+        step.writes.extend(
+            (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
+        )
+
+    def _volume_write(self, state: ExchangeState, bucket: int) -> Write:
+        amount = state.volume.amount(bucket)
+        return journal_key("volume", state.exchange, bucket), {
+            "amount": decimal_text(amount),
+            "last_trade": state.feeds[Feed.TRADES].isoformat(),
+        }
+
+    def _apply_wallet(self, state: ExchangeState, wallet: WalletBalance, step: Step) -> None:
+        if not state.holdings.newer_than_held(wallet):
+            step.outcome = Outcome.STALE
+            return
+        step.outcome = Outcome.APPLIED
+        self._take_wallet(state, wallet)
+        step.writes.append(
+            (
+                journal_key("wallet", state.exchange, wallet.wallet, wallet.asset),
+                to_document(wallet),
+            )
+        )
+
+    def _take_wallet(self, state: ExchangeState, wallet: WalletBalance) -> None:
+        self._dependents[wallet.asset].add(state.exchange)
+        state.holdings.replace(wallet, self.valuer.prices)
+        state.saw(Feed.WALLETS, wallet.ts)
+
+    def _apply_ledger(self, state: ExchangeState, entry: LedgerEvent, step: Step) -> None:
+        held = self._held_ledger(state, entry)
+        if held is not None and held.ts >= entry.ts:
+            step.outcome = Outcome.STALE
+            return
+        step.outcome = Outcome.APPLIED
+        self._take_ledger(state, entry)
+        step.writes.append(
+            (journal_key("ledger", state.exchange, *_ledger_slot(entry)), to_document(entry))
+        )
+
+    def _held_ledger(self, state: ExchangeState, entry: LedgerEvent) -> LedgerEvent | None:
+        ledger = state.ledger
+        if isinstance(entry, CustomerLiability):
+            return ledger.liabilities.get(entry.asset)
+        if isinstance(entry, InsurancePolicy):
+            return ledger.insurance.get(entry.policy_id)
+        if isinstance(entry, ReserveFund):
+            return ledger.reserve_fund
+        if isinstance(entry, OwnFunds):
+            return ledger.own_funds
+        return ledger.fixed_overheads
+
+    def _take_ledger(self, state: ExchangeState, entry: LedgerEvent) -> None:
+        held = self._held_ledger(state, entry)
+        if held is not None and held.ts >= entry.ts:
+            return
+        ledger = state.ledger
+        if isinstance(entry, CustomerLiability):
+            ledger.liabilities[entry.asset] = entry
+            self._dependents[entry.asset].add(state.exchange)
+        elif isinstance(entry, InsurancePolicy):
+            ledger.insurance[entry.policy_id] = entry
+        elif isinstance(entry, ReserveFund):
+            ledger.reserve_fund = entry
+        elif isinstance(entry, OwnFunds):
+            ledger.own_funds = entry
+        elif isinstance(entry, FixedOverheads):
+            ledger.fixed_overheads = entry
+        currency = getattr(entry, "currency", None)
+        if currency is not None and currency != self.valuer.reporting_currency:
+            self._dependents[currency].add(state.exchange)
+        state.saw(Feed.LEDGER, entry.ts)
+
+    def _evaluate(self, state: ExchangeState, step: Step) -> None:
+        assert self.clock is not None
+        view = ExchangeView(state, self.valuer, self.clock)
+        for rule in self.rules_of(state.exchange):
+            assessment = rule.assess(view)
+            held = state.rules.setdefault(rule.id, RuleState())
+            status = classify(assessment, rule.thresholds, held.status)
+            held.assessment = assessment
+            if status is held.status:
+                continue
+            held.changes += 1
+            step.changes.append(
+                StatusChange(
+                    state.exchange,
+                    rule.id,
+                    status,
+                    held.status,
+                    held.changes,
+                    self.clock,
+                    assessment,
+                )
+            )
+            held.status = status
+            step.writes.append(
+                (
+                    journal_key("rule", state.exchange, rule.id),
+                    {"status": status.value, "changes": held.changes},
+                )
+            )
+        step.writes.extend(
+            (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
+        )
+        step.evaluated.append(state.exchange)

@@ -1,0 +1,34 @@
+"""The exceptions of Reserve Monitor.
+
+One root, a short tree::
+
+    ReserveMonitorError
+    ├── InvalidEvent      an input message that breaks the contract (dead-lettered)
+    └── PolicyError       a policy file that cannot be used (every problem listed)
+"""
+
+from __future__ import annotations
+
+
+class ReserveMonitorError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class InvalidEvent(ReserveMonitorError):
+    """An input message that breaks the contract.
+
+    ``str()`` is ``"<field>: <message>"``, the form the dead-letter topic carries.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PolicyError(ReserveMonitorError):
+    """A policy file with one or more problems, each ``"<place>: <message>"``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

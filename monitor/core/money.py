@@ -1,0 +1,74 @@
+"""Decimal arithmetic, text forms of money and ratios, and durations.
+
+Every amount is a :class:`~decimal.Decimal`. Sums run in :data:`MONEY_CONTEXT`,
+wide enough that running totals stay exact, so an incremental total equals the
+brute-force sum to the last digit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+
+MONEY_CONTEXT = Context(prec=60)
+ZERO = Decimal(0)
+ONE = Decimal(1)
+_RATIO_PLACES = Decimal("0.000001")
+_MONEY_PLACES = Decimal("0.01")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain positional text of a decimal, without exponent or trailing zeros."""
+    if value == 0:
+        return "0"
+    text = format(value.normalize(MONEY_CONTEXT), "f")
+    return text
+
+
+def money_text(value: Decimal) -> str:
+    """An amount rounded to hundredths for people and alerts (exact arithmetic stays inside)."""
+    return decimal_text(value.quantize(_MONEY_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def ratio_text(value: Decimal) -> str:
+    """A ratio rounded to six places."""
+    return decimal_text(value.quantize(_RATIO_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def parse_duration(text: str | int) -> timedelta:
+    """``"30d"``, ``"6h"``, ``"15m"``, ``"90s"`` or a number of seconds."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text <= 0:
+            raise ValueError("a duration must be positive")
+        return timedelta(seconds=text)
+    match = _DURATION.match(str(text))
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration such as '90s', '15m', '6h' or '30d'")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def duration_text(value: timedelta) -> str:
+    """The shortest text form :func:`parse_duration` reads back."""
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``; microseconds only where there are some."""
+    moment = moment.astimezone(UTC)
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def optional_text(
+    value: Decimal | None, render: Callable[[Decimal], str] = money_text
+) -> str | None:
+    """``render(value)``, or None where the value is unknown."""
+    return None if value is None else render(value)

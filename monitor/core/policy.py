@@ -1,0 +1,241 @@
+"""Policies: which rule packs apply to which exchange, with which parameters.
+
+A policy file (contract section 6) names the reporting currency, parameter
+overrides per pack and the packs of each exchange. Every pack's built-in
+defaults live in ``packs/<pack>.yaml`` beside this module, each with its
+source; a policy file overrides only what it names. :func:`load_policy`
+validates the whole file and raises :class:`PolicyError` listing every problem
+with its place in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from monitor.core.errors import PolicyError
+from monitor.core.events import EXCHANGE_ID_PATTERN
+from monitor.core.money import parse_duration
+
+DEFAULT_EXCHANGE = "default"
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError('must be a number such as "0.95"')
+    # YAML floats are read through their text so 0.95 stays exactly 0.95
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError("must be a finite number, not negative")
+    return number
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)
+
+
+Number = Annotated[Decimal, BeforeValidator(_decimal)]
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LiabilityReserveParams(_Params):
+    volume_window: Duration
+    volume_bucket: Duration
+    volume_rate: Number
+    hot_customer_value_share: Number
+    fixed_floor: Number
+    minimum_floor: Number
+    maximum_floor: Number
+    insurance_max_share: Annotated[Number, Field(le=1)]
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    max_ledger_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiabilityReserveParams:
+        if self.maximum_floor < self.minimum_floor:
+            raise ValueError("maximum_floor must not be under minimum_floor")
+        if self.warning_below < self.breach_below:
+            raise ValueError("warning_below must not be under breach_below")
+        if self.volume_window % self.volume_bucket:
+            raise ValueError("volume_window must be a whole number of volume_bucket")
+        return self
+
+
+class ColdStorageParams(_Params):
+    minimum_share: Annotated[Number, Field(le=1)]
+    warning_share: Annotated[Number, Field(le=1)]
+    hysteresis: Number
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColdStorageParams:
+        if self.warning_share < self.minimum_share:
+            raise ValueError("warning_share must not be under minimum_share")
+        return self
+
+
+class JpPack(_Params):
+    liability_reserve: LiabilityReserveParams
+    cold_storage: ColdStorageParams
+
+
+PACKS: dict[str, type[_Params]] = {"jp": JpPack}
+
+
+class Assignment(BaseModel):
+    """The packs of one exchange (or of every exchange not named: ``default``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    packs: list[str]
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class PolicyFile(BaseModel):
+    """The outer shape of a policy file, as written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reporting_currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")] = "JPY"
+    packs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    exchanges: dict[str, Assignment] = Field(
+        default_factory=lambda: {DEFAULT_EXCHANGE: Assignment(packs=["jp"])}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangePolicy:
+    """The resolved packs and parameters of one exchange."""
+
+    packs: dict[str, Any]
+
+    @property
+    def jp(self) -> JpPack | None:
+        return self.packs.get("jp")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated policy: resolves the packs and parameters of any exchange."""
+
+    reporting_currency: str
+    resolved: dict[str, ExchangePolicy]
+
+    def for_exchange(self, exchange: str) -> ExchangePolicy:
+        return self.resolved.get(exchange) or self.resolved[DEFAULT_EXCHANGE]
+
+
+@cache
+def builtin_params(pack: str) -> dict[str, Any]:
+    """The built-in defaults of ``pack`` as written in its YAML file."""
+    text = resources.files("monitor.core").joinpath(f"packs/{pack}.yaml").read_text("utf-8")
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _place(prefix: str, error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+    return f"{location}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def parse_policy(document: Any) -> Policy:
+    """Validate a policy document (the parsed YAML); raises PolicyError with every problem."""
+    if not isinstance(document, dict):
+        raise PolicyError(
+            ["(top): a policy file must be a mapping with reporting_currency, packs and exchanges"]
+        )
+    try:
+        shape = PolicyFile.model_validate(document)
+    except ValidationError as error:
+        raise PolicyError([_place("", e) for e in error.errors(include_url=False)]) from None
+    problems: list[str] = []
+    for pack in shape.packs:
+        if pack not in PACKS:
+            problems.append(f"packs.{pack}: unknown pack; known packs: {', '.join(PACKS)}")
+    if DEFAULT_EXCHANGE not in shape.exchanges:
+        problems.append(f"exchanges: needs a '{DEFAULT_EXCHANGE}' entry for exchanges not named")
+    resolved: dict[str, ExchangePolicy] = {}
+    for exchange, assignment in shape.exchanges.items():
+        where = f"exchanges.{exchange}"
+        if exchange != DEFAULT_EXCHANGE and not re.match(EXCHANGE_ID_PATTERN, exchange):
+            problems.append(f"{where}: not a valid exchange id ({EXCHANGE_ID_PATTERN})")
+        for pack in assignment.params:
+            if pack not in assignment.packs:
+                problems.append(f"{where}.params.{pack}: parameters for a pack not in its packs")
+        packs: dict[str, Any] = {}
+        for index, pack in enumerate(assignment.packs):
+            if pack not in PACKS:
+                problems.append(
+                    f"{where}.packs.{index}: unknown pack {pack!r}; known packs: {', '.join(PACKS)}"
+                )
+                continue
+            params = _merge(
+                _merge(builtin_params(pack), shape.packs.get(pack, {})),
+                assignment.params.get(pack, {}),
+            )
+            try:
+                packs[pack] = PACKS[pack].model_validate(params)
+            except ValidationError as error:
+                problems.extend(
+                    _place(f"{where} (pack {pack})", e) for e in error.errors(include_url=False)
+                )
+        resolved[exchange] = ExchangePolicy(packs)
+    if problems:
+        raise PolicyError(problems)
+    return Policy(shape.reporting_currency, resolved)
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy in the YAML file at ``path``, or the built-in one."""
+    if path is None:
+        text = resources.files("monitor.core").joinpath("packs/default.yaml").read_text("utf-8")
+        where = "built-in policy"
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as error:
+            raise PolicyError([f"{path}: cannot read ({error.strerror})"]) from None
+        where = str(path)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PolicyError([f"{where}: not YAML ({error})"]) from None
+    return parse_policy(document)

@@ -1,0 +1,71 @@
+"""``jp.cold_storage``: the cold-wallet share of customer crypto value.
+
+``ratio`` is the cold share itself, held against ``minimum_share``;
+``required`` is the cold value the minimum share demands, ``available`` the
+cold value held and ``shortfall`` the value to move from hot to cold storage.
+"""
+
+from __future__ import annotations
+
+from monitor.core.events import Custody, Holder
+from monitor.core.money import MONEY_CONTEXT, ZERO, money_text, ratio_text
+from monitor.core.policy import ColdStorageParams
+from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.state import Feed
+from monitor.core.status import Thresholds
+
+_ctx = MONEY_CONTEXT
+
+
+class ColdStorage:
+    """At least ``minimum_share`` of customer crypto value held in cold wallets."""
+
+    def __init__(self, rule_id: str, params: ColdStorageParams) -> None:
+        self.id = rule_id
+        self.params = params
+        self.thresholds = Thresholds(params.minimum_share, params.warning_share, params.hysteresis)
+
+    def assess(self, view: ExchangeView) -> Assessment:
+        p, holdings = self.params, view.state.holdings
+        stale = stale_input(
+            view, Feed.WALLETS, view.state.feeds.get(Feed.WALLETS), p.max_wallet_age
+        )
+        if stale is not None:
+            return stale
+        if holdings.unpriced:
+            return unknown(
+                "customer crypto cannot be valued: no price for "
+                + ", ".join(sorted(holdings.unpriced)),
+                unpriced=sorted(holdings.unpriced),
+            )
+        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
+        if stale is not None:
+            return stale
+        cold = holdings.value_of(Custody.COLD, Holder.CUSTOMER)
+        hot = holdings.value_of(Custody.HOT, Holder.CUSTOMER)
+        total = _ctx.add(cold, hot)
+        if total <= 0:
+            return unknown(
+                f"{view.state.exchange} reports no customer crypto to divide", customer_value="0"
+            )
+        share = _ctx.divide(cold, total)
+        required = _ctx.multiply(p.minimum_share, total)
+        shortfall = max(ZERO, _ctx.subtract(required, cold))
+        evidence = {
+            "cold_customer_value": money_text(cold),
+            "hot_customer_value": money_text(hot),
+            "cold_share": ratio_text(share),
+            "minimum_share": ratio_text(p.minimum_share),
+        }
+        if shortfall > 0:
+            reason = (
+                f"Only {ratio_text(share)} of customer crypto value is in cold storage, "
+                f"under the {ratio_text(p.minimum_share)} minimum; move "
+                f"{money_text(shortfall)} of value from hot to cold wallets."
+            )
+        else:
+            reason = (
+                f"{ratio_text(share)} of customer crypto value is in cold storage "
+                f"(minimum {ratio_text(p.minimum_share)})."
+            )
+        return Assessment(required, cold, share, shortfall, reason, evidence)

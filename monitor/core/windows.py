@@ -1,0 +1,89 @@
+"""Rolling sums in event time, in fixed buckets.
+
+A :class:`RollingSum` keeps one running sum per bucket and a running total of
+the buckets inside the window, so adding an amount and reading the total are
+O(1) amortised, and memory is bounded by the number of buckets in the window.
+The window at time ``now`` holds the buckets ``(b(now) - n, b(now)]``, where
+``b(t)`` is the bucket of ``t`` and ``n`` the number of buckets in the window.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from monitor.core.money import MONEY_CONTEXT, ZERO
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RollingSum:
+    """Sum of amounts over the trailing ``window``, in buckets of ``bucket``."""
+
+    def __init__(self, window: timedelta, bucket: timedelta) -> None:
+        if bucket <= timedelta(0) or window < bucket or window % bucket:
+            raise ValueError("the window must be a positive whole number of buckets")
+        self.window = window
+        self.bucket = bucket
+        self._bucket_seconds = int(bucket.total_seconds())
+        self._size = window // bucket
+        self._buckets: dict[int, Decimal] = {}
+        self._total = ZERO
+        self._newest = -(2**62)  # the bucket of the newest time seen
+        self._dropped: list[int] = []
+
+    def bucket_of(self, moment: datetime) -> int:
+        return int((moment - _EPOCH).total_seconds()) // self._bucket_seconds
+
+    def add(self, moment: datetime, amount: Decimal) -> int | None:
+        """Add ``amount`` at ``moment``; the bucket it went to, or None when too old."""
+        index = self.bucket_of(moment)
+        if index > self._newest:
+            self._advance(index)
+        elif index <= self._newest - self._size:
+            return None
+        self._buckets[index] = MONEY_CONTEXT.add(self._buckets.get(index, ZERO), amount)
+        self._total = MONEY_CONTEXT.add(self._total, amount)
+        return index
+
+    def total(self, now: datetime) -> Decimal:
+        """The sum over the window that ends at ``now`` (never moves time backwards)."""
+        index = self.bucket_of(now)
+        if index > self._newest:
+            self._advance(index)
+        return self._total
+
+    def evicted(self) -> list[int]:
+        """Buckets dropped since the last call, for journalling; clears the list."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
+
+    def restore(self, index: int, amount: Decimal) -> None:
+        """Put back a bucket journalled earlier (state recovery)."""
+        if index <= self._newest - self._size:
+            return
+        if index > self._newest:
+            self._advance(index)
+        self._total = MONEY_CONTEXT.add(
+            MONEY_CONTEXT.subtract(self._total, self._buckets.get(index, ZERO)), amount
+        )
+        self._buckets[index] = amount
+
+    def amount(self, index: int) -> Decimal:
+        """The sum held in bucket ``index`` (zero when none)."""
+        return self._buckets.get(index, ZERO)
+
+    def buckets(self) -> dict[int, Decimal]:
+        return dict(self._buckets)
+
+    def _advance(self, index: int) -> None:
+        self._newest = index
+        cutoff = index - self._size  # buckets at or below the cutoff leave the window
+        if not self._buckets:
+            return
+        stale = [b for b in self._buckets if b <= cutoff]
+        if not stale:
+            return
+        for b in stale:
+            self._total = MONEY_CONTEXT.subtract(self._total, self._buckets.pop(b))
+            self._dropped.append(b)
