@@ -24,9 +24,11 @@ def _replay(args: argparse.Namespace) -> int:
 def _policy_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     named = sorted(set(policy.resolved) - {"default"})
-    print(f"{args.file}: valid; reporting currency {policy.reporting_currency}; "
-          f"default packs {', '.join(policy.resolved['default'].packs) or 'none'}"
-          + (f"; {len(named)} exchanges named: {', '.join(named)}" if named else ""))
+    print(
+        f"{args.file}: valid; reporting currency {policy.reporting_currency}; "
+        f"default packs {', '.join(policy.resolved['default'].packs) or 'none'}"
+        + (f"; {len(named)} exchanges named: {', '.join(named)}" if named else "")
+    )
     return 0
 
 
@@ -57,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--policy", help="policy file (default: RESERVE_MONITOR_POLICY or jp)")
     replay.set_defaults(run=_replay)
 
-    commands.add_parser("simulate", help="produce synthetic events (see simulate --help)",
-                        add_help=False)
+    commands.add_parser(
+        "simulate", help="produce synthetic events (see simulate --help)", add_help=False
+    )
 
     policy = commands.add_parser("policy", help="work with policy files")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)

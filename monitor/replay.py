@@ -86,8 +86,9 @@ def summary(engine: Engine, result: ReplayResult) -> str:
     """The final adequacy table and the counts, for stderr."""
     reports = [adequacy_report(engine, exchange) for exchange in sorted(engine.exchanges)]
     lines = [adequacy_table(reports)] if reports else ["no exchange events were replayed"]
-    counts = ", ".join(f"{topic} {outcome}: {n}" for (topic, outcome), n in
-                       sorted(result.outcomes.items()))
+    counts = ", ".join(
+        f"{topic} {outcome}: {n}" for (topic, outcome), n in sorted(result.outcomes.items())
+    )
     lines.append(f"{result.changes} status changes; events: {counts or 'none'}")
     lines.extend(result.problems[:20])
     if len(result.problems) > 20:
