@@ -102,8 +102,14 @@ class Monitor:
         # journal keys are JSON-list strings, values JSON documents (see Engine.restore)
         journal = faust.Schema(key_serializer="json", value_serializer="json")
         self.state = app.Table("state", default=None, partitions=s.partitions, schema=journal)
+        # recovery_buffer_size=1: a global table otherwise holds other workers' live
+        # writes in a 1000-event buffer until the next rebalance (faust-streaming#283)
         self.prices = app.GlobalTable(
-            "prices", default=None, partitions=s.partitions, schema=journal
+            "prices",
+            default=None,
+            partitions=s.partitions,
+            schema=journal,
+            recovery_buffer_size=1,
         )
         for topic in Topic:
             self._agent(app, topic, app.topic(s.topic(topic.value), **raw))

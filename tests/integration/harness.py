@@ -1,0 +1,250 @@
+"""Drives real processes for the integration tests: a worker subprocess, producers, readers.
+
+Every test gets its own topic prefix, app id and web port, so tests share one
+broker without seeing each other's topics, groups or changelogs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """One isolated tenant on the shared broker: its prefix, app id and settings."""
+
+    bootstrap: str
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
+    partitions: int = 2
+    policy: str | None = None
+
+    @property
+    def app_id(self) -> str:
+        return self.prefix.rstrip(".")
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+
+class WorkerProcess:
+    """A ``reserve-monitor worker`` subprocess of one deployment."""
+
+    def __init__(self, deployment: Deployment, log_dir: Path, name: str = "worker") -> None:
+        self.deployment = deployment
+        self.port = free_port()
+        self.log_path = log_dir / f"{deployment.app_id}-{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+
+    def env(self) -> dict[str, str]:
+        d = self.deployment
+        env = dict(os.environ)
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": d.bootstrap,
+                "RESERVE_MONITOR_TOPIC_PREFIX": d.prefix,
+                "RESERVE_MONITOR_APP_ID": d.app_id,
+                "RESERVE_MONITOR_WEB_PORT": str(self.port),
+                "RESERVE_MONITOR_WEB_HOST": "127.0.0.1",
+                "RESERVE_MONITOR_PARTITIONS": str(d.partitions),
+                "RESERVE_MONITOR_TICK_SECONDS": "0.5",
+                "RESERVE_MONITOR_SESSION_TIMEOUT": "6",
+                "RESERVE_MONITOR_LOG_LEVEL": "info",
+            }
+        )
+        if d.policy:
+            env["RESERVE_MONITOR_POLICY"] = d.policy
+        return env
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        self._starts += 1
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            log.write(f"\n===== start {self._starts} =====\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                WORKER, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            )
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.get("/healthz")["healthy"]:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log()}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+            body = reply.read().decode()
+        return body if path == "/metrics" else json.loads(body)
+
+    def metrics(self) -> str:
+        return str(self.get("/metrics"))
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """The value of one series in a /metrics scrape, or None when absent."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(self.metrics()):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return float(s.value)
+        return None
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Adequacy reports by exchange, from /status."""
+        return {r["exchange"]: r for r in self.get("/status")["exchanges"]}
+
+    def rule_status(self, exchange: str, rule: str) -> str | None:
+        report = self.status().get(exchange)
+        if report is None:
+            return None
+        return next((r["status"] for r in report["rules"] if r["rule"] == rule), None)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no final commit or flush."""
+        self.stop(signal.SIGKILL)
+
+    def log(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+async def produce(bootstrap: str, records: list[tuple[str, str | None, Any]]) -> None:
+    """Send (topic, key, value) records; dict values become JSON, bytes go as they are."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    try:
+        for topic, key, value in records:
+            body = value if isinstance(value, bytes) else json.dumps(value).encode()
+            await producer.send_and_wait(topic, body, key=None if key is None else key.encode())
+    finally:
+        await producer.stop()
+
+
+class Reader:
+    """Reads a topic from the beginning and keeps every record seen."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        self.records: list[Any] = []
+
+    async def __aenter__(self) -> Reader:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def until(
+        self, predicate: Callable[[list[Any]], bool], timeout: float = 30.0
+    ) -> list[Any]:
+        """Read until ``predicate(records)`` holds; fails with what was read on timeout."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.records):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    f"timed out; read {len(self.records)} records: "
+                    f"{[self.describe(r) for r in self.records][-20:]}"
+                )
+            batch = await self.consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
+            for records in batch.values():
+                self.records.extend(records)
+        return self.records
+
+    async def settle(self, quiet: float = 2.0) -> list[Any]:
+        """Read until nothing new arrives for ``quiet`` seconds."""
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=int(quiet * 1000))
+            if not batch:
+                return self.records
+            for records in batch.values():
+                self.records.extend(records)
+
+    @staticmethod
+    def describe(record: Any) -> str:
+        try:
+            data = json.loads(record.value)["data"]
+            return f"{data['exchange']}/{data['rule']}:{data['previous_status']}->{data['status']}"
+        except (KeyError, ValueError, TypeError):
+            return repr(record.value[:80])
+
+
+def events(records: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records]
+
+
+def transitions(records: list[Any], rule: str | None = None) -> list[tuple[str, str, str]]:
+    """(subject, previous, status) of each CloudEvent, optionally of one rule."""
+    out = []
+    for event in events(records):
+        data = event["data"]
+        if rule is None or data["rule"] == rule:
+            out.append((event["subject"], data["previous_status"], data["status"]))
+    return out
+
+
+async def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.3) -> Any:
+    """Poll ``check()`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except OSError as error:
+            last = error
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met in {timeout}s; last: {last!r}")
