@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from monitor.core.events import (
+    Custody,
     CustomerLiability,
     Event,
     FixedOverheads,
@@ -38,11 +39,21 @@ from monitor.core.events import (
     from_document,
     to_document,
 )
-from monitor.core.money import decimal_text
+from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text
+from monitor.core.peaks import Level
 from monitor.core.policy import ExchangePolicy, Policy
-from monitor.core.rules import ColdStorage, LiabilityReserve, Rule
+from monitor.core.rules import (
+    ColdStorage,
+    CompensationCover,
+    HotWalletDrain,
+    HotWalletGuarantee,
+    LiabilityReserve,
+    MicaOwnFunds,
+    Rule,
+    Segregation,
+)
 from monitor.core.rules.base import Assessment, ExchangeView, classify
-from monitor.core.state import ExchangeState, Feed, RuleState
+from monitor.core.state import ExchangeState, Feed, HotFall, RuleState
 from monitor.core.status import Status
 from monitor.core.valuation import Valuer
 
@@ -105,12 +116,25 @@ def journal_key(*parts: str | int) -> str:
 
 
 def rules_for(policy: ExchangePolicy) -> list[Rule]:
-    """The rules an exchange's packs apply, in a fixed order."""
+    """The rules an exchange's packs apply, in a fixed order: jp, hk, eu, ops.
+
+    The order does not depend on the order the packs are listed in, so the same
+    exchange yields its status changes in the same order under any policy file.
+    """
     rules: list[Rule] = []
-    jp = policy.jp
+    jp, hk, eu, ops = policy.jp, policy.hk, policy.eu, policy.ops
     if jp is not None:
         rules.append(LiabilityReserve(jp.liability_reserve))
         rules.append(ColdStorage("jp.cold_storage", jp.cold_storage))
+        rules.append(HotWalletGuarantee(jp.hot_wallet_guarantee))
+        rules.append(Segregation(jp.segregation))
+    if hk is not None:
+        rules.append(ColdStorage("hk.cold_storage", hk.cold_storage))
+        rules.append(CompensationCover(hk.compensation_cover))
+    if eu is not None:
+        rules.append(MicaOwnFunds(eu.mica_own_funds, eu.service_class))
+    if ops is not None:
+        rules.append(HotWalletDrain(ops.hot_wallet_drain))
     return rules
 
 
@@ -198,6 +222,11 @@ class Engine:
             state.seen.add(parts[1])
         elif kind == "rule":
             state.rules[parts[1]] = RuleState(Status(document["status"]), document["changes"])
+        elif kind == "peak":
+            if state.hot_peaks is not None:
+                state.hot_peaks.restore(Level.from_document(int(parts[1]), document))
+        elif kind == "hotfalls":
+            state.hot_falls = [HotFall.from_document(fall) for fall in document["falls"]]
         else:
             raise ValueError(f"unknown journal key {key!r}")
 
@@ -206,13 +235,15 @@ class Engine:
     def state_of(self, exchange: str) -> ExchangeState:
         state = self.exchanges.get(exchange)
         if state is None:
-            jp = self.policy.for_exchange(exchange).jp
+            policy = self.policy.for_exchange(exchange)
+            jp, ops = policy.jp, policy.ops
             window, bucket = (
                 (jp.liability_reserve.volume_window, jp.liability_reserve.volume_bucket)
                 if jp is not None
                 else (DEFAULT_VOLUME_WINDOW, DEFAULT_VOLUME_BUCKET)
             )
-            state = ExchangeState(exchange, window, bucket, self._seen_ids)
+            drain_window = ops.hot_wallet_drain.window if ops is not None else None
+            state = ExchangeState(exchange, window, bucket, self._seen_ids, drain_window)
             self.exchanges[exchange] = state
         return state
 
@@ -294,12 +325,48 @@ class Engine:
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
+        self._note_hot_fall(state, wallet, step)
         self._take_wallet(state, wallet)
         step.writes.append(
             (
                 journal_key("wallet", state.exchange, wallet.wallet, wallet.asset),
                 to_document(wallet),
             )
+        )
+
+    def _note_hot_fall(self, state: ExchangeState, wallet: WalletBalance, step: Step) -> None:
+        """Keep a live snapshot that lowers a hot balance as evidence of a drain."""
+        if state.hot_peaks is None:
+            return
+        held = state.holdings.snapshots.get((wallet.wallet, wallet.asset))
+        before = held.balance if held is not None and held.custody is Custody.HOT else ZERO
+        after = wallet.balance if wallet.custody is Custody.HOT else ZERO
+        if after >= before:
+            return
+        price = self.valuer.prices.get(wallet.asset, ZERO)
+        value = MONEY_CONTEXT.multiply(MONEY_CONTEXT.subtract(before, after), price)
+        fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
+        assert self.clock is not None
+        if state.record_fall(fall, self.clock - state.hot_peaks.window):
+            step.writes.append(
+                (
+                    journal_key("hotfalls", state.exchange),
+                    {"falls": [kept.to_document() for kept in state.hot_falls]},
+                )
+            )
+
+    def _observe_hot_value(self, state: ExchangeState, step: Step) -> None:
+        """Move the exchange's hot-value peak window to now, with the value now."""
+        peaks = state.hot_peaks
+        if peaks is None or not state.holdings.snapshots:
+            return
+        assert self.clock is not None
+        peaks.observe(self.clock, state.holdings.hot_value())
+        written, dropped = peaks.journal()
+        step.writes.extend((journal_key("peak", state.exchange, seq), None) for seq in dropped)
+        step.writes.extend(
+            (journal_key("peak", state.exchange, level.seq), level.to_document())
+            for level in written
         )
 
     def _take_wallet(self, state: ExchangeState, wallet: WalletBalance) -> None:
@@ -338,6 +405,9 @@ class Engine:
         if isinstance(entry, CustomerLiability):
             ledger.liabilities[entry.asset] = entry
             self._dependents[entry.asset].add(state.exchange)
+            state.holdings.owe(
+                entry.asset, entry.amount, entry.ts, self.valuer.prices.get(entry.asset)
+            )
         elif isinstance(entry, InsurancePolicy):
             ledger.insurance[entry.policy_id] = entry
         elif isinstance(entry, ReserveFund):
@@ -353,6 +423,7 @@ class Engine:
 
     def _evaluate(self, state: ExchangeState, step: Step) -> None:
         assert self.clock is not None
+        self._observe_hot_value(state, step)
         view = ExchangeView(state, self.valuer, self.clock)
         for rule in self.rules_of(state.exchange):
             assessment = rule.assess(view)

@@ -10,13 +10,23 @@ replaces is added to two running totals, so no rule ever sums over wallets:
 
 Assets held without a known price are tracked in ``unpriced``; a value total
 is complete only while that set is empty.
+
+Two per-asset coverages (:mod:`monitor.core.coverage`) are kept current on the
+same changes, one asset at a time:
+
+* ``guarantee``: guarantee crypto in any custody against customer crypto in hot
+  wallets (``jp.hot_wallet_guarantee``);
+* ``segregation``: customer crypto in any custody against the customer
+  liabilities of the ledger, given with :meth:`Holdings.owe` (``jp.segregation``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 
+from monitor.core.coverage import AssetCoverage, KeyedMin
 from monitor.core.events import Custody, Holder, WalletBalance
 from monitor.core.money import MONEY_CONTEXT, ZERO
 
@@ -25,6 +35,7 @@ _mul = MONEY_CONTEXT.multiply
 _sub = MONEY_CONTEXT.subtract
 
 Position = tuple[Custody, Holder]
+_HOT_POSITIONS: tuple[Position, ...] = tuple((Custody.HOT, holder) for holder in Holder)
 
 
 class Holdings:
@@ -36,6 +47,10 @@ class Holdings:
         self.value: dict[Position, Decimal] = {}
         self.assets: set[str] = set()
         self.unpriced: set[str] = set()
+        self.guarantee = AssetCoverage()
+        self.segregation = AssetCoverage()
+        # when each asset's customer liability was stated; the oldest is the one to watch
+        self.liabilities_stated: KeyedMin[str, datetime] = KeyedMin()
 
     def newer_than_held(self, snapshot: WalletBalance) -> bool:
         held = self.snapshots.get((snapshot.wallet, snapshot.asset))
@@ -50,8 +65,28 @@ class Holdings:
         self.snapshots[slot] = snapshot
         self._move(snapshot.asset, snapshot.custody, snapshot.holder, snapshot.balance, prices)
 
+    def owe(self, asset: str, amount: Decimal, stated: datetime, price: Decimal | None) -> None:
+        """Customers are owed ``amount`` of ``asset``, as stated at ``stated``."""
+        self.segregation.set_required(asset, amount, price)
+        self.liabilities_stated.set(asset, stated)
+
+    def oldest_liability(self) -> tuple[datetime, str] | None:
+        """When the oldest customer liability figure was stated, and its asset."""
+        return self.liabilities_stated.smallest()
+
+    def hot_value(self) -> Decimal:
+        """Value of everything in hot wallets, whoever holds it (priced assets only)."""
+        value = self.value
+        total = ZERO
+        for position in _HOT_POSITIONS:
+            if position in value:
+                total = _add(total, value[position])
+        return total
+
     def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
         """Revalue every position in ``asset`` after its price moved from ``old`` to ``new``."""
+        self.guarantee.reprice(asset, old, new)
+        self.segregation.reprice(asset, old, new)
         if asset not in self.assets:
             return
         if old is None:
@@ -85,3 +120,13 @@ class Holdings:
         price = prices.get(asset)
         if price is not None:
             self.value[position] = _add(self.value.get(position, ZERO), _mul(amount, price))
+        if holder is Holder.GUARANTEE:
+            self.guarantee.set_held(asset, self._across_custody(held, holder), price)
+        elif holder is Holder.CUSTOMER:
+            self.segregation.set_held(asset, self._across_custody(held, holder), price)
+            if custody is Custody.HOT:
+                self.guarantee.set_required(asset, held[position], price)
+
+    @staticmethod
+    def _across_custody(held: dict[Position, Decimal], holder: Holder) -> Decimal:
+        return _add(held.get((Custody.HOT, holder), ZERO), held.get((Custody.COLD, holder), ZERO))

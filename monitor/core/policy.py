@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from monitor.core.errors import PolicyError
 from monitor.core.events import EXCHANGE_ID_PATTERN
@@ -69,7 +70,8 @@ class LiabilityReserveParams(_Params):
     volume_rate: Number
     hot_customer_value_share: Number
     fixed_floor: Number
-    minimum_floor: Number
+    # a zero floor would leave nothing to divide by: the floor must be positive
+    minimum_floor: Annotated[Number, Field(gt=0)]
     maximum_floor: Number
     insurance_max_share: Annotated[Number, Field(le=1)]
     breach_below: Number
@@ -102,12 +104,146 @@ class ColdStorageParams(_Params):
         return self
 
 
+def _ordered(breach: Decimal, warning: Decimal, breach_name: str, warning_name: str) -> None:
+    if warning < breach:
+        raise ValueError(f"{warning_name} must not be under {breach_name}")
+
+
+class HotWalletGuaranteeParams(_Params):
+    """``jp.hot_wallet_guarantee``: per asset, guarantee holdings / hot customer holdings."""
+
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HotWalletGuaranteeParams:
+        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
+
+
+class SegregationParams(_Params):
+    """``jp.segregation``: per asset, customer holdings / customer liabilities."""
+
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    max_wallet_age: Duration
+    max_liability_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegregationParams:
+        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
+
+
+CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]
+
+
+class CompensationCoverParams(_Params):
+    """``hk.compensation_cover``: cover against shares of cold and hot customer value."""
+
+    components: Annotated[list[CoverComponent], Field(min_length=1)]
+    cold_share: Annotated[Number, Field(le=1)]
+    hot_share: Annotated[Number, Field(le=1)]
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    max_ledger_age: Duration
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompensationCoverParams:
+        if len(set(self.components)) != len(self.components):
+            raise ValueError("components must not repeat a component")
+        if self.cold_share == 0 and self.hot_share == 0:
+            raise ValueError("cold_share and hot_share must not both be 0")
+        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
+
+
+ServiceClass = Literal[1, 2, 3]
+
+
+class MicaOwnFundsParams(_Params):
+    """``eu.mica_own_funds``: own funds and eligible insurance against MiCA Art. 67."""
+
+    minimum_capital: dict[ServiceClass, Number]
+    currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")]
+    overheads_share: Annotated[Number, Field(le=1)]
+    count_insurance: bool
+    insurance_min_term: Duration
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    max_own_funds_age: Duration
+    max_overheads_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MicaOwnFundsParams:
+        missing = sorted({1, 2, 3} - set(self.minimum_capital))
+        if missing:
+            raise ValueError(
+                "minimum_capital needs an amount for every service class; missing "
+                + ", ".join(str(m) for m in missing)
+            )
+        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
+
+
+class HotWalletDrainParams(_Params):
+    """``ops.hot_wallet_drain``: the largest fall of hot-wallet value allowed within ``window``."""
+
+    window: Duration
+    max_drop_share: Annotated[Number, Field(gt=0, lt=1)]
+    warning_drop_share: Annotated[Number, Field(gt=0, lt=1)]
+    hysteresis: Number
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HotWalletDrainParams:
+        if self.warning_drop_share > self.max_drop_share:
+            raise ValueError("warning_drop_share must not be over max_drop_share")
+        return self
+
+
 class JpPack(_Params):
+    """Japan: the FSA's planned liability reserve and the Payment Services Act (``jp.yaml``)."""
+
     liability_reserve: LiabilityReserveParams
     cold_storage: ColdStorageParams
+    hot_wallet_guarantee: HotWalletGuaranteeParams
+    segregation: SegregationParams
 
 
-PACKS: dict[str, type[_Params]] = {"jp": JpPack}
+class HkPack(_Params):
+    """Hong Kong: the SFC's terms for virtual asset trading platforms (``hk.yaml``)."""
+
+    cold_storage: ColdStorageParams
+    compensation_cover: CompensationCoverParams
+
+
+class EuPack(_Params):
+    """The EU: MiCA's prudential requirements (``eu.yaml``)."""
+
+    service_class: ServiceClass
+    mica_own_funds: MicaOwnFundsParams
+
+
+class OpsPack(_Params):
+    """Operational signals that fire before any legal floor is crossed (``ops.yaml``)."""
+
+    hot_wallet_drain: HotWalletDrainParams
+
+
+# Every pack by its policy name; the order is the order rules_for applies them in.
+PACKS: dict[str, type[_Params]] = {"jp": JpPack, "hk": HkPack, "eu": EuPack, "ops": OpsPack}
 
 
 class Assignment(BaseModel):
@@ -127,7 +263,7 @@ class PolicyFile(BaseModel):
     reporting_currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")] = "JPY"
     packs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     exchanges: dict[str, Assignment] = Field(
-        default_factory=lambda: {DEFAULT_EXCHANGE: Assignment(packs=["jp"])}
+        default_factory=lambda: {DEFAULT_EXCHANGE: Assignment(packs=["jp", "ops"])}
     )
 
 
@@ -140,6 +276,18 @@ class ExchangePolicy:
     @property
     def jp(self) -> JpPack | None:
         return self.packs.get("jp")
+
+    @property
+    def hk(self) -> HkPack | None:
+        return self.packs.get("hk")
+
+    @property
+    def eu(self) -> EuPack | None:
+        return self.packs.get("eu")
+
+    @property
+    def ops(self) -> OpsPack | None:
+        return self.packs.get("ops")
 
 
 @dataclass(frozen=True)
@@ -171,9 +319,13 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _place(prefix: str, error: dict[str, Any]) -> str:
+def _place(prefix: str, error: ErrorDetails) -> str:
     location = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
     return f"{location}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def _identity(error: ErrorDetails) -> tuple[Any, ...]:
+    return (tuple(error["loc"]), error["msg"])
 
 
 def parse_policy(document: Any) -> Policy:
@@ -187,9 +339,19 @@ def parse_policy(document: Any) -> Policy:
     except ValidationError as error:
         raise PolicyError([_place("", e) for e in error.errors(include_url=False)]) from None
     problems: list[str] = []
-    for pack in shape.packs:
+    # each pack as the file's `packs:` section sets it, validated once at that place
+    defaults: dict[str, Any] = {}
+    failed: dict[str, set[tuple[Any, ...]]] = {}
+    for pack, overrides in shape.packs.items():
         if pack not in PACKS:
             problems.append(f"packs.{pack}: unknown pack; known packs: {', '.join(PACKS)}")
+            continue
+        try:
+            defaults[pack] = PACKS[pack].model_validate(_merge(builtin_params(pack), overrides))
+        except ValidationError as error:
+            errors = error.errors(include_url=False)
+            problems.extend(_place(f"packs.{pack}", e) for e in errors)
+            failed[pack] = {_identity(e) for e in errors}
     if DEFAULT_EXCHANGE not in shape.exchanges:
         problems.append(f"exchanges: needs a '{DEFAULT_EXCHANGE}' entry for exchanges not named")
     resolved: dict[str, ExchangePolicy] = {}
@@ -207,15 +369,25 @@ def parse_policy(document: Any) -> Policy:
                     f"{where}.packs.{index}: unknown pack {pack!r}; known packs: {', '.join(PACKS)}"
                 )
                 continue
-            params = _merge(
-                _merge(builtin_params(pack), shape.packs.get(pack, {})),
-                assignment.params.get(pack, {}),
-            )
+            if pack in packs:
+                problems.append(f"{where}.packs.{index}: pack {pack!r} is listed twice")
+                continue
+            own = assignment.params.get(pack)
+            if own is None and pack in failed:
+                continue  # reported once, at packs.<pack>
+            if own is None and pack in defaults:
+                packs[pack] = defaults[pack]
+                continue
+            params = _merge(_merge(builtin_params(pack), shape.packs.get(pack, {})), own or {})
             try:
                 packs[pack] = PACKS[pack].model_validate(params)
             except ValidationError as error:
+                # what the packs section already got wrong is not repeated per exchange
+                known = failed.get(pack, set())
                 problems.extend(
-                    _place(f"{where} (pack {pack})", e) for e in error.errors(include_url=False)
+                    _place(f"{where}.params.{pack}", e)
+                    for e in error.errors(include_url=False)
+                    if _identity(e) not in known
                 )
         resolved[exchange] = ExchangePolicy(packs)
     if problems:

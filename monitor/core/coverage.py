@@ -1,0 +1,170 @@
+"""Per-asset coverage: a held quantity against a required one, kept current per change.
+
+Two rules compare quantities asset by asset: ``jp.hot_wallet_guarantee``
+(guarantee crypto against customer crypto in hot wallets) and
+``jp.segregation`` (customer crypto against what is owed to customers). An
+:class:`AssetCoverage` holds, per asset, the ``held`` and the ``required``
+quantity and keeps, as each one changes:
+
+* ``short``: the assets held under what is required, with the missing quantity;
+* ``required_value`` and ``shortfall_value``: the required and the missing
+  quantities valued at the latest prices (repriced in O(1) when a price moves);
+* the worst ratio ``held / required`` over the assets with a requirement.
+
+A change of one asset costs O(1) for the set and the values and O(log n)
+amortised for the worst ratio (a heap with lazy deletion; no exact minimum
+under arbitrary updates is cheaper), where n is the number of assets; reading
+any of them costs O(1). Nothing here loops over wallets, and over assets only
+in the heap's occasional rebuild, which is paid for by the stale entries it
+drops. :class:`KeyedMin` also gives the oldest customer-liability figure.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable
+from datetime import datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from monitor.core.money import MONEY_CONTEXT, ZERO
+
+_ctx = MONEY_CONTEXT
+
+# Ratios are capped here: an asset with a dust requirement would otherwise give a
+# ratio of 10^20 or more, which text forms cannot carry and nothing depends on.
+RATIO_CAP = Decimal(1_000_000)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V", Decimal, datetime)
+
+
+class KeyedMin(Generic[K, V]):
+    """The smallest of a set of keyed values, with lazy deletion.
+
+    :meth:`set` is O(log n) amortised; :meth:`smallest` is O(1). Entries that a
+    later :meth:`set` made stale stay in the heap until they reach its top, and
+    the heap is rebuilt when stale entries outnumber live ones, so its size stays
+    within a constant factor of the number of keys.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[K, V] = {}
+        self._heap: list[tuple[V, int, K]] = []
+        self._order = 0  # ties break by insertion, never by comparing keys
+
+    def set(self, key: K, value: V | None) -> None:
+        """Give ``key`` the ``value``; ``None`` removes it."""
+        if value is None:
+            if self.values.pop(key, None) is None:
+                return
+        else:
+            if self.values.get(key) == value:
+                return
+            self.values[key] = value
+            self._order += 1
+            heapq.heappush(self._heap, (value, self._order, key))
+        if len(self._heap) > 2 * len(self.values) + 16:
+            self._rebuild()
+        self._settle()
+
+    def smallest(self) -> tuple[V, K] | None:
+        """The smallest value and its key, or None when there is no key."""
+        if not self._heap:
+            return None
+        value, _, key = self._heap[0]
+        return value, key
+
+    def _settle(self) -> None:
+        # keep the top live, so smallest() is a pure read
+        heap = self._heap
+        while heap and self.values.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+
+    def _rebuild(self) -> None:
+        self._heap = []
+        for key, value in self.values.items():
+            self._order += 1
+            self._heap.append((value, self._order, key))
+        heapq.heapify(self._heap)
+
+
+class AssetCoverage:
+    """``held`` against ``required`` per asset, with the short assets and their value."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, Decimal] = {}
+        self.required: dict[str, Decimal] = {}
+        self.short: dict[str, Decimal] = {}
+        self.required_value = ZERO
+        self.shortfall_value = ZERO
+        # assets with a requirement or a shortfall but no price: the values above
+        # are complete only while this is empty
+        self.unpriced: set[str] = set()
+        # assets held while no requirement was ever stated for them
+        self.unstated: set[str] = set()
+        self.ratios: KeyedMin[str, Decimal] = KeyedMin()
+
+    def set_held(self, asset: str, quantity: Decimal, price: Decimal | None) -> None:
+        """The quantity of ``asset`` now held (``price``: its latest price, if any)."""
+        self.held[asset] = quantity
+        self._update(asset, price)
+
+    def set_required(self, asset: str, quantity: Decimal, price: Decimal | None) -> None:
+        """The quantity of ``asset`` now required."""
+        old = self.required.get(asset, ZERO)
+        self.required[asset] = quantity
+        if price is not None:
+            self.required_value = _ctx.add(
+                self.required_value, _ctx.multiply(_ctx.subtract(quantity, old), price)
+            )
+        self._update(asset, price)
+
+    def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
+        """Revalue ``asset`` after its price moved from ``old`` (None: first price) to ``new``."""
+        step = _ctx.subtract(new, old or ZERO)
+        self.unpriced.discard(asset)
+        required = self.required.get(asset)
+        if required:
+            self.required_value = _ctx.add(self.required_value, _ctx.multiply(required, step))
+        short = self.short.get(asset)
+        if short:
+            self.shortfall_value = _ctx.add(self.shortfall_value, _ctx.multiply(short, step))
+
+    def worst(self) -> tuple[Decimal, str] | None:
+        """The lowest ``held / required`` (capped) and its asset; None when nothing is required."""
+        return self.ratios.smallest()
+
+    @property
+    def available_value(self) -> Decimal:
+        """The value of what is held, counted per asset up to what that asset requires."""
+        return _ctx.subtract(self.required_value, self.shortfall_value)
+
+    def _update(self, asset: str, price: Decimal | None) -> None:
+        held = self.held.get(asset, ZERO)
+        stated = asset in self.required
+        required = self.required.get(asset, ZERO)
+        if held > 0 and not stated:
+            self.unstated.add(asset)
+        else:
+            self.unstated.discard(asset)
+        if price is None:
+            if required > 0:
+                self.unpriced.add(asset)
+            else:
+                self.unpriced.discard(asset)
+        missing = _ctx.subtract(required, held) if required > held else ZERO
+        before = self.short.get(asset, ZERO)
+        if missing != before:
+            if missing:
+                self.short[asset] = missing
+            else:
+                del self.short[asset]
+            if price is not None:
+                self.shortfall_value = _ctx.add(
+                    self.shortfall_value, _ctx.multiply(_ctx.subtract(missing, before), price)
+                )
+        if required > 0:
+            self.ratios.set(asset, min(_ctx.divide(held, required), RATIO_CAP))
+        else:
+            self.ratios.set(asset, None)

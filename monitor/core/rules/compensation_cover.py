@@ -1,0 +1,122 @@
+"""``hk.compensation_cover``: the SFC's compensation arrangement against client crypto.
+
+``required`` = ``cold_share`` x customer value in cold wallets + ``hot_share`` x
+customer value in hot wallets (50% and 100% by default); ``available`` = the sum
+of the configured ``components``:
+
+* ``reserve_fund``: the dedicated fund of the ledger (must be present and fresh);
+* ``insurance``: every policy in force now;
+* ``guarantee``: the value of the exchange's guarantee crypto in COLD wallets
+  (cover kept hot can be taken by the same theft it is meant to compensate).
+
+``ratio`` = available / required. Every value comes from running totals, so an
+assessment costs O(1) plus the number of insurance policies.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from monitor.core.events import Custody, Holder
+from monitor.core.money import MONEY_CONTEXT, ZERO, money_text, ratio_text
+from monitor.core.policy import CompensationCoverParams
+from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
+from monitor.core.state import Feed
+from monitor.core.status import Status, Thresholds
+
+_ctx = MONEY_CONTEXT
+
+
+class CompensationCover:
+    """Insurance, own funds and guarantee crypto covering client crypto (SFC)."""
+
+    id = "hk.compensation_cover"
+
+    def __init__(self, params: CompensationCoverParams) -> None:
+        self.params = params
+        self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+
+    def assess(self, view: ExchangeView) -> Assessment:
+        p, state = self.params, view.state
+        holdings = state.holdings
+        stale = stale_input(view, Feed.WALLETS, state.feeds.get(Feed.WALLETS), p.max_wallet_age)
+        if stale is not None:
+            return stale
+        if holdings.unpriced:
+            names = sorted(holdings.unpriced)
+            return unknown(
+                "customer crypto cannot be valued: no price for " + ", ".join(names),
+                unpriced=names,
+            )
+        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
+        if stale is not None:
+            return stale
+        cold = holdings.value_of(Custody.COLD, Holder.CUSTOMER)
+        hot = holdings.value_of(Custody.HOT, Holder.CUSTOMER)
+        required = _ctx.add(_ctx.multiply(p.cold_share, cold), _ctx.multiply(p.hot_share, hot))
+        if required <= 0:
+            return unknown(
+                f"{state.exchange} reports no customer crypto to cover", customer_value="0"
+            )
+
+        components: dict[str, Decimal] = {}
+        evidence: dict[str, object] = {
+            "cold_customer_value": money_text(cold),
+            "hot_customer_value": money_text(hot),
+            "cold_share": ratio_text(p.cold_share),
+            "hot_share": ratio_text(p.hot_share),
+        }
+        if "reserve_fund" in p.components:
+            fund = state.ledger.reserve_fund
+            if fund is None:
+                return unknown(
+                    f"no reserve_fund figure has arrived for {state.exchange} yet "
+                    "(listed as a cover component)",
+                    missing="reserve_fund",
+                )
+            stale = figure_too_old(view, "reserve_fund", fund.ts, p.max_ledger_age)
+            if stale is not None:
+                return stale
+            value = to_reporting(view, fund.amount, fund.currency, p.max_price_age, "the fund")
+            if isinstance(value, Assessment):
+                return value
+            components["reserve_fund"] = value
+        if "insurance" in p.components:
+            insurance = insurance_cover(view, p.max_price_age)
+            if isinstance(insurance, Assessment):
+                return insurance
+            components["insurance"] = insurance.counted
+            evidence["insurance_in_force"] = insurance.policies
+            if insurance.excluded:
+                evidence["insurance_not_counted"] = insurance.excluded
+        if "guarantee" in p.components:
+            components["guarantee"] = holdings.value_of(Custody.COLD, Holder.GUARANTEE)
+
+        available = sum(components.values(), ZERO)
+        ratio = _ctx.divide(available, required)
+        shortfall = max(ZERO, _ctx.subtract(required, available))
+        evidence["components"] = {name: money_text(v) for name, v in components.items()}
+        currency = view.valuer.reporting_currency
+        if shortfall > 0:
+            reason = (
+                f"The compensation arrangement ({', '.join(components)}) covers "
+                f"{ratio_text(ratio)} of the {money_text(required)} {currency} required for "
+                f"client crypto; add {money_text(shortfall)} {currency} of insurance or "
+                f"segregated funds, or move client crypto from hot to cold storage."
+            )
+        elif self.thresholds.level(ratio) is Status.WARNING:
+            margin = _ctx.subtract(
+                _ctx.multiply(self.thresholds.warning_below, required), available
+            )
+            reason = (
+                f"The compensation arrangement covers the {money_text(required)} {currency} "
+                f"required, under the {ratio_text(self.thresholds.warning_below)} early-warning "
+                f"level; {money_text(margin)} {currency} more restores the margin."
+            )
+        else:
+            reason = (
+                f"The compensation arrangement of {money_text(available)} {currency} covers the "
+                f"{money_text(required)} {currency} required for client crypto."
+            )
+        return Assessment(required, available, ratio, shortfall, reason, evidence)

@@ -1,0 +1,139 @@
+"""``eu.mica_own_funds``: own funds and eligible insurance against MiCA Art. 67.
+
+``required`` = max(permanent minimum capital of the service class (Annex IV),
+``overheads_share`` x the previous year's fixed overheads); ``available`` = own
+funds + insurance that counts. Amounts carry their currency in the ledger and
+are converted into the reporting currency with the latest price of that
+currency (``market.prices``, e.g. ``EUR``); so is the class minimum (in
+``currency``, EUR).
+
+Insurance counts when ``count_insurance`` is on and what the feed can show holds:
+in force now and a term (``valid_to - valid_from``) of at least
+``insurance_min_term``. MiCA's other conditions (90 days' cancellation notice, a
+third-party insurer) are not in the feed and are not checked.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, money_text, ratio_text
+from monitor.core.policy import MicaOwnFundsParams, ServiceClass
+from monitor.core.rules.base import Assessment, ExchangeView, unknown
+from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
+from monitor.core.status import Status, Thresholds
+
+_ctx = MONEY_CONTEXT
+
+NOT_CHECKED = (
+    "90 days' cancellation notice and a third-party insurer are not in the feed; "
+    "confirm them outside the monitor"
+)
+
+
+class MicaOwnFunds:
+    """Own funds of at least max(class minimum, ¼ of annual fixed overheads)."""
+
+    id = "eu.mica_own_funds"
+
+    def __init__(self, params: MicaOwnFundsParams, service_class: ServiceClass) -> None:
+        self.params = params
+        self.service_class = service_class
+        self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+
+    def assess(self, view: ExchangeView) -> Assessment:
+        p, ledger = self.params, view.state.ledger
+        exchange = view.state.exchange
+        own_funds = ledger.own_funds
+        if own_funds is None:
+            return unknown(
+                f"no own_funds figure has arrived for {exchange} yet", missing="own_funds"
+            )
+        stale = figure_too_old(view, "own_funds", own_funds.ts, p.max_own_funds_age)
+        if stale is not None:
+            return stale
+        overheads = ledger.fixed_overheads
+        if overheads is None:
+            return unknown(
+                f"no fixed_overheads figure has arrived for {exchange} yet",
+                missing="fixed_overheads",
+            )
+        stale = figure_too_old(view, "fixed_overheads", overheads.ts, p.max_overheads_age)
+        if stale is not None:
+            return stale
+
+        class_minimum = p.minimum_capital[self.service_class]
+        converted: dict[str, Decimal] = {}
+        for name, amount, currency in (
+            ("class_minimum", class_minimum, p.currency),
+            (
+                "overheads_quarter",
+                _ctx.multiply(p.overheads_share, overheads.annual_amount),
+                overheads.currency,
+            ),
+            ("own_funds", own_funds.amount, own_funds.currency),
+        ):
+            value = to_reporting(view, amount, currency, p.max_price_age, f"the {name}")
+            if isinstance(value, Assessment):
+                return value
+            converted[name] = value
+        insurance_counted = ZERO
+        evidence: dict[str, object] = {
+            "service_class": self.service_class,
+            "class_minimum": f"{decimal_text(class_minimum)} {p.currency}",
+            "fixed_overheads": f"{decimal_text(overheads.annual_amount)} {overheads.currency}",
+            "own_funds": f"{decimal_text(own_funds.amount)} {own_funds.currency}",
+        }
+        if p.count_insurance:
+            insurance = insurance_cover(view, p.max_price_age, p.insurance_min_term)
+            if isinstance(insurance, Assessment):
+                return insurance
+            insurance_counted = insurance.counted
+            evidence["insurance_counted"] = insurance.policies
+            evidence["insurance_not_counted"] = insurance.excluded
+            evidence["insurance_not_checked"] = NOT_CHECKED
+        else:
+            evidence["insurance_counted"] = "not counted (count_insurance is off)"
+
+        minimum, quarter = converted["class_minimum"], converted["overheads_quarter"]
+        required = max(minimum, quarter)
+        available = _ctx.add(converted["own_funds"], insurance_counted)
+        ratio = _ctx.divide(available, required)
+        shortfall = max(ZERO, _ctx.subtract(required, available))
+        currency = view.valuer.reporting_currency
+        evidence["requirement"] = {
+            "class_minimum": money_text(minimum),
+            "overheads_quarter": money_text(quarter),
+            "binding": "class_minimum" if minimum >= quarter else "overheads_quarter",
+        }
+        evidence["available"] = {
+            "own_funds": money_text(converted["own_funds"]),
+            "insurance": money_text(insurance_counted),
+        }
+        binding = (
+            f"the class {self.service_class} minimum"
+            if minimum >= quarter
+            else "a quarter of the annual fixed overheads"
+        )
+        if shortfall > 0:
+            reason = (
+                f"Own funds and eligible insurance cover {ratio_text(ratio)} of the "
+                f"{money_text(required)} {currency} MiCA requires ({binding}); raise own funds "
+                f"by {money_text(shortfall)} {currency} or take out eligible insurance."
+            )
+        elif self.thresholds.level(ratio) is Status.WARNING:
+            margin = _ctx.subtract(
+                _ctx.multiply(self.thresholds.warning_below, required), available
+            )
+            reason = (
+                f"Own funds and eligible insurance of {money_text(available)} {currency} meet "
+                f"the {money_text(required)} {currency} MiCA requires ({binding}) but are "
+                f"under the {ratio_text(self.thresholds.warning_below)} early-warning level; "
+                f"{money_text(margin)} {currency} more restores the margin."
+            )
+        else:
+            reason = (
+                f"Own funds and eligible insurance of {money_text(available)} {currency} meet "
+                f"the {money_text(required)} {currency} MiCA requires ({binding})."
+            )
+        return Assessment(required, available, ratio, shortfall, reason, evidence)

@@ -1,0 +1,161 @@
+"""Holdings: running quantity and value totals against a brute-force recomputation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, localcontext
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.core.events import Custody, Holder, WalletBalance
+from monitor.core.holdings import Holdings
+from tests.unit.builders import T0, event, wallet
+
+ASSETS = ["BTC", "ETH", "XRP"]
+WALLETS = ["w-1", "w-2", "w-3"]
+
+
+def snapshot(balance: str, **fields: object) -> WalletBalance:
+    decoded = event(wallet(balance, **fields))  # type: ignore[arg-type]
+    assert isinstance(decoded, WalletBalance)
+    return decoded
+
+
+def test_a_newer_snapshot_replaces_the_older_one() -> None:
+    holdings = Holdings()
+    prices = {"BTC": Decimal(10)}
+    holdings.replace(snapshot("3", when=T0), prices)
+    later = snapshot("5", when=T0 + timedelta(seconds=1))
+    assert holdings.newer_than_held(later)
+    holdings.replace(later, prices)
+    assert holdings.quantity_of("BTC", Custody.COLD, Holder.CUSTOMER) == 5
+    assert holdings.value_of(Custody.COLD, Holder.CUSTOMER) == 50
+
+
+def test_a_snapshot_at_the_same_time_is_not_newer() -> None:
+    holdings = Holdings()
+    holdings.replace(snapshot("3", when=T0), {})
+    assert not holdings.newer_than_held(snapshot("9", when=T0))
+    assert not holdings.newer_than_held(snapshot("9", when=T0 - timedelta(seconds=1)))
+
+
+def test_a_wallet_moved_from_hot_to_cold_leaves_its_old_position() -> None:
+    holdings = Holdings()
+    prices = {"BTC": Decimal(2)}
+    holdings.replace(snapshot("4", custody="hot", when=T0), prices)
+    holdings.replace(snapshot("4", custody="cold", when=T0 + timedelta(seconds=1)), prices)
+    assert holdings.quantity_of("BTC", Custody.HOT, Holder.CUSTOMER) == 0
+    assert holdings.quantity_of("BTC", Custody.COLD, Holder.CUSTOMER) == 4
+    assert holdings.value_of(Custody.HOT, Holder.CUSTOMER) == 0
+    assert holdings.value_of(Custody.COLD, Holder.CUSTOMER) == 8
+
+
+def test_an_unpriced_asset_is_valued_once_its_first_price_arrives() -> None:
+    holdings = Holdings()
+    holdings.replace(snapshot("3", asset="ETH"), {})
+    assert holdings.unpriced == {"ETH"}
+    assert holdings.value_of(Custody.COLD, Holder.CUSTOMER) == 0
+    holdings.reprice("ETH", None, Decimal(7))
+    assert holdings.unpriced == set()
+    assert holdings.value_of(Custody.COLD, Holder.CUSTOMER) == 21
+
+
+def test_a_price_move_revalues_by_quantity_times_the_change() -> None:
+    holdings = Holdings()
+    holdings.replace(snapshot("3", wallet_id="a"), {"BTC": Decimal(10)})
+    holdings.replace(snapshot("2", wallet_id="b", custody="hot"), {"BTC": Decimal(10)})
+    holdings.reprice("BTC", Decimal(10), Decimal("10.5"))
+    assert holdings.value_of(Custody.COLD, Holder.CUSTOMER) == Decimal("31.5")
+    assert holdings.value_of(Custody.HOT, Holder.CUSTOMER) == Decimal(21)
+
+
+def test_a_price_of_an_asset_not_held_changes_nothing() -> None:
+    holdings = Holdings()
+    holdings.reprice("DOGE", None, Decimal(1))
+    assert holdings.value == {}
+    assert holdings.assets == set()
+
+
+# -- property: running totals equal a brute-force recomputation ---------------------
+
+quantities = st.decimals(
+    min_value=0, max_value=10**6, places=8, allow_nan=False, allow_infinity=False
+)
+unit_prices = st.decimals(
+    min_value=0, max_value=10**8, places=2, allow_nan=False, allow_infinity=False
+)
+snapshots = st.tuples(
+    st.just("snapshot"),
+    st.sampled_from(WALLETS),
+    st.sampled_from(ASSETS),
+    st.sampled_from(list(Custody)),
+    st.sampled_from(list(Holder)),
+    st.integers(min_value=0, max_value=8),  # seconds after T0: few values, many ties
+    quantities,
+)
+price_changes = st.tuples(st.just("price"), st.sampled_from(ASSETS), unit_prices)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(snapshots, price_changes), max_size=50))
+def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
+    holdings = Holdings()
+    prices: dict[str, Decimal] = {}
+    taken: list[WalletBalance] = []
+    for operation in operations:
+        if operation[0] == "snapshot":
+            _, wallet_id, asset, custody, holder, seconds, balance = operation
+            incoming = snapshot(
+                str(balance),
+                wallet_id=wallet_id,
+                asset=asset,
+                custody=custody.value,
+                holder=holder.value,
+                when=T0 + timedelta(seconds=seconds),
+            )
+            taken.append(incoming)
+            if holdings.newer_than_held(incoming):  # as the engine does
+                holdings.replace(incoming, prices)
+        else:
+            _, asset, new = operation
+            old = prices.get(asset)
+            prices[asset] = new
+            holdings.reprice(asset, old, new)
+
+    newest = _newest_per_slot(taken)
+    expected_positions: dict[str, dict[tuple[Custody, Holder], Decimal]] = {}
+    expected_value: dict[tuple[Custody, Holder], Decimal] = {}
+    with localcontext(prec=200):
+        for snap in newest.values():
+            position = (snap.custody, snap.holder)
+            per_asset = expected_positions.setdefault(snap.asset, {})
+            per_asset[position] = per_asset.get(position, Decimal(0)) + snap.balance
+            if snap.asset in prices:
+                value = snap.balance * prices[snap.asset]
+                expected_value[position] = expected_value.get(position, Decimal(0)) + value
+
+    assert _nonzero_positions(holdings.positions) == _nonzero_positions(expected_positions)
+    assert _nonzero(holdings.value) == _nonzero(expected_value)
+    held = {snap.asset for snap in taken}
+    assert holdings.assets == held
+    assert holdings.unpriced == held - set(prices)
+    assert holdings.snapshots == {(s.wallet, s.asset): s for s in newest.values()}
+
+
+def _newest_per_slot(taken: list[WalletBalance]) -> dict[tuple[str, str], WalletBalance]:
+    """Per (wallet, asset): the snapshot with the latest ts, the first one on a tie."""
+    newest: dict[tuple[str, str], WalletBalance] = {}
+    for snap in taken:
+        slot = (snap.wallet, snap.asset)
+        if slot not in newest or snap.ts > newest[slot].ts:
+            newest[slot] = snap
+    return newest
+
+
+def _nonzero(totals: dict) -> dict:
+    return {k: v for k, v in totals.items() if v != 0}
+
+
+def _nonzero_positions(positions: dict) -> dict:
+    return {asset: _nonzero(p) for asset, p in positions.items() if _nonzero(p)}
