@@ -532,6 +532,7 @@ _TRANSFER_AT: Final = 130
 _DRAIN_AT: Final = 160
 _TOP_UP_AT: Final = 190
 _QUIET_AT: Final = 240
+_FIRST_LIABILITIES_AT: Final = 5  # seconds after the opening snapshots
 _QUIET_EVERY: Final = 300
 
 _DMM_FUND: Final = Decimal(6_000_000_000)
@@ -756,7 +757,10 @@ def dmm_incident(start: datetime, seed: int, *, settle_minutes: int = 60) -> Ite
             drafts += reserves(now)
         if not busy or second % 30 == 0:
             drafts += snapshots(now)
-        if ledger_due:
+        # The first liabilities follow the opening snapshots by a few seconds, as a
+        # reconciliation follows the wallet report: a live worker reads the wallet and
+        # ledger topics independently and must see the holdings before what is owed.
+        if (ledger_due and second != 0) or second == _FIRST_LIABILITIES_AT:
             drafts += liabilities(now)
         if second in story:
             drafts.append(story[second](now))
