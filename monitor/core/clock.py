@@ -19,7 +19,8 @@ class WatermarkClock:
         self._seen_at = 0.0
 
     def observe(self, event_time: datetime, monotonic_now: float) -> None:
-        if self._newest is None or event_time > self.now(monotonic_now):
+        now = self.now(monotonic_now)
+        if now is None or event_time > now:
             self._newest = event_time
             self._seen_at = monotonic_now
 

@@ -9,7 +9,9 @@ quantity and keeps, as each one changes:
 * ``short``: the assets held under what is required, with the missing quantity;
 * ``required_value`` and ``shortfall_value``: the required and the missing
   quantities valued at the latest prices (repriced in O(1) when a price moves);
-* the worst ratio ``held / required`` over the assets with a requirement.
+* the worst ratio ``held / required`` over the assets with a requirement;
+* ``unstated`` and ``unreported``: assets held with no requirement ever stated,
+  and assets required with no holding ever reported.
 
 A change of one asset costs O(1) for the set and the values and O(log n)
 amortised for the worst ratio (a heap with lazy deletion; no exact minimum
@@ -103,6 +105,8 @@ class AssetCoverage:
         self.unpriced: set[str] = set()
         # assets held while no requirement was ever stated for them
         self.unstated: set[str] = set()
+        # assets required while no holding of them was ever reported (not even zero)
+        self.unreported: set[str] = set()
         self.ratios: KeyedMin[str, Decimal] = KeyedMin()
 
     def set_held(self, asset: str, quantity: Decimal, price: Decimal | None) -> None:
@@ -148,6 +152,10 @@ class AssetCoverage:
             self.unstated.add(asset)
         else:
             self.unstated.discard(asset)
+        if required > 0 and asset not in self.held:
+            self.unreported.add(asset)
+        else:
+            self.unreported.discard(asset)
         if price is None:
             if required > 0:
                 self.unpriced.add(asset)

@@ -6,6 +6,13 @@ the event is counted under, the status changes to publish, and the journal
 writes that let a driver with durable storage rebuild the state later with
 :meth:`Engine.restore`.
 
+Journal keys are JSON lists: ``["price", asset]`` for prices (global), and for
+everything else the exchange id second, so a driver can place each entry on the
+partition of its exchange: ``wallet``, ``ledger``, ``volume`` (one per bucket),
+``feed`` (time of the newest trade), ``seen`` (event ids, numbered in order),
+``rule``, ``peak``, ``hotfalls`` and ``clock`` (the time the exchange was last
+evaluated at).
+
 Cost per event: an exchange event touches one exchange and evaluates its
 rules on running totals; a price event revalues only the exchanges that hold
 the asset or keep ledger figures in it. Neither sums over wallets.
@@ -53,7 +60,7 @@ from monitor.core.rules import (
     Segregation,
 )
 from monitor.core.rules.base import Assessment, ExchangeView, classify
-from monitor.core.state import ExchangeState, Feed, HotFall, RuleState
+from monitor.core.state import ExchangeState, Feed, HotFall, Ledger, RuleState
 from monitor.core.status import Status
 from monitor.core.valuation import Valuer
 
@@ -138,6 +145,16 @@ def rules_for(policy: ExchangePolicy) -> list[Rule]:
     return rules
 
 
+def _currency_figures(
+    ledger: Ledger,
+) -> Iterable[ReserveFund | InsurancePolicy | OwnFunds | FixedOverheads]:
+    """The ledger figures stated in a currency."""
+    yield from ledger.insurance.values()
+    for figure in (ledger.reserve_fund, ledger.own_funds, ledger.fixed_overheads):
+        if figure is not None:
+            yield figure
+
+
 def _ledger_slot(event: LedgerEvent) -> tuple[str, ...]:
     if isinstance(event, CustomerLiability):
         return ("customer_liability", event.asset)
@@ -162,10 +179,14 @@ class Engine:
     # -- driving -----------------------------------------------------------------
 
     def apply(self, event: Event) -> Step:
-        """Apply one decoded input event and re-evaluate what it affects."""
-        self._advance(event.ts)
+        """Apply one decoded input event and re-evaluate what it affects.
+
+        Only an applied event moves the clock: a duplicate, a stale or an invalid
+        one changes nothing, not even the time every figure's age is judged at.
+        """
         if isinstance(event, Price):
             return self._apply_price(event)
+        known = event.exchange in self.exchanges
         state = self.state_of(event.exchange)
         if event.event_id in state.seen:
             return Step(Outcome.DUPLICATE)
@@ -177,9 +198,16 @@ class Engine:
         else:
             self._apply_ledger(state, event, step)
         if step.outcome is not Outcome.APPLIED:
+            if not known:  # nothing of it is journalled: a restored engine would not have it
+                del self.exchanges[event.exchange]
             return step
         forgotten = state.seen.add(event.event_id)
-        step.writes.append((journal_key("seen", state.exchange, event.event_id), {}))
+        step.writes.append(
+            (
+                journal_key("seen", state.exchange, event.event_id),
+                {"n": state.seen.number_of(event.event_id)},
+            )
+        )
         if forgotten is not None:
             step.writes.append((journal_key("seen", state.exchange, forgotten), None))
         self._evaluate(state, step)
@@ -194,7 +222,11 @@ class Engine:
         return step
 
     def restore(self, key: str, document: dict[str, Any]) -> None:
-        """Put back one journalled piece of state (any order; later writes win)."""
+        """Put back one journalled piece of state (any order; later writes win).
+
+        The engine is whole again once every surviving entry has been restored;
+        no further call is needed. Its clock is the newest time any entry holds.
+        """
         kind, *parts = json.loads(key)
         if kind == "price":
             price = from_document(Topic.PRICES, document)
@@ -217,9 +249,15 @@ class Engine:
             self._advance(entry.ts)
         elif kind == "volume":
             state.volume.restore(int(parts[1]), Decimal(document["amount"]))
-            state.saw(Feed.TRADES, datetime.fromisoformat(document["last_trade"]))
+        elif kind == "feed":
+            state.saw(parts[1], datetime.fromisoformat(document["ts"]))
+        elif kind == "clock":
+            moment = datetime.fromisoformat(document["ts"])
+            self._advance(moment)
+            if state.restorable_clock is None or moment > state.restorable_clock:
+                state.restorable_clock = moment
         elif kind == "seen":
-            state.seen.add(parts[1])
+            state.seen.restore(parts[1], int(document.get("n", 0)))
         elif kind == "rule":
             state.rules[parts[1]] = RuleState(Status(document["status"]), document["changes"])
         elif kind == "peak":
@@ -280,6 +318,7 @@ class Engine:
         if not self.valuer.newer_than_held(price):
             return Step(Outcome.STALE)
         step = Step(Outcome.APPLIED)
+        self._advance(price.ts)
         self._take_price(price)
         step.writes.append((journal_key("price", price.asset), to_document(price)))
         for exchange in sorted(self._dependents.get(price.asset, ())):
@@ -302,29 +341,37 @@ class Engine:
                 ),
             )
             return
+        if self.clock is not None:
+            # the window ends at the clock, not at the newest trade: a trade the window
+            # has left is stale, whether or not a newer trade (or a restart) came between
+            state.volume.total(self.clock)
         bucket = state.volume.add(trade.ts, notional)
         if bucket is None:
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
-        state.saw(Feed.TRADES, trade.ts)
-        step.writes.append(self._volume_write(state, bucket))
+        self._advance(trade.ts)
+        step.writes.append(
+            (
+                journal_key("volume", state.exchange, bucket),
+                {"amount": decimal_text(state.volume.amount(bucket))},
+            )
+        )
         step.writes.extend(
             (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
         )
-
-    def _volume_write(self, state: ExchangeState, bucket: int) -> Write:
-        amount = state.volume.amount(bucket)
-        return journal_key("volume", state.exchange, bucket), {
-            "amount": decimal_text(amount),
-            "last_trade": state.feeds[Feed.TRADES].isoformat(),
-        }
+        # apart from the buckets, which leave with the window: the trades feed's age
+        if state.saw(Feed.TRADES, trade.ts):
+            step.writes.append(
+                (journal_key("feed", state.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
+            )
 
     def _apply_wallet(self, state: ExchangeState, wallet: WalletBalance, step: Step) -> None:
         if not state.holdings.newer_than_held(wallet):
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
+        self._advance(wallet.ts)
         self._note_hot_fall(state, wallet, step)
         self._take_wallet(state, wallet)
         step.writes.append(
@@ -380,6 +427,7 @@ class Engine:
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
+        self._advance(entry.ts)
         self._take_ledger(state, entry)
         step.writes.append(
             (journal_key("ledger", state.exchange, *_ledger_slot(entry)), to_document(entry))
@@ -402,6 +450,7 @@ class Engine:
         if held is not None and held.ts >= entry.ts:
             return
         ledger = state.ledger
+        old_currency = getattr(held, "currency", None)
         if isinstance(entry, CustomerLiability):
             ledger.liabilities[entry.asset] = entry
             self._dependents[entry.asset].add(state.exchange)
@@ -419,10 +468,25 @@ class Engine:
         currency = getattr(entry, "currency", None)
         if currency is not None and currency != self.valuer.reporting_currency:
             self._dependents[currency].add(state.exchange)
+        if old_currency is not None and old_currency != currency:
+            self._drop_dependencies(state)
         state.saw(Feed.LEDGER, entry.ts)
+
+    def _drop_dependencies(self, state: ExchangeState) -> None:
+        """Stop revaluing ``state`` on prices its figures no longer need.
+
+        Called when a ledger figure changes currency, so an exchange depends on the
+        same prices as one restored from the journal, whatever its history.
+        """
+        needed = set(state.holdings.assets) | set(state.ledger.liabilities)
+        needed.update(figure.currency for figure in _currency_figures(state.ledger))
+        for asset, dependents in self._dependents.items():
+            if asset not in needed:
+                dependents.discard(state.exchange)
 
     def _evaluate(self, state: ExchangeState, step: Step) -> None:
         assert self.clock is not None
+        self._journal_clock(state, step)
         self._observe_hot_value(state, step)
         view = ExchangeView(state, self.valuer, self.clock)
         for rule in self.rules_of(state.exchange):
@@ -455,3 +519,17 @@ class Engine:
             (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
         )
         step.evaluated.append(state.exchange)
+
+    def _journal_clock(self, state: ExchangeState, step: Step) -> None:
+        """Journal the time ``state`` is evaluated at, so a restore brings the clock back.
+
+        One write per evaluation at a newer time. None when a price entry (restored
+        by every worker, whatever partitions it owns) already holds that time.
+        """
+        clock = self.clock
+        assert clock is not None
+        if state.restorable_clock is not None and clock <= state.restorable_clock:
+            return
+        state.restorable_clock = clock
+        if self.valuer.newest is None or clock > self.valuer.newest:
+            step.writes.append((journal_key("clock", state.exchange), {"ts": clock.isoformat()}))

@@ -10,6 +10,7 @@ carries money.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -29,6 +30,13 @@ from monitor.core.errors import InvalidEvent
 
 MAX_MESSAGE_BYTES = 64 * 1024
 EXCHANGE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# Decimal() also reads "1_000" and non-ASCII digits; the contract's amount strings are ASCII
+_AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+# fromisoformat also takes basic forms ("20240531T132600Z") and times without seconds
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 class Topic(StrEnum):
@@ -62,6 +70,8 @@ def _to_decimal(value: Any) -> Decimal:
         raise ValueError("must be a finite number, not NaN or Infinity")
     if number < 0:
         raise ValueError("must not be negative")
+    if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value.strip()):
+        raise ValueError(f'{value!r} is not a plain ASCII decimal number such as "4502.9"')
     return number
 
 
@@ -74,6 +84,11 @@ def _to_utc(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
     if moment.tzinfo is None or "T" not in value.upper():
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2024-05-31T13:26:00Z")
+    if not _RFC3339.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an RFC 3339 timestamp such as 2024-05-31T13:26:00Z "
+            "(extended format, with seconds)"
+        )
     return moment.astimezone(UTC)
 
 
@@ -212,7 +227,8 @@ def validate(topic: Topic, document: dict[str, Any]) -> Event:
     """The event of ``topic`` that ``document`` describes; raises InvalidEvent."""
     try:
         if topic is Topic.LEDGER:
-            return _LEDGER.validate_python(document)  # type: ignore[no-any-return]
+            entry: LedgerEvent = _LEDGER.validate_python(document)
+            return entry
         return _MODELS[topic].model_validate(document)  # type: ignore[return-value]
     except ValidationError as error:
         first = error.errors(include_url=False)[0]

@@ -39,6 +39,24 @@ def ratio_text(value: Decimal) -> str:
     return decimal_text(value.quantize(_RATIO_PLACES, rounding=ROUND_HALF_EVEN))
 
 
+# Text for people (reasons): the machine-readable fields keep the plain forms above.
+
+
+def amount_text(value: Decimal, currency: str) -> str:
+    """``1307053280`` JPY as ``1,307,053,280 JPY``: grouped, cents only where there are some."""
+    rounded = value.quantize(_MONEY_PLACES, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
+    whole = rounded == rounded.to_integral_value()
+    return f"{rounded:,.0f} {currency}" if whole else f"{rounded:,.2f} {currency}"
+
+
+def percent_text(ratio: Decimal, places: int = 2) -> str:
+    """``0.89285`` as ``89.29%`` (``1`` as ``100%``)."""
+    percent = MONEY_CONTEXT.multiply(ratio, Decimal(100)).quantize(
+        Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT
+    )
+    return f"{percent.normalize(MONEY_CONTEXT):,f}%" if percent else "0%"
+
+
 def parse_duration(text: str | int) -> timedelta:
     """``"30d"``, ``"6h"``, ``"15m"``, ``"90s"`` or a number of seconds."""
     if isinstance(text, int) and not isinstance(text, bool):

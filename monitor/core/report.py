@@ -9,6 +9,7 @@ from typing import Any
 
 from monitor.core.engine import Engine
 from monitor.core.money import duration_text, money_text, optional_text, ratio_text, rfc3339
+from monitor.core.rules.base import ExchangeView
 from monitor.core.status import Status
 
 
@@ -77,20 +78,25 @@ def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
     """The report of ``exchange`` as of the engine's clock."""
     state = engine.exchanges[exchange]
     assert engine.clock is not None
+    # an exchange restored from the journal keeps its statuses, not its measurements:
+    # until it is evaluated again, measure it as of its last evaluation, without judging
+    view = ExchangeView(state, engine.valuer, state.restorable_clock or engine.clock)
     rules = []
     for rule in engine.rules_of(exchange):
         held = state.rules.get(rule.id)
         a = held.assessment if held else None
+        if a is None:
+            a = rule.assess(view)
         rules.append(
             RuleReport(
                 rule.id,
                 held.status if held else Status.UNKNOWN,
-                a.ratio if a else None,
-                a.required if a else None,
-                a.available if a else None,
-                a.shortfall if a else None,
-                a.reason if a else "not evaluated yet",
-                a.evidence if a else {},
+                a.ratio,
+                a.required,
+                a.available,
+                a.shortfall,
+                a.reason,
+                a.evidence,
             )
         )
     return AdequacyReport(

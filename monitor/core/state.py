@@ -124,15 +124,20 @@ class ExchangeState:
         self.ledger = Ledger()
         self.volume = RollingSum(volume_window, volume_bucket)
         self.feeds: dict[str, datetime] = {}
+        # the latest evaluation time a restore will bring back (see Engine._evaluate)
+        self.restorable_clock: datetime | None = None
         self.rules: dict[str, RuleState] = {}
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
         self.hot_falls: list[HotFall] = []
 
-    def saw(self, feed: str, moment: datetime) -> None:
+    def saw(self, feed: str, moment: datetime) -> bool:
+        """Note data of ``feed`` as of ``moment``; whether the feed's time moved."""
         held = self.feeds.get(feed)
         if held is None or moment > held:
             self.feeds[feed] = moment
+            return True
+        return False
 
     def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
         """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.

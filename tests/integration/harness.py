@@ -41,10 +41,11 @@ class Deployment:
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     partitions: int = 2
     policy: str | None = None
+    app: str | None = None  # a second group on the same topics; default: from the prefix
 
     @property
     def app_id(self) -> str:
-        return self.prefix.rstrip(".")
+        return self.app or self.prefix.rstrip(".")
 
     def topic(self, name: str) -> str:
         return self.prefix + name

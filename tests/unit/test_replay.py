@@ -99,7 +99,7 @@ def test_the_story_tells_ok_breach_ok() -> None:
     assert breach["shortfall"] == "2000000000"
     assert breach["ratio"] == "0.6"
     assert breach["as_of"] == "2024-05-31T13:10:00Z"
-    assert "2000000000" in breach["reason"]
+    assert "add 2,000,000,000 JPY" in breach["reason"]
     cold = [e["data"] for e in events if e["data"]["rule"] == "jp.cold_storage"]
     assert [(d["previous_status"], d["status"]) for d in cold] == [("unknown", "ok")]
 

@@ -65,7 +65,7 @@ def test_shortfall_is_the_value_to_move_from_hot_to_cold() -> None:
     assert a.available == D("900000000")
     assert a.shortfall == D("50000000")
     assert a.shortfall == D("0.95") * (a.available + D("100000000")) - a.available
-    assert "50000000" in a.reason
+    assert "move 50,000,000 JPY of crypto" in a.reason
 
 
 def test_values_add_across_assets_at_their_prices() -> None:

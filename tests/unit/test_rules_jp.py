@@ -286,15 +286,34 @@ def test_segregation_counts_only_customer_holdings_in_every_custody() -> None:
     assert (a.required, a.available, a.shortfall) == (200, 180, 20)
 
 
-def test_segregation_of_an_asset_owed_but_not_held_at_all_is_a_breach() -> None:
+def test_segregation_of_an_asset_owed_with_its_customer_wallets_empty_is_a_breach() -> None:
     e = Engine(load_policy())
     feed(e, price("1"), price("3", asset="ETH"), cold("100"), liability("100"))
-    feed(e, liability("7", asset="ETH"))
+    feed(e, cold("0", asset="ETH"), liability("7", asset="ETH"))
     a = assessment_of(e, SEGREGATION)
     assert status_of(e, SEGREGATION) is Status.BREACH
     assert a.ratio == 0
     assert a.shortfall == 21
     assert "ETH by 7" in a.reason
+
+
+def test_segregation_waits_for_the_first_customer_wallet_snapshot_of_an_asset_owed() -> None:
+    # A worker consumes the ledger and the wallet topics concurrently: liabilities often
+    # arrive before the first wallet snapshots. That is a missing input, not a breach.
+    e = Engine(load_policy())
+    steps = feed(e, price("1"), price("3", asset="ETH"), cold("110"), liability("100"))
+    steps += feed(e, liability("7", asset="ETH"), guarantee("5", asset="ETH"))
+    assert status_of(e, SEGREGATION) is Status.UNKNOWN
+    a = assessment_of(e, SEGREGATION)
+    assert a.evidence["unreported"] == ["ETH"]
+    assert "no wallet snapshot of customer ETH" in a.reason
+    steps += feed(e, cold("8", asset="ETH"))
+    assert status_of(e, SEGREGATION) is Status.OK
+    assert [(c.previous, c.status) for c in changes(steps) if c.rule == SEGREGATION] == [
+        (Status.UNKNOWN, Status.OK),
+        (Status.OK, Status.UNKNOWN),
+        (Status.UNKNOWN, Status.OK),
+    ]
 
 
 def test_segregation_worst_asset_decides_however_large_the_surplus_elsewhere() -> None:
@@ -370,7 +389,8 @@ def test_segregation_is_unknown_once_the_oldest_liability_is_stale() -> None:
 
 def test_segregation_is_unknown_with_stale_wallets_or_an_unpriced_liability() -> None:
     e = Engine(load_policy())
-    feed(e, price("1"), cold("100"), liability("90"), liability("3", asset="XRP"))
+    feed(e, price("1"), cold("100"), cold("0", asset="XRP"), liability("90"))
+    feed(e, liability("3", asset="XRP"))
     assert status_of(e, SEGREGATION) is Status.UNKNOWN
     assert assessment_of(e, SEGREGATION).evidence["unpriced"] == ["XRP"]
     feed(e, price("2", asset="XRP"))

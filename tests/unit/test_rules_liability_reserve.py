@@ -265,7 +265,7 @@ def test_breach_then_ok_after_a_top_up_with_the_right_shortfall() -> None:
     assert measured(e).available == 2 * BILLION
     assert measured(e).shortfall == 3 * BILLION
     assert measured(e).ratio == D("0.4")
-    assert "3000000000" in measured(e).reason
+    assert "add 3,000,000,000 JPY" in measured(e).reason
     topped_up = feed(e, reserve_fund(7 * BILLION, when=at(hours=1)))
     assert status_of(e, RULE) is Status.OK
     assert measured(e).shortfall == 0

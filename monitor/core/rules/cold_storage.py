@@ -8,11 +8,18 @@ cold value held and ``shortfall`` the value to move from hot to cold storage.
 from __future__ import annotations
 
 from monitor.core.events import Custody, Holder
-from monitor.core.money import MONEY_CONTEXT, ZERO, money_text, ratio_text
+from monitor.core.money import (
+    MONEY_CONTEXT,
+    ZERO,
+    amount_text,
+    money_text,
+    percent_text,
+    ratio_text,
+)
 from monitor.core.policy import ColdStorageParams
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
 from monitor.core.state import Feed
-from monitor.core.status import Thresholds
+from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
 
@@ -57,15 +64,25 @@ class ColdStorage:
             "cold_share": ratio_text(share),
             "minimum_share": ratio_text(p.minimum_share),
         }
+        currency = view.valuer.reporting_currency
         if shortfall > 0:
             reason = (
-                f"Only {ratio_text(share)} of customer crypto value is in cold storage, "
-                f"under the {ratio_text(p.minimum_share)} minimum; move "
-                f"{money_text(shortfall)} of value from hot to cold wallets."
+                f"Only {percent_text(share)} of customer crypto value is in cold storage, "
+                f"under the {percent_text(p.minimum_share)} minimum; move "
+                f"{amount_text(shortfall, currency)} of crypto from hot to cold wallets."
+            )
+        elif self.thresholds.level(share) is Status.WARNING:
+            margin = _ctx.subtract(_ctx.multiply(p.warning_share, total), cold)
+            reason = (
+                f"Cold storage holds {percent_text(share)} of customer crypto value, above "
+                f"the {percent_text(p.minimum_share)} minimum but under the "
+                f"{percent_text(p.warning_share)} early-warning level; moving "
+                f"{amount_text(margin, currency)} of crypto from hot to cold wallets restores "
+                f"the margin."
             )
         else:
             reason = (
-                f"{ratio_text(share)} of customer crypto value is in cold storage "
-                f"(minimum {ratio_text(p.minimum_share)})."
+                f"Cold storage holds {percent_text(share)} of customer crypto value "
+                f"(minimum {percent_text(p.minimum_share)})."
             )
         return Assessment(required, cold, share, shortfall, reason, evidence)

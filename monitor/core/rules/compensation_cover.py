@@ -18,7 +18,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from monitor.core.events import Custody, Holder
-from monitor.core.money import MONEY_CONTEXT, ZERO, money_text, ratio_text
+from monitor.core.money import (
+    MONEY_CONTEXT,
+    ZERO,
+    amount_text,
+    money_text,
+    percent_text,
+    ratio_text,
+)
 from monitor.core.policy import CompensationCoverParams
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
@@ -98,25 +105,27 @@ class CompensationCover:
         shortfall = max(ZERO, _ctx.subtract(required, available))
         evidence["components"] = {name: money_text(v) for name, v in components.items()}
         currency = view.valuer.reporting_currency
+        required_text = amount_text(required, currency)
         if shortfall > 0:
             reason = (
                 f"The compensation arrangement ({', '.join(components)}) covers "
-                f"{ratio_text(ratio)} of the {money_text(required)} {currency} required for "
-                f"client crypto; add {money_text(shortfall)} {currency} of insurance or "
-                f"segregated funds, or move client crypto from hot to cold storage."
+                f"{percent_text(ratio)} of the {required_text} required for client crypto; "
+                f"add {amount_text(shortfall, currency)} of insurance or segregated funds, "
+                f"or move client crypto from hot to cold storage."
             )
         elif self.thresholds.level(ratio) is Status.WARNING:
             margin = _ctx.subtract(
                 _ctx.multiply(self.thresholds.warning_below, required), available
             )
             reason = (
-                f"The compensation arrangement covers the {money_text(required)} {currency} "
-                f"required, under the {ratio_text(self.thresholds.warning_below)} early-warning "
-                f"level; {money_text(margin)} {currency} more restores the margin."
+                f"The compensation arrangement covers {percent_text(ratio)} of the "
+                f"{required_text} required, under the "
+                f"{percent_text(self.thresholds.warning_below)} early-warning level; "
+                f"{amount_text(margin, currency)} more restores the margin."
             )
         else:
             reason = (
-                f"The compensation arrangement of {money_text(available)} {currency} covers the "
-                f"{money_text(required)} {currency} required for client crypto."
+                f"The compensation arrangement of {amount_text(available, currency)} covers "
+                f"the {required_text} required for client crypto."
             )
         return Assessment(required, available, ratio, shortfall, reason, evidence)

@@ -22,10 +22,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from monitor.core.money import MONEY_CONTEXT, ONE, ZERO, duration_text, money_text
+from monitor.core.money import (
+    MONEY_CONTEXT,
+    ONE,
+    ZERO,
+    amount_text,
+    duration_text,
+    money_text,
+    percent_text,
+)
 from monitor.core.policy import HotWalletDrainParams
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
-from monitor.core.rules.inputs import percent_text
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
@@ -73,14 +80,14 @@ class HotWalletDrain:
         shortfall = max(ZERO, _ctx.subtract(required, current))
         horizon = view.now - p.window
         falls = [fall.document for fall in state.hot_falls if fall.ts >= horizon]
-        hot_text, peak_text = money_text(current), money_text(peak)
+        hot_text, peak_text = amount_text(current, currency), amount_text(peak, currency)
         drop_text, window_text = percent_text(drop_share), self._window_text
         evidence = {
-            "hot_value": hot_text,
-            "peak_hot_value": peak_text,
+            "hot_value": money_text(current),
+            "peak_hot_value": money_text(peak),
             "peak_since": peak_level.start.isoformat(),
             "drop_value": money_text(drop),
-            "drop_share": drop_text,
+            "drop_share": percent_text(drop_share, places=1),
             "window": window_text,
             "hot_wallet_falls": falls,
         }
@@ -89,13 +96,13 @@ class HotWalletDrain:
             reason = f"Nothing has been in hot wallets within {window_text}."
         elif level is Status.OK:
             reason = (
-                f"Hot-wallet value is {hot_text} {currency}, {drop_text} under its peak within "
+                f"Hot-wallet value is {hot_text}, {drop_text} under its peak within "
                 f"{window_text} (early warning at {percent_text(p.warning_drop_share)})."
             )
         else:
             fell = (
                 f"Hot-wallet value fell {drop_text} within {window_text}, from {peak_text} to "
-                f"{hot_text} {currency}{self._wallets(falls)}"
+                f"{hot_text}{self._wallets(falls)}"
             )
             if level is Status.BREACH:
                 reason = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.core.coverage import RATIO_CAP
-from monitor.core.money import ZERO, money_text, ratio_text
+from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
 from monitor.core.policy import HotWalletGuaranteeParams
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
 from monitor.core.rules.inputs import short_assets, short_text
@@ -83,19 +83,19 @@ class HotWalletGuarantee:
             reason = (
                 f"Guarantee crypto is short of the customer crypto in hot wallets in "
                 f"{short_text(listed, left_out)}; move the exchange's own crypto of the same "
-                f"kind into guarantee wallets (worth {money_text(shortfall)} {currency} now) "
+                f"kind into guarantee wallets (worth {amount_text(shortfall, currency)} now) "
                 f"or move the customer crypto to cold storage."
             )
         elif self.thresholds.level(ratio) is Status.WARNING:
             reason = (
                 f"Every asset in hot wallets is guaranteed, but {worst_asset}'s guarantee covers "
-                f"only {ratio_text(ratio)} of its hot customer holdings, under the "
-                f"{ratio_text(self.thresholds.warning_below)} early-warning level; add to it "
+                f"only {percent_text(ratio)} of its hot customer holdings, under the "
+                f"{percent_text(self.thresholds.warning_below)} early-warning level; add to it "
                 f"before the next deposits arrive."
             )
         else:
             reason = (
                 f"Guarantee crypto covers the customer crypto in hot wallets in every asset "
-                f"(lowest: {worst_asset} at {ratio_text(ratio)})."
+                f"(lowest: {worst_asset} at {percent_text(ratio)})."
             )
         return Assessment(required, available, ratio, shortfall, reason, evidence)

@@ -17,14 +17,8 @@ from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, duration_text,
 from monitor.core.rules.base import Assessment, ExchangeView, unknown
 
 _ctx = MONEY_CONTEXT
-_PERCENT_PLACES = Decimal("0.1")
 # how many short assets an assessment names; the rest are counted
 SHORT_ASSETS_LISTED = 20
-
-
-def percent_text(share: Decimal) -> str:
-    """``0.7913`` as ``79.1%``."""
-    return f"{decimal_text(_ctx.multiply(share, Decimal(100)).quantize(_PERCENT_PLACES))}%"
 
 
 def figure_too_old(

@@ -11,10 +11,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 from monitor.core.events import Custody, Holder
-from monitor.core.money import MONEY_CONTEXT, ZERO, duration_text, money_text, ratio_text
+from monitor.core.money import (
+    MONEY_CONTEXT,
+    ZERO,
+    amount_text,
+    duration_text,
+    money_text,
+    percent_text,
+)
 from monitor.core.policy import LiabilityReserveParams
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
-from monitor.core.state import Feed
+from monitor.core.rules.base import Assessment, ExchangeView, unknown
+from monitor.core.rules.inputs import figure_too_old
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
@@ -37,7 +44,9 @@ class LiabilityReserve:
                 f"no reserve_fund figure has arrived for {state.exchange} yet",
                 missing="reserve_fund",
             )
-        stale = stale_input(view, Feed.LEDGER, state.feeds.get(Feed.LEDGER), p.max_ledger_age)
+        # the fund's own age: a fresh figure of another kind says nothing about the fund,
+        # and insurance counts by its validity period, not by when it was stated
+        stale = figure_too_old(view, "reserve_fund", fund.ts, p.max_ledger_age)
         if stale is not None:
             return stale
         fund_value = valuer.to_reporting(fund.amount, fund.currency)
@@ -96,22 +105,19 @@ class LiabilityReserve:
     def _reason(
         self, ratio: Decimal, floor: Decimal, available: Decimal, shortfall: Decimal, currency: str
     ) -> str:
+        floor_text = amount_text(floor, currency)
         if shortfall > 0:
             return (
-                f"Reserve fund plus eligible insurance cover {ratio_text(ratio)} of the "
-                f"{money_text(floor)} {currency} floor; add {money_text(shortfall)} "
-                f"{currency} to the fund to be compliant."
+                f"Reserve fund plus eligible insurance cover {percent_text(ratio)} of the "
+                f"{floor_text} floor; add {amount_text(shortfall, currency)} to the fund to "
+                f"be compliant."
             )
         if self.thresholds.level(ratio) is Status.WARNING:
             warning_level = self.thresholds.warning_below
-            target = _ctx.multiply(warning_level, floor)
+            margin = _ctx.subtract(_ctx.multiply(warning_level, floor), available)
             return (
-                f"Reserves of {money_text(available)} are above the floor of "
-                f"{money_text(floor)} {currency} but under the {ratio_text(warning_level)}"
-                f" early-warning level; {money_text(target - available)} more restores "
-                f"the margin."
+                f"Reserves of {amount_text(available, currency)} are above the floor of "
+                f"{floor_text} but under the {percent_text(warning_level)} early-warning "
+                f"level; {amount_text(margin, currency)} more restores the margin."
             )
-        return (
-            f"Reserves of {money_text(available)} {currency} cover the floor of "
-            f"{money_text(floor)} {currency}."
-        )
+        return f"Reserves of {amount_text(available, currency)} cover the floor of {floor_text}."

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, money_text, ratio_text
+from monitor.core.money import (
+    MONEY_CONTEXT,
+    ZERO,
+    amount_text,
+    decimal_text,
+    money_text,
+    percent_text,
+)
 from monitor.core.policy import MicaOwnFundsParams, ServiceClass
 from monitor.core.rules.base import Assessment, ExchangeView, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
@@ -115,25 +122,26 @@ class MicaOwnFunds:
             if minimum >= quarter
             else "a quarter of the annual fixed overheads"
         )
+        required_text = amount_text(required, currency)
         if shortfall > 0:
             reason = (
-                f"Own funds and eligible insurance cover {ratio_text(ratio)} of the "
-                f"{money_text(required)} {currency} MiCA requires ({binding}); raise own funds "
-                f"by {money_text(shortfall)} {currency} or take out eligible insurance."
+                f"Own funds and eligible insurance cover {percent_text(ratio)} of the "
+                f"{required_text} MiCA requires ({binding}); raise own funds by "
+                f"{amount_text(shortfall, currency)} or take out eligible insurance."
             )
         elif self.thresholds.level(ratio) is Status.WARNING:
             margin = _ctx.subtract(
                 _ctx.multiply(self.thresholds.warning_below, required), available
             )
             reason = (
-                f"Own funds and eligible insurance of {money_text(available)} {currency} meet "
-                f"the {money_text(required)} {currency} MiCA requires ({binding}) but are "
-                f"under the {ratio_text(self.thresholds.warning_below)} early-warning level; "
-                f"{money_text(margin)} {currency} more restores the margin."
+                f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
+                f"the {required_text} MiCA requires ({binding}) but are under the "
+                f"{percent_text(self.thresholds.warning_below)} early-warning level; "
+                f"{amount_text(margin, currency)} more restores the margin."
             )
         else:
             reason = (
-                f"Own funds and eligible insurance of {money_text(available)} {currency} meet "
-                f"the {money_text(required)} {currency} MiCA requires ({binding})."
+                f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
+                f"the {required_text} MiCA requires ({binding})."
             )
         return Assessment(required, available, ratio, shortfall, reason, evidence)

@@ -11,8 +11,10 @@ customer liability the ledger states (``customer_liability``).
   short assets of the missing quantity x its price.
 
 Unknown while wallets are stale, before any liability figure, while the oldest
-liability figure is older than ``max_liability_age``, while customer crypto is
-held in an asset no liability figure covers, or while a price is missing or stale.
+liability figure is older than ``max_liability_age``, while customers are owed
+an asset of which no customer wallet snapshot has arrived yet, while customer
+crypto is held in an asset no liability figure covers, or while a price is
+missing or stale.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.core.coverage import RATIO_CAP
-from monitor.core.money import ZERO, money_text, ratio_text
+from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
 from monitor.core.policy import SegregationParams
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
 from monitor.core.rules.inputs import figure_too_old, short_assets, short_text
@@ -54,6 +56,17 @@ class Segregation:
         if stale is not None:
             return stale
         cover = holdings.segregation
+        if cover.unreported:
+            # The ledger and wallet feeds arrive independently (at start-up, liabilities
+            # often come before the first snapshots): a liability with no customer wallet
+            # snapshot of its asset at all is a missing input, not a shortfall. A wallet
+            # emptied to zero is reported, and judged.
+            names = sorted(cover.unreported)
+            return unknown(
+                "no wallet snapshot of customer " + ", ".join(names) + " has arrived for "
+                f"{state.exchange} yet, though the ledger says customers are owed it",
+                unreported=names,
+            )
         if cover.unstated:
             names = sorted(cover.unstated)
             return unknown(
@@ -98,20 +111,20 @@ class Segregation:
         if cover.short:
             reason = (
                 f"Customer wallets hold less than is owed to customers in "
-                f"{short_text(listed, left_out)} (worth {money_text(shortfall)} {currency} "
+                f"{short_text(listed, left_out)} (worth {amount_text(shortfall, currency)} "
                 f"now); find where the crypto went, return it to customer wallets and "
                 f"reconcile the ledger."
             )
         elif self.thresholds.level(ratio) is Status.WARNING:
             reason = (
                 f"Every asset owed to customers is held, but {worst_asset} only at "
-                f"{ratio_text(ratio)} of what is owed, under the "
-                f"{ratio_text(self.thresholds.warning_below)} early-warning level; "
+                f"{percent_text(ratio)} of what is owed, under the "
+                f"{percent_text(self.thresholds.warning_below)} early-warning level; "
                 f"reconcile it before the next withdrawals."
             )
         else:
             reason = (
                 f"Customer wallets hold what is owed to customers in every asset "
-                f"(lowest: {worst_asset} at {ratio_text(ratio)})."
+                f"(lowest: {worst_asset} at {percent_text(ratio)})."
             )
         return Assessment(required, available, ratio, shortfall, reason, evidence)

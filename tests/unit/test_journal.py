@@ -1,0 +1,192 @@
+"""The journal the engine writes: its keys, how much it writes, and what a restore gets back."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from typing import Any
+
+from monitor.core.engine import Engine, Outcome, Step
+from monitor.core.money import amount_text, percent_text
+from monitor.core.policy import Policy, load_policy
+from monitor.core.recent import RecentIds
+from monitor.core.report import adequacy_report
+from monitor.core.status import Status
+from tests.unit.builders import (
+    at,
+    changes,
+    feed,
+    liability,
+    price,
+    reserve_fund,
+    status_of,
+    trade,
+    wallet,
+)
+
+LIABILITY = "jp.liability_reserve"
+BILLION = 10**9
+
+
+def _journal(steps: list[Step], journal: dict[str, Any]) -> None:
+    for step in steps:
+        for key, value in step.writes:
+            if value is None:
+                journal.pop(key, None)
+            else:
+                journal[key] = value
+
+
+def _restored(policy: Policy, journal: dict[str, Any], seed: int = 0) -> Engine:
+    restored = Engine(policy)
+    entries = list(journal.items())
+    random.Random(seed).shuffle(entries)
+    for key, value in entries:
+        restored.restore(key, value)
+    return restored
+
+
+def _kinds(step: Step) -> list[str]:
+    return [json.loads(key)[0] for key, _ in step.writes]
+
+
+def test_every_key_but_a_price_names_the_exchange_second() -> None:
+    # the worker places each entry on the partition of json.loads(key)[1]
+    e = Engine(load_policy())
+    steps = feed(
+        e,
+        price("10000000"),
+        reserve_fund(3 * BILLION),
+        wallet("96"),
+        wallet("4", custody="hot", wallet_id="btc-hot-1", exchange="bf"),
+        wallet("1", custody="hot", wallet_id="btc-hot-1", exchange="bf", when=at(minutes=1)),
+        trade(BILLION, when=at(minutes=2)),
+        liability("100", when=at(minutes=3)),
+    )
+    steps.append(e.tick(at(days=40)))
+    keys = [json.loads(key) for step in steps for key, _ in step.writes]
+    kinds = {key[0] for key in keys}
+    assert {"price", "clock", "feed", "seen", "volume", "rule", "wallet", "ledger"} <= kinds
+    assert all(key[1] in ("dmm", "bf") for key in keys if key[0] != "price")
+
+
+def test_an_exchange_event_writes_a_bounded_number_of_entries() -> None:
+    e = Engine(load_policy())
+    feed(e, price("10000000"), reserve_fund(3 * BILLION), wallet("96"))
+    for minute in range(1, 200):
+        (step,) = feed(e, trade(BILLION, when=at(minutes=minute)))
+        assert step.outcome is Outcome.APPLIED
+        assert len([kind for kind in _kinds(step) if kind != "rule"]) <= 5
+        assert _kinds(step).count("clock") == 1
+        assert _kinds(step).count("feed") == 1
+
+
+def test_the_clock_and_the_trades_feed_are_written_only_when_they_move() -> None:
+    e = Engine(load_policy())
+    feed(e, reserve_fund(3 * BILLION), trade(BILLION, when=at(minutes=30)))
+    (older,) = feed(e, trade(BILLION, when=at(minutes=10)))  # within the window: applied
+    assert older.outcome is Outcome.APPLIED
+    assert "clock" not in _kinds(older) and "feed" not in _kinds(older)
+    assert "clock" not in _kinds(e.tick(at(minutes=20)))  # time does not run backwards
+    assert _kinds(e.tick(at(minutes=40))).count("clock") == 1
+
+
+def test_a_price_event_writes_no_clock_entries_and_the_clock_is_still_restored() -> None:
+    policy = load_policy()
+    original = Engine(policy)
+    journal: dict[str, Any] = {}
+    history = [
+        price("10000000"),
+        wallet("96"),
+        wallet("50", exchange="bf"),
+        price("11000000", when=at(hours=2)),
+    ]
+    steps = feed(original, *history)
+    assert steps[-1].evaluated == ["bf", "dmm"]
+    assert "clock" not in _kinds(steps[-1])  # the price entry holds the time
+    _journal(steps, journal)
+    assert _restored(policy, journal).clock == original.clock == at(hours=2)
+
+
+def test_a_restored_engine_keeps_the_clock_a_tick_moved() -> None:
+    policy = load_policy()
+    original = Engine(policy)
+    journal: dict[str, Any] = {}
+    steps = feed(original, reserve_fund(3 * BILLION))
+    steps.append(original.tick(at(hours=37)))  # the fund is too old now
+    _journal(steps, journal)
+    restored = _restored(policy, journal)
+    assert restored.clock == original.clock == at(hours=37)
+    assert status_of(restored, LIABILITY) is Status.UNKNOWN
+    # a late wallet snapshot is judged at the same time by both: the fund stays too old
+    late = [wallet("1", when=at(hours=1))]
+    assert [c.status for c in changes(feed(original, *late)) if c.rule == LIABILITY] == []
+    assert [c.status for c in changes(feed(restored, *late)) if c.rule == LIABILITY] == []
+    assert adequacy_report(restored, "dmm").to_document() == (
+        adequacy_report(original, "dmm").to_document()
+    )
+
+
+def test_a_fund_moving_out_of_a_currency_stops_its_prices_reevaluating_the_exchange() -> None:
+    e = Engine(load_policy())
+    feed(e, price("150", asset="USD"), reserve_fund(20_000_000, currency="USD", exchange="bf"))
+    (step,) = feed(e, price("151", asset="USD", when=at(minutes=1)))
+    assert step.evaluated == ["bf"]
+    feed(e, reserve_fund(3 * BILLION, exchange="bf", when=at(minutes=2)))
+    (step,) = feed(e, price("152", asset="USD", when=at(minutes=3)))
+    assert step.evaluated == []
+
+
+def test_a_currency_still_held_keeps_its_prices_reevaluating_the_exchange() -> None:
+    e = Engine(load_policy())
+    feed(
+        e,
+        price("150", asset="USDT"),
+        wallet("10", asset="USDT", exchange="bf"),
+        reserve_fund(20_000_000, currency="USDT", exchange="bf"),
+        reserve_fund(3 * BILLION, exchange="bf", when=at(minutes=2)),
+    )
+    (step,) = feed(e, price("152", asset="USDT", when=at(minutes=3)))
+    assert step.evaluated == ["bf"]
+
+
+def test_recent_ids_restored_in_any_order_forget_the_oldest_first() -> None:
+    original = RecentIds(3)
+    for event_id in ("a", "b", "c", "d"):
+        original.add(event_id)
+    kept = {event_id: original.number_of(event_id) for event_id in ("b", "c", "d")}
+    for seed in range(6):
+        entries = list(kept.items())
+        random.Random(seed).shuffle(entries)
+        restored = RecentIds(3)
+        for event_id, number in entries:
+            restored.restore(event_id, number)
+        assert restored.add("e") == "b"
+        assert restored.add("f") == "c"
+        assert "d" in restored and "e" in restored and "b" not in restored
+
+
+def test_amounts_and_shares_for_people() -> None:
+    assert amount_text(Decimal("1307053280"), "JPY") == "1,307,053,280 JPY"
+    assert amount_text(Decimal("1234.5"), "USD") == "1,234.50 USD"
+    assert amount_text(Decimal("0"), "JPY") == "0 JPY"
+    assert percent_text(Decimal("0.892857")) == "89.29%"
+    assert percent_text(Decimal("1")) == "100%"
+    assert percent_text(Decimal("0.95")) == "95%"
+
+
+def test_reasons_read_as_percentages_and_grouped_amounts() -> None:
+    e = Engine(load_policy())
+    feed(e, price("10000000"), wallet("100"))
+    cold = e.exchanges["dmm"].rules["jp.cold_storage"].assessment
+    assert cold is not None
+    assert cold.reason == "Cold storage holds 100% of customer crypto value (minimum 95%)."
+    feed(e, trade(1_000 * BILLION), reserve_fund(2 * BILLION))
+    reserve = e.exchanges["dmm"].rules[LIABILITY].assessment
+    assert reserve is not None
+    assert reserve.reason.startswith(
+        "Reserve fund plus eligible insurance cover 40% of the 5,000,000,000 JPY floor; "
+        "add 3,000,000,000 JPY"
+    )
+    assert reserve.shortfall == 3 * BILLION  # the machine-readable fields are untouched
