@@ -47,3 +47,7 @@ lint: install ## ruff and mypy
 
 clean: ## remove the venv and caches (not the Kafka download cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench: install ## throughput and alert latency on a real local broker; writes .bench/results.json
+	@deploy/kafka/kafka.sh up >/dev/null
+	@BENCH_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m bench.run

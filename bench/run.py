@@ -1,0 +1,271 @@
+"""``make bench``: throughput and latency of the monitor on this machine, in one run.
+
+Measures, against one local broker and one set of pre-filled input topics:
+
+(a) the raw aiokafka consume rate of the input topics (the limit);
+(b) events/s of one worker draining the same topics into updated state;
+(c) b / a;
+(d) alert latency, produce to CloudEvent consumed, p50/p95/p99, under background load;
+(e) events/s of ``replay`` over the same events (the engine alone, no Kafka).
+
+Prints a table and writes ``.bench/results.json``. It measures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from connectors.scenarios import steady
+from connectors.simulator import encode, write_jsonl
+from monitor.core.engine import Engine
+from monitor.core.policy import load_policy
+from monitor.replay import replay
+from tests.integration.harness import ROOT, Deployment, Reader, WorkerProcess, produce
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "60000"))
+LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "60"))
+BACKGROUND_RATE = int(os.environ.get("BENCH_BACKGROUND_RATE", "2000"))
+PARTITIONS = 4
+INPUTS = ("exchange.trades", "exchange.wallet-balances", "exchange.ledger", "market.prices")
+
+
+def _records(count: int) -> list[Any]:
+    start = datetime.now(UTC) - timedelta(hours=2)
+    records = []
+    for record in steady(start, 11, exchanges=20, duration=None):
+        records.append(record)
+        if len(records) == count:
+            return records
+    return records
+
+
+async def _prefill(bootstrap: str, prefix: str, records: list[Any]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        sends = [producer.send(*_triple(r, prefix)) for r in records]
+        await asyncio.gather(*[await s for s in sends])
+    finally:
+        await producer.stop()
+
+
+def _triple(record: Any, prefix: str) -> tuple[str, bytes, bytes]:
+    topic, key, value = encode(record, prefix)
+    return topic, value, key
+
+
+async def _raw_consume_rate(bootstrap: str, prefix: str, count: int) -> float:
+    consumer = AIOKafkaConsumer(
+        *[prefix + t for t in INPUTS],
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    try:
+        seen, first = 0, None
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            n = sum(len(v) for v in batch.values())
+            if n and first is None:
+                first = time.perf_counter()
+            seen += n
+        assert first is not None
+        return count / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+
+
+def _processed(worker: WorkerProcess) -> int:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(worker.metrics()):
+        for sample in family.samples:
+            if sample.name == "reserve_monitor_events_total":
+                total += sample.value
+    return int(total)
+
+
+async def _worker_rate(worker: WorkerProcess, count: int) -> float:
+    first = None
+    while True:
+        done = _processed(worker)
+        now = time.perf_counter()
+        if done and first is None:
+            first, first_done = now, done
+        if done >= count:
+            assert first is not None
+            return (done - first_done) / (now - first) if now > first else float("nan")
+        await asyncio.sleep(0.1)
+
+
+async def _latencies(d: Deployment, samples: int, background: int) -> list[float]:
+    """Flip one exchange's fund across its floor; time each change to its CloudEvent."""
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        from connectors.simulator import produce_live
+
+        await produce_live(
+            d.bootstrap, d.prefix, rate=background, duration=3600, exchanges=20, seed=5
+        ) if not stop.is_set() else None
+
+    loader = asyncio.create_task(load())
+    latencies = []
+    base = datetime.now(UTC)
+    ts = lambda i: (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")  # noqa: E731
+    ex = "bench-latency"
+    setup = [
+        (
+            "market.prices",
+            "BTC",
+            {
+                "event_id": "lp-0",
+                "asset": "BTC",
+                "ts": ts(0),
+                "price": "10000000",
+                "currency": "JPY",
+            },
+        ),
+        (
+            "exchange.wallet-balances",
+            ex,
+            {
+                "event_id": "lw-0",
+                "exchange": ex,
+                "ts": ts(0),
+                "wallet": "c",
+                "asset": "BTC",
+                "balance": "100",
+                "custody": "cold",
+                "holder": "customer",
+            },
+        ),
+    ]
+    await produce(d.bootstrap, [(d.prefix + t, k, v) for t, k, v in setup])
+    async with Reader(d.bootstrap, d.topic("reserve.alerts")) as alerts:
+        for i in range(1, samples + 1):
+            amount = "1000000000" if i % 2 else "9000000000"  # under / over the ¥2 bn floor
+            event = {
+                "type": "reserve_fund",
+                "event_id": f"lf-{i}",
+                "exchange": ex,
+                "ts": ts(i),
+                "amount": amount,
+                "currency": "JPY",
+            }
+            seen = len(alerts.records)
+            sent = time.perf_counter()
+            await produce(d.bootstrap, [(d.topic("exchange.ledger"), ex, event)])
+            want = "breach" if i % 2 else "ok"
+
+            def arrived(records: list[Any], want: str = want, i: int = i, seen: int = seen) -> bool:
+                for r in records[seen:]:
+                    data = json.loads(r.value)["data"]
+                    if (
+                        data["exchange"] == ex
+                        and data["rule"] == "jp.liability_reserve"
+                        and data["status"] == want
+                        and data["as_of"] >= ts(i)
+                    ):
+                        return True
+                return False
+
+            await alerts.until(arrived, timeout=30)
+            latencies.append((time.perf_counter() - sent) * 1000)
+    stop.set()
+    loader.cancel()
+    return latencies
+
+
+def _replay_rate(records: list[Any]) -> float:
+    buffer = io.StringIO()
+    write_jsonl(records, buffer)
+    lines = buffer.getvalue().splitlines()
+    engine = Engine(load_policy(None))
+    started = time.perf_counter()
+    replay(lines, engine, io.StringIO())
+    return len(lines) / (time.perf_counter() - started)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main() -> int:
+    bootstrap = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
+    log_dir = ROOT / ".bench"
+    log_dir.mkdir(exist_ok=True)
+    print(
+        f"bench: {EVENTS} events of the steady scenario, {PARTITIONS} partitions, "
+        f"{os.cpu_count()} cores, broker {bootstrap}",
+        flush=True,
+    )
+    records = _records(EVENTS)
+    d = Deployment(bootstrap, prefix=f"bench{uuid.uuid4().hex[:8]}.", partitions=PARTITIONS)
+    # the worker creates the topics with the right partition count before we fill them
+    worker = WorkerProcess(d, log_dir).start()
+    worker.stop()
+    await _prefill(bootstrap, d.prefix, records)
+    raw = await _raw_consume_rate(bootstrap, d.prefix, len(records))
+    print(f"  (a) raw aiokafka consume      {raw:12,.0f} events/s", flush=True)
+
+    # a new group on the same topics: it drains them from the beginning
+    d2 = Deployment(bootstrap, prefix=d.prefix, partitions=PARTITIONS, app=f"{d.app_id}-drain")
+    worker = WorkerProcess(d2, log_dir, name="drain").start()
+    try:
+        drained = await _worker_rate(worker, len(records))
+        print(f"  (b) one worker                {drained:12,.0f} events/s", flush=True)
+        print(f"  (c) worker / raw              {drained / raw:12.2f}", flush=True)
+        latencies = await _latencies(d2, LATENCY_SAMPLES, BACKGROUND_RATE)
+    finally:
+        worker.stop()
+    p50, p95, p99 = (_percentile(latencies, q) for q in (0.5, 0.95, 0.99))
+    print(
+        f"  (d) alert latency ms, {BACKGROUND_RATE}/s background: "
+        f"p50 {p50:.0f}  p95 {p95:.0f}  p99 {p99:.0f}  (n={len(latencies)})",
+        flush=True,
+    )
+    replayed = _replay_rate(records)
+    print(f"  (e) replay                    {replayed:12,.0f} events/s", flush=True)
+    results = {
+        "events": len(records),
+        "partitions": PARTITIONS,
+        "cores": os.cpu_count(),
+        "raw_consume_eps": round(raw),
+        "worker_eps": round(drained),
+        "worker_to_raw": round(drained / raw, 3),
+        "alert_latency_ms": {
+            "p50": round(p50, 1),
+            "p95": round(p95, 1),
+            "p99": round(p99, 1),
+            "samples": len(latencies),
+            "background_eps": BACKGROUND_RATE,
+            "mean": round(statistics.fmean(latencies), 1),
+        },
+        "replay_eps": round(replayed),
+        "measured_at": datetime.now(UTC).isoformat(),
+    }
+    (log_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {log_dir / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
