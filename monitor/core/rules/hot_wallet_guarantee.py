@@ -19,15 +19,11 @@ the holdings, so an assessment costs O(1) plus the short assets it names.
 
 from __future__ import annotations
 
-from typing import Any
-
-from monitor.core.coverage import RATIO_CAP
-from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
 from monitor.core.policy import HotWalletGuaranteeParams
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
-from monitor.core.rules.inputs import short_assets, short_text
+from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage
+from monitor.core.rules.base import Assessment, ExchangeView, stale_input
 from monitor.core.state import Feed
-from monitor.core.status import Status, Thresholds
+from monitor.core.status import Thresholds
 
 
 class HotWalletGuarantee:
@@ -44,58 +40,30 @@ class HotWalletGuarantee:
         stale = stale_input(view, Feed.WALLETS, state.feeds.get(Feed.WALLETS), p.max_wallet_age)
         if stale is not None:
             return stale
-        cover = state.holdings.guarantee
-        if cover.unpriced:
-            names = sorted(cover.unpriced)
-            return unknown(
-                "hot customer crypto cannot be valued: no price for " + ", ".join(names),
-                unpriced=names,
-            )
-        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
-        if stale is not None:
-            return stale
+        return assess_coverage(
+            view, state.holdings.guarantee, self.thresholds, p.max_price_age, _WORDING
+        )
 
-        currency = view.valuer.reporting_currency
-        required, shortfall = cover.required_value, max(ZERO, cover.shortfall_value)
-        available = required - shortfall
-        worst = cover.worst()
-        if worst is None:
-            return Assessment(
-                ZERO,
-                ZERO,
-                RATIO_CAP,
-                ZERO,
-                "No customer crypto is in hot wallets; nothing needs a guarantee.",
-                {"hot_customer_value": "0", "short_assets": {}},
-            )
-        ratio, worst_asset = worst
-        listed, left_out = short_assets(view, cover, "guarantee", "hot_customer")
-        evidence: dict[str, Any] = {
-            "hot_customer_value": money_text(required),
-            "guaranteed_value": money_text(available),
-            "worst_asset": worst_asset,
-            "worst_ratio": ratio_text(ratio),
-            "short_assets": listed,
-        }
-        if left_out:
-            evidence["short_assets_not_listed"] = left_out
-        if cover.short:
-            reason = (
-                f"Guarantee crypto is short of the customer crypto in hot wallets in "
-                f"{short_text(listed, left_out)}; move the exchange's own crypto of the same "
-                f"kind into guarantee wallets (worth {amount_text(shortfall, currency)} now) "
-                f"or move the customer crypto to cold storage."
-            )
-        elif self.thresholds.level(ratio) is Status.WARNING:
-            reason = (
-                f"Every asset in hot wallets is guaranteed, but {worst_asset}'s guarantee covers "
-                f"only {percent_text(ratio)} of its hot customer holdings, under the "
-                f"{percent_text(self.thresholds.warning_below)} early-warning level; add to it "
-                f"before the next deposits arrive."
-            )
-        else:
-            reason = (
-                f"Guarantee crypto covers the customer crypto in hot wallets in every asset "
-                f"(lowest: {worst_asset} at {percent_text(ratio)})."
-            )
-        return Assessment(required, available, ratio, shortfall, reason, evidence)
+
+_WORDING = CoverageWording(
+    unvalued="hot customer crypto",
+    nothing_needed="No customer crypto is in hot wallets; nothing needs a guarantee.",
+    required_key="hot_customer_value",
+    available_key="guaranteed_value",
+    have="guarantee",
+    need="hot_customer",
+    short=(
+        "Guarantee crypto is short of the customer crypto in hot wallets in {assets}; "
+        "move the exchange's own crypto of the same kind into guarantee wallets "
+        "(worth {worth} now) or move the customer crypto to cold storage."
+    ),
+    warning=(
+        "Every asset in hot wallets is guaranteed, but {asset}'s guarantee covers only "
+        "{ratio} of its hot customer holdings, under the {level} early-warning level; "
+        "add to it before the next deposits arrive."
+    ),
+    ok=(
+        "Guarantee crypto covers the customer crypto in hot wallets in every asset "
+        "(lowest: {asset} at {ratio})."
+    ),
+)

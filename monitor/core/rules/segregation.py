@@ -19,15 +19,12 @@ missing or stale.
 
 from __future__ import annotations
 
-from typing import Any
-
-from monitor.core.coverage import RATIO_CAP
-from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
 from monitor.core.policy import SegregationParams
+from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
-from monitor.core.rules.inputs import figure_too_old, short_assets, short_text
+from monitor.core.rules.inputs import figure_too_old
 from monitor.core.state import Feed
-from monitor.core.status import Status, Thresholds
+from monitor.core.status import Thresholds
 
 
 class Segregation:
@@ -74,57 +71,28 @@ class Segregation:
                 "figure says what is owed in it; send one per asset",
                 unstated=names,
             )
-        if cover.unpriced:
-            names = sorted(cover.unpriced)
-            return unknown(
-                "customer liabilities cannot be valued: no price for " + ", ".join(names),
-                unpriced=names,
-            )
-        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
-        if stale is not None:
-            return stale
+        return assess_coverage(view, cover, self.thresholds, p.max_price_age, _WORDING)
 
-        currency = view.valuer.reporting_currency
-        required, shortfall = cover.required_value, max(ZERO, cover.shortfall_value)
-        available = required - shortfall
-        worst = cover.worst()
-        if worst is None:
-            return Assessment(
-                ZERO,
-                ZERO,
-                RATIO_CAP,
-                ZERO,
-                "The ledger owes customers no crypto; nothing needs to be segregated.",
-                {"liability_value": "0", "short_assets": {}},
-            )
-        ratio, worst_asset = worst
-        listed, left_out = short_assets(view, cover, "customer_holdings", "owed")
-        evidence: dict[str, Any] = {
-            "liability_value": money_text(required),
-            "covered_value": money_text(available),
-            "worst_asset": worst_asset,
-            "worst_ratio": ratio_text(ratio),
-            "short_assets": listed,
-        }
-        if left_out:
-            evidence["short_assets_not_listed"] = left_out
-        if cover.short:
-            reason = (
-                f"Customer wallets hold less than is owed to customers in "
-                f"{short_text(listed, left_out)} (worth {amount_text(shortfall, currency)} "
-                f"now); find where the crypto went, return it to customer wallets and "
-                f"reconcile the ledger."
-            )
-        elif self.thresholds.level(ratio) is Status.WARNING:
-            reason = (
-                f"Every asset owed to customers is held, but {worst_asset} only at "
-                f"{percent_text(ratio)} of what is owed, under the "
-                f"{percent_text(self.thresholds.warning_below)} early-warning level; "
-                f"reconcile it before the next withdrawals."
-            )
-        else:
-            reason = (
-                f"Customer wallets hold what is owed to customers in every asset "
-                f"(lowest: {worst_asset} at {percent_text(ratio)})."
-            )
-        return Assessment(required, available, ratio, shortfall, reason, evidence)
+
+_WORDING = CoverageWording(
+    unvalued="customer liabilities",
+    nothing_needed="The ledger owes customers no crypto; nothing needs to be segregated.",
+    required_key="liability_value",
+    available_key="covered_value",
+    have="customer_holdings",
+    need="owed",
+    short=(
+        "Customer wallets hold less than is owed to customers in {assets} (worth {worth} "
+        "now); find where the crypto went, return it to customer wallets and reconcile "
+        "the ledger."
+    ),
+    warning=(
+        "Every asset owed to customers is held, but {asset} only at {ratio} of what is "
+        "owed, under the {level} early-warning level; reconcile it before the next "
+        "withdrawals."
+    ),
+    ok=(
+        "Customer wallets hold what is owed to customers in every asset "
+        "(lowest: {asset} at {ratio})."
+    ),
+)
