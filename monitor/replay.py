@@ -9,6 +9,7 @@ event time seen, so the same input always gives the same output.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -99,8 +100,6 @@ def summary(engine: Engine, result: ReplayResult) -> str:
 def run(path: str, policy: Policy, out: IO[str], err: IO[str], app_id: str) -> int:
     engine = Engine(policy)
     if path == "-":
-        import sys
-
         result = replay(sys.stdin, engine, out, app_id=app_id)
     else:
         with open(path, encoding="utf-8") as lines:

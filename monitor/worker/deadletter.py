@@ -6,6 +6,8 @@ import base64
 import json
 from datetime import datetime
 
+from monitor.core.money import rfc3339
+
 
 def deadletter_record(
     *,
@@ -18,8 +20,6 @@ def deadletter_record(
     received_at: datetime,
 ) -> bytes:
     """The JSON bytes published on ``reserve.deadletter``, carrying the original bytes."""
-    from monitor.core.money import rfc3339
-
     return json.dumps(
         {
             "topic": topic,
