@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from monitor.core.money import MONEY_CONTEXT
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -44,6 +46,12 @@ class Thresholds:
         if ratio < self.warning_below:
             return Status.WARNING
         return Status.OK
+
+    def warning_margin(self, required: Decimal, available: Decimal) -> Decimal:
+        """What ``available`` lacks of ``warning_below`` x ``required``: the top-up that
+        lifts a ratio of ``available / required`` back to the early-warning level."""
+        target = MONEY_CONTEXT.multiply(self.warning_below, required)
+        return MONEY_CONTEXT.subtract(target, available)
 
     def classify(self, ratio: Decimal, previous: Status) -> Status:
         """The status of ``ratio`` given the ``previous`` one, with hysteresis."""

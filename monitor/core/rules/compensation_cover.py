@@ -114,9 +114,7 @@ class CompensationCover:
                 f"or move client crypto from hot to cold storage."
             )
         elif self.thresholds.level(ratio) is Status.WARNING:
-            margin = _ctx.subtract(
-                _ctx.multiply(self.thresholds.warning_below, required), available
-            )
+            margin = self.thresholds.warning_margin(required, available)
             reason = (
                 f"The compensation arrangement covers {percent_text(ratio)} of the "
                 f"{required_text} required, under the "

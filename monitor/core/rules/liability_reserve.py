@@ -114,7 +114,7 @@ class LiabilityReserve:
             )
         if self.thresholds.level(ratio) is Status.WARNING:
             warning_level = self.thresholds.warning_below
-            margin = _ctx.subtract(_ctx.multiply(warning_level, floor), available)
+            margin = self.thresholds.warning_margin(floor, available)
             return (
                 f"Reserves of {amount_text(available, currency)} are above the floor of "
                 f"{floor_text} but under the {percent_text(warning_level)} early-warning "

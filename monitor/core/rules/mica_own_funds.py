@@ -130,9 +130,7 @@ class MicaOwnFunds:
                 f"{amount_text(shortfall, currency)} or take out eligible insurance."
             )
         elif self.thresholds.level(ratio) is Status.WARNING:
-            margin = _ctx.subtract(
-                _ctx.multiply(self.thresholds.warning_below, required), available
-            )
+            margin = self.thresholds.warning_margin(required, available)
             reason = (
                 f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
                 f"the {required_text} MiCA requires ({binding}) but are under the "
