@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from monitor.core.alerts import cloud_event
-from monitor.core.engine import Engine, Outcome
+from monitor.core.engine import Engine, Outcome, StatusChange
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Topic, decode_document, parse_json
 from monitor.core.policy import Policy
@@ -61,6 +61,12 @@ def replay(
     """Feed ``lines`` through ``engine``, writing each status change to ``out``."""
     result = ReplayResult()
     currency = engine.policy.reporting_currency
+
+    def publish(changes: Iterable[StatusChange]) -> None:
+        for change in changes:
+            out.write(json.dumps(cloud_event(change, app_id=app_id, currency=currency)) + "\n")
+            result.changes += 1
+
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -68,18 +74,20 @@ def replay(
         try:
             topic, key, value = _record(line)
             topic_name = topic.value
-            step = engine.apply(decode_document(topic, key, value))
+            event = decode_document(topic, key, value)
         except InvalidEvent as error:
             result.outcomes[(topic_name, Outcome.INVALID.value)] += 1
             result.problems.append(f"line {number}: {error}")
             continue
+        if engine.clock is not None and event.ts > engine.clock:
+            # every event of one moment is in: judge the state as of that moment
+            publish(engine.settle().changes)
+        step = engine.take(event)
         assert step.outcome is not None
         result.outcomes[(topic_name, step.outcome.value)] += 1
         if step.error:
             result.problems.append(f"line {number}: {step.error}")
-        for change in step.changes:
-            out.write(json.dumps(cloud_event(change, app_id=app_id, currency=currency)) + "\n")
-            result.changes += 1
+    publish(engine.settle().changes)
     return result
 
 

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, alias="RESERVE_MONITOR_PARTITIONS")
     # how often time passes for the rules without new events (windows, stale feeds)
     tick_seconds: float = Field(1.0, gt=0, alias="RESERVE_MONITOR_TICK_SECONDS")
+    # how often the exchanges new events changed are evaluated (one evaluation per
+    # exchange per interval, however many events arrived): the bound it adds to alert latency
+    settle_seconds: float = Field(0.05, gt=0, alias="RESERVE_MONITOR_SETTLE_SECONDS")
     # a dead worker's partitions move to the others after this long without heartbeats
     session_timeout_seconds: float = Field(20.0, gt=0, alias="RESERVE_MONITOR_SESSION_TIMEOUT")
     log_level: str = Field("info", alias="RESERVE_MONITOR_LOG_LEVEL")

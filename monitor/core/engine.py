@@ -1,10 +1,13 @@
 """The engine: applies input events to per-exchange state and evaluates the rules.
 
 The engine knows nothing of Kafka. A driver (the worker, ``replay``) hands it
-decoded events and the time; each call returns a :class:`Step`: the outcome
-the event is counted under, the status changes to publish, and the journal
-writes that let a driver with durable storage rebuild the state later with
-:meth:`Engine.restore`.
+decoded events with :meth:`Engine.take`, which updates the state and marks the
+exchanges it affected dirty, and calls :meth:`Engine.settle` to evaluate the
+dirty exchanges once per batch of events (``replay`` settles whenever event
+time moves on, the worker a few times a second). Each call returns a
+:class:`Step`: the outcome the event is counted under, the status changes to
+publish, and the journal writes that let a driver with durable storage rebuild
+the state later with :meth:`Engine.restore`.
 
 Journal keys are JSON lists: ``["price", asset]`` for prices (global), and for
 everything else the exchange id second, so a driver can place each entry on the
@@ -13,9 +16,10 @@ partition of its exchange: ``wallet``, ``ledger``, ``volume`` (one per bucket),
 ``rule``, ``peak``, ``hotfalls`` and ``clock`` (the time the exchange was last
 evaluated at).
 
-Cost per event: an exchange event touches one exchange and evaluates its
-rules on running totals; a price event revalues only the exchanges that hold
-the asset or keep ledger figures in it. Neither sums over wallets.
+Cost per event: an exchange event touches one exchange; a price event
+revalues only the exchanges that hold the asset or keep ledger figures in it.
+Neither sums over wallets. A settle evaluates each dirty exchange's rules on
+running totals, once, however many events of the batch touched it.
 """
 
 from __future__ import annotations
@@ -175,14 +179,27 @@ class Engine:
         self._rules: dict[int, list[Rule]] = {}
         # asset or currency -> exchanges whose figures are valued in it
         self._dependents: defaultdict[str, set[str]] = defaultdict(set)
+        # exchanges taken events have changed since the last settle
+        self._dirty: set[str] = set()
 
     # -- driving -----------------------------------------------------------------
 
     def apply(self, event: Event) -> Step:
-        """Apply one decoded input event and re-evaluate what it affects.
+        """Take one event and evaluate what it affected at once: :meth:`take`, :meth:`settle`."""
+        step = self.take(event)
+        settled = self.settle()
+        step.changes, step.evaluated = settled.changes, settled.evaluated
+        step.writes.extend(settled.writes)
+        return step
 
-        Only an applied event moves the clock: a duplicate, a stale or an invalid
-        one changes nothing, not even the time every figure's age is judged at.
+    def take(self, event: Event) -> Step:
+        """Apply one decoded input event to the state; the exchanges it affects become dirty.
+
+        Nothing is evaluated here: :meth:`settle` evaluates every dirty exchange
+        once, however many events dirtied it, so a driver that takes a batch of
+        events pays one evaluation per exchange per batch. Only an applied event
+        moves the clock: a duplicate, a stale or an invalid one changes nothing,
+        not even the time every figure's age is judged at.
         """
         if isinstance(event, Price):
             return self._apply_price(event)
@@ -210,16 +227,24 @@ class Engine:
         )
         if forgotten is not None:
             step.writes.append((journal_key("seen", state.exchange, forgotten), None))
-        self._evaluate(state, step)
+        self._dirty.add(state.exchange)
+        return step
+
+    def settle(self) -> Step:
+        """Evaluate every exchange dirtied since the last call, in exchange order."""
+        step = Step()
+        dirty, self._dirty = self._dirty, set()
+        for exchange in sorted(dirty):
+            state = self.exchanges.get(exchange)
+            if state is not None:
+                self._evaluate(state, step)
         return step
 
     def tick(self, now: datetime) -> Step:
         """Let time pass to ``now`` and re-evaluate every exchange (windows, staleness)."""
         self._advance(now)
-        step = Step()
-        for state in self.exchanges.values():
-            self._evaluate(state, step)
-        return step
+        self._dirty.update(self.exchanges)
+        return self.settle()
 
     def restore(self, key: str, document: dict[str, Any]) -> None:
         """Put back one journalled piece of state (any order; later writes win).
@@ -296,6 +321,7 @@ class Engine:
         """Drop the state of exchanges this engine no longer owns (partitions moved away)."""
         for exchange in exchanges:
             self.exchanges.pop(exchange, None)
+            self._dirty.discard(exchange)
             for dependents in self._dependents.values():
                 dependents.discard(exchange)
 
@@ -321,8 +347,7 @@ class Engine:
         self._advance(price.ts)
         self._take_price(price)
         step.writes.append((journal_key("price", price.asset), to_document(price)))
-        for exchange in sorted(self._dependents.get(price.asset, ())):
-            self._evaluate(self.exchanges[exchange], step)
+        self._dirty.update(self._dependents.get(price.asset, ()))
         return step
 
     def _take_price(self, price: Price) -> None:

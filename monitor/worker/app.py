@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,8 @@ class Monitor:
         self.engine = Engine(policy)
         self.clock = WatermarkClock()
         self.dirty: set[str] = set()
+        # journal writes not yet sent to a changelog: key -> value (None deletes)
+        self.pending: dict[str, dict[str, Any] | None] = {}
         self.last_tick = 0.0
         self.app = self._create_app()
 
@@ -114,6 +116,8 @@ class Monitor:
         for topic in Topic:
             self._agent(app, topic, app.topic(s.topic(topic.value), **raw))
         self.state.on_recover(self._rebuild)
+        app.sensors.add(_FlushBeforeCommit(self._flush_journal))
+        app.timer(interval=s.settle_seconds)(self._settle)
         app.timer(interval=s.tick_seconds)(self._tick)
         app.page("/metrics")(self._metrics_view)
         app.page("/status")(self._status_view)
@@ -140,7 +144,7 @@ class Monitor:
             return
         try:
             self.clock.observe(decoded.ts, time.monotonic())
-            step = self.engine.apply(decoded)
+            step = self.engine.take(decoded)
         except Exception as error:  # a bug must not stop the monitor: keep the bytes
             log.exception(
                 "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
@@ -154,7 +158,7 @@ class Monitor:
         self.metrics.events.labels(topic.value, step.outcome.value).inc()
         lag = (datetime.now(UTC) - decoded.ts).total_seconds()
         self.metrics.event_lag.labels(topic.value).observe(max(0.0, lag))
-        await self._commit(step)
+        self.pending.update(step.writes)
 
     async def _reject(self, topic: Topic, event: EventT, error: str) -> None:
         message = event.message
@@ -173,14 +177,17 @@ class Monitor:
 
     async def _commit(self, step: Step) -> None:
         """Journal the step's writes and publish its status changes."""
-        self._journal(step.writes)
+        self.pending.update(step.writes)
+        self._flush_journal()
         for change in step.changes:
             await self._publish(change)
         self.dirty.update(step.evaluated)
 
-    def _journal(self, writes: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
+    def _flush_journal(self) -> None:
+        """Send the buffered journal writes to the changelogs, one record per key."""
+        pending, self.pending = self.pending, {}
         n = self.settings.partitions
-        for key, value in writes:
+        for key, value in pending.items():
             kind, owner = json.loads(key)[:2]
             table = self.prices if kind == "price" else self.state
             if value is None:
@@ -210,6 +217,9 @@ class Monitor:
         )
 
     # -- time passing ---------------------------------------------------------------
+
+    async def _settle(self) -> None:
+        await self._commit(self.engine.settle())
 
     async def _tick(self) -> None:
         self.last_tick = time.monotonic()
@@ -242,6 +252,7 @@ class Monitor:
 
     async def _rebuild(self) -> None:
         """Rebuild the engine from the recovered tables, for the partitions owned now."""
+        self._flush_journal()
         owned = {
             tp.partition
             for tp in self.app.assignor.assigned_actives()
@@ -288,6 +299,22 @@ class Monitor:
             and not self.app.rebalancing
         )
         return self.app.web.json({"healthy": healthy}, status=200 if healthy else 503)
+
+
+class _FlushBeforeCommit(faust.Sensor):
+    """Flushes the journal buffer when Faust starts an offset commit.
+
+    Faust flushes its producer before it commits offsets, so the state an input
+    record produced is in the changelog before that record's offset is committed.
+    """
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        super().__init__()
+        self._flush = flush
+
+    def on_commit_initiated(self, consumer: Any) -> Any:
+        self._flush()
+        return super().on_commit_initiated(consumer)
 
 
 def create_app(
