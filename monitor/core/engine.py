@@ -12,7 +12,7 @@ the state later with :meth:`Engine.restore`.
 Journal keys are JSON lists: ``["price", asset]`` for prices (global), and for
 everything else the exchange id second, so a driver can place each entry on the
 partition of its exchange: ``wallet``, ``ledger``, ``volume`` (one per bucket),
-``feed`` (time of the newest trade), ``seen`` (event ids, numbered in order),
+``feed`` (time of the newest trade), ``seen`` (event ids, in numbered blocks),
 ``rule``, ``peak``, ``hotfalls`` and ``clock`` (the time the exchange was last
 evaluated at).
 
@@ -218,15 +218,10 @@ class Engine:
             if not known:  # nothing of it is journalled: a restored engine would not have it
                 del self.exchanges[event.exchange]
             return step
-        forgotten = state.seen.add(event.event_id)
-        step.writes.append(
-            (
-                journal_key("seen", state.exchange, event.event_id),
-                {"n": state.seen.number_of(event.event_id)},
-            )
-        )
-        if forgotten is not None:
-            step.writes.append((journal_key("seen", state.exchange, forgotten), None))
+        block, ids, dropped = state.seen.add(event.event_id)
+        step.writes.append((journal_key("seen", state.exchange, block), {"ids": ids}))
+        if dropped is not None:
+            step.writes.append((journal_key("seen", state.exchange, dropped), None))
         self._dirty.add(state.exchange)
         return step
 
@@ -282,7 +277,7 @@ class Engine:
             if state.restorable_clock is None or moment > state.restorable_clock:
                 state.restorable_clock = moment
         elif kind == "seen":
-            state.seen.restore(parts[1], int(document.get("n", 0)))
+            state.seen.restore(int(parts[1]), list(document["ids"]))
         elif kind == "rule":
             state.rules[parts[1]] = RuleState(Status(document["status"]), document["changes"])
         elif kind == "peak":

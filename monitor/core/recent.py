@@ -1,13 +1,18 @@
 """A bounded set of recently seen event ids, oldest forgotten first.
 
-Every id is numbered in the order it was added. The number is journalled with
-the id, so a set restored from the journal in any order forgets the same ids,
-in the same order, as the set that wrote the journal.
+Every id is numbered in the order it was added, and ids are journalled in
+blocks of :data:`BLOCK` consecutive numbers (one journal entry per block, not
+per id, so a batch of events rewrites one entry). A set restored from the
+journal in any order forgets the same ids, in the same order, as the set that
+wrote the journal.
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+# ids per journal entry: an entry is rewritten on every add, so it stays small
+BLOCK = 64
 
 
 class RecentIds:
@@ -19,51 +24,65 @@ class RecentIds:
         self.capacity = capacity
         self._numbers: dict[str, int] = {}
         # (number, id), oldest first; restored entries arrive in any order and are
-        # sorted once, on the next add, so adding stays O(1)
+        # sorted once, on the next use, so adding stays O(1)
         self._order: deque[tuple[int, str]] = deque()
         self._in_order = True
         self._next = 0
+        # the ids of the newest block, oldest first, as journalled
+        self._newest_block: list[str] = []
 
     def __contains__(self, event_id: object) -> bool:
+        self._sort()
         return event_id in self._numbers
 
     def __len__(self) -> int:
+        self._sort()
         return len(self._numbers)
 
-    def number_of(self, event_id: str) -> int:
-        """The place of ``event_id`` in the order of adding (for journalling)."""
-        return self._numbers[event_id]
+    def add(self, event_id: str) -> tuple[int, list[str], int | None]:
+        """Remember ``event_id``; returns what to journal.
 
-    def add(self, event_id: str) -> str | None:
-        if event_id in self._numbers:
-            return None
+        That is ``(block, ids, dropped)``: the block the id went into with the ids
+        it holds now, and a block whose ids are all forgotten now (or None).
+        """
         self._sort()
         number = self._next
         self._next += 1
+        block = number // BLOCK
+        if number % BLOCK == 0:
+            self._newest_block = []
+        self._newest_block.append(event_id)
         self._numbers[event_id] = number
         self._order.append((number, event_id))
+        dropped = None
         if len(self._order) > self.capacity:
-            return self._forget_oldest()
-        return None
+            oldest = self._forget_oldest()
+            if oldest % BLOCK == BLOCK - 1:
+                dropped = oldest // BLOCK
+        return block, list(self._newest_block), dropped
 
-    def restore(self, event_id: str, number: int) -> None:
-        """Put back an id journalled with its ``number`` (any order)."""
-        if event_id in self._numbers:
-            return
-        self._numbers[event_id] = number
-        self._order.append((number, event_id))
-        self._in_order = False
-        self._next = max(self._next, number + 1)
+    def restore(self, block: int, ids: list[str]) -> None:
+        """Put back a journalled block of ids (blocks in any order)."""
+        first = block * BLOCK
+        for offset, event_id in enumerate(ids):
+            number = first + offset
+            if event_id not in self._numbers:
+                self._numbers[event_id] = number
+                self._order.append((number, event_id))
+                self._in_order = False
+            self._next = max(self._next, number + 1)
+        if first + len(ids) == self._next:
+            self._newest_block = list(ids)
 
     def _sort(self) -> None:
         if self._in_order:
             return
         self._order = deque(sorted(self._order))
         self._in_order = True
-        while len(self._order) > self.capacity:  # a journal of a larger capacity
+        while len(self._order) > self.capacity:  # forgotten before the journal was written
             self._forget_oldest()
 
-    def _forget_oldest(self) -> str:
-        _, forgotten = self._order.popleft()
+    def _forget_oldest(self) -> int:
+        number, forgotten = self._order.popleft()
         del self._numbers[forgotten]
-        return forgotten
+        return number

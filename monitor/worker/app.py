@@ -88,6 +88,7 @@ class Monitor:
             web_bind=s.web_host,
             web_host=s.web_host,
             producer_acks=-1,
+            producer_linger=0.01,
             broker_session_timeout=s.session_timeout_seconds,
             broker_heartbeat_interval=min(3.0, s.session_timeout_seconds / 3),
             key_serializer="raw",
@@ -176,9 +177,8 @@ class Monitor:
         await self.outputs[DEADLETTER].send(key=message.key, value=record)
 
     async def _commit(self, step: Step) -> None:
-        """Journal the step's writes and publish its status changes."""
+        """Buffer the step's journal writes and publish its status changes."""
         self.pending.update(step.writes)
-        self._flush_journal()
         for change in step.changes:
             await self._publish(change)
         self.dirty.update(step.evaluated)
@@ -227,6 +227,7 @@ class Monitor:
         now = self.clock.now(time.monotonic())
         if now is not None:
             await self._commit(self.engine.tick(now))
+        self._flush_journal()
         await self._publish_reports()
 
     async def _sync_prices(self) -> None:

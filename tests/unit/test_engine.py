@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from monitor.core.engine import Engine, Outcome, Step, journal_key
 from monitor.core.policy import Policy, load_policy, parse_policy
+from monitor.core.recent import BLOCK
 from monitor.core.report import adequacy_report
 from monitor.core.status import Status
 from tests.unit.builders import (
@@ -282,8 +283,18 @@ def test_evicted_volume_buckets_are_journalled_as_deletions() -> None:
 def test_the_seen_ids_are_bounded_and_forgetting_is_journalled() -> None:
     e = Engine(load_policy(), seen_ids=2)
     steps = feed(e, *(trade(event_id=f"t-{n}", when=at(minutes=n)) for n in range(3)))
-    assert (journal_key("seen", "dmm", "t-0"), None) in steps[-1].writes
+    assert (journal_key("seen", "dmm", 0), {"ids": ["t-0", "t-1", "t-2"]}) in steps[-1].writes
     assert one(e, trade(event_id="t-2")).outcome is Outcome.DUPLICATE
+    assert one(e, trade(event_id="t-0", when=at(minutes=5))).outcome is Outcome.APPLIED
+
+
+def test_a_block_of_seen_ids_leaves_the_journal_once_all_its_ids_are_forgotten() -> None:
+    e = Engine(load_policy(), seen_ids=BLOCK)
+    ids = [f"t-{n}" for n in range(2 * BLOCK)]
+    steps = feed(e, *(trade(event_id=i, when=at(seconds=n)) for n, i in enumerate(ids)))
+    deleted = [n for n, s in enumerate(steps) if (journal_key("seen", "dmm", 0), None) in s.writes]
+    assert deleted == [2 * BLOCK - 1]  # when the last id of block 0 is forgotten
+    assert one(e, trade(event_id=ids[BLOCK], when=at(days=1))).outcome is Outcome.DUPLICATE
 
 
 # -- restore from the journal ------------------------------------------------------

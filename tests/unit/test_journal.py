@@ -10,7 +10,7 @@ from typing import Any
 from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.money import amount_text, percent_text
 from monitor.core.policy import Policy, load_policy
-from monitor.core.recent import RecentIds
+from monitor.core.recent import BLOCK, RecentIds
 from monitor.core.report import adequacy_report
 from monitor.core.status import Status
 from tests.unit.builders import (
@@ -152,19 +152,31 @@ def test_a_currency_still_held_keeps_its_prices_reevaluating_the_exchange() -> N
 
 
 def test_recent_ids_restored_in_any_order_forget_the_oldest_first() -> None:
-    original = RecentIds(3)
-    for event_id in ("a", "b", "c", "d"):
-        original.add(event_id)
-    kept = {event_id: original.number_of(event_id) for event_id in ("b", "c", "d")}
+    capacity = BLOCK + 2
+    original = RecentIds(capacity)
+    journal: dict[int, list[str]] = {}
+    history = [f"h-{n}" for n in range(2 * BLOCK + 5)]
+    for event_id in history:
+        block, ids, dropped = original.add(event_id)
+        journal[block] = ids
+        if dropped is not None:
+            del journal[dropped]
+    assert 0 not in journal  # every id of the first block is forgotten
+    further = [f"f-{n}" for n in range(BLOCK)]
     for seed in range(6):
-        entries = list(kept.items())
-        random.Random(seed).shuffle(entries)
-        restored = RecentIds(3)
-        for event_id, number in entries:
-            restored.restore(event_id, number)
-        assert restored.add("e") == "b"
-        assert restored.add("f") == "c"
-        assert "d" in restored and "e" in restored and "b" not in restored
+        blocks = list(journal.items())
+        random.Random(seed).shuffle(blocks)
+        restored = RecentIds(capacity)
+        for block, ids in blocks:
+            restored.restore(block, ids)
+        assert [i in restored for i in history] == [i in original for i in history]
+        twin = RecentIds(capacity)  # the original, going on
+        for event_id in history:
+            twin.add(event_id)
+        for event_id in further:
+            assert restored.add(event_id) == twin.add(event_id)
+        assert [i in restored for i in history] == [i in twin for i in history]
+        assert len(restored) == capacity
 
 
 def test_amounts_and_shares_for_people() -> None:

@@ -13,7 +13,13 @@ from typing import Any
 
 from monitor.core.coverage import RATIO_CAP, AssetCoverage
 from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.rules.base import (
+    Assessment,
+    ExchangeView,
+    Explanation,
+    stale_input,
+    unknown,
+)
 from monitor.core.rules.inputs import short_assets, short_text
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -70,26 +76,32 @@ def assess_coverage(
             {wording.required_key: "0", "short_assets": {}},
         )
     ratio, worst_asset = worst
+    # read now: the cover changes after this evaluation, the words come later
     listed, left_out = short_assets(view, cover, wording.have, wording.need)
-    evidence: dict[str, Any] = {
-        wording.required_key: money_text(required),
-        wording.available_key: money_text(available),
-        "worst_asset": worst_asset,
-        "worst_ratio": ratio_text(ratio),
-        "short_assets": listed,
-    }
-    if left_out:
-        evidence["short_assets_not_listed"] = left_out
-    if cover.short:
-        reason = wording.short.format(
-            assets=short_text(listed, left_out), worth=amount_text(shortfall, currency)
-        )
-    elif thresholds.level(ratio) is Status.WARNING:
-        reason = wording.warning.format(
-            asset=worst_asset,
-            ratio=percent_text(ratio),
-            level=percent_text(thresholds.warning_below),
-        )
-    else:
-        reason = wording.ok.format(asset=worst_asset, ratio=percent_text(ratio))
-    return Assessment(required, available, ratio, shortfall, reason, evidence)
+    short = bool(cover.short)
+
+    def explain() -> Explanation:
+        evidence: dict[str, Any] = {
+            wording.required_key: money_text(required),
+            wording.available_key: money_text(available),
+            "worst_asset": worst_asset,
+            "worst_ratio": ratio_text(ratio),
+            "short_assets": listed,
+        }
+        if left_out:
+            evidence["short_assets_not_listed"] = left_out
+        if short:
+            reason = wording.short.format(
+                assets=short_text(listed, left_out), worth=amount_text(shortfall, currency)
+            )
+        elif thresholds.level(ratio) is Status.WARNING:
+            reason = wording.warning.format(
+                asset=worst_asset,
+                ratio=percent_text(ratio),
+                level=percent_text(thresholds.warning_below),
+            )
+        else:
+            reason = wording.ok.format(asset=worst_asset, ratio=percent_text(ratio))
+        return reason, evidence
+
+    return Assessment(required, available, ratio, shortfall, explain)

@@ -7,7 +7,8 @@ one evaluation does not grow with the number of wallets or exchanges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,24 +21,77 @@ if TYPE_CHECKING:
     from monitor.core.valuation import Valuer
 
 
-@dataclass(frozen=True, slots=True)
+Explanation = tuple[str, dict[str, Any]]
+
+
 class Assessment:
     """A rule's measurement: ``status`` is the raw level before hysteresis.
 
     ``ratio`` is ``available / required`` (for share rules, the share itself);
     ``None`` with status ``unknown``, when an input is missing or stale.
+
+    The words (``reason`` and ``evidence``) may be given as a function that
+    returns both: a rule is evaluated far more often than anyone reads why, so
+    the text is built only when an alert or a report asks for it, once.
     """
 
-    required: Decimal | None
-    available: Decimal | None
-    ratio: Decimal | None
-    shortfall: Decimal | None
-    reason: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("_explain", "_words", "available", "ratio", "required", "shortfall")
+
+    def __init__(
+        self,
+        required: Decimal | None,
+        available: Decimal | None,
+        ratio: Decimal | None,
+        shortfall: Decimal | None,
+        reason: str | Callable[[], Explanation],
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        self.required = required
+        self.available = available
+        self.ratio = ratio
+        self.shortfall = shortfall
+        self._explain: Callable[[], Explanation] | None = None
+        self._words: Explanation | None = None
+        if callable(reason):
+            self._explain = reason
+        else:
+            self._words = (reason, evidence if evidence is not None else {})
+
+    @property
+    def reason(self) -> str:
+        """One sentence a person can act on."""
+        return self._explained()[0]
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The figures behind the status, as text."""
+        return self._explained()[1]
 
     @property
     def known(self) -> bool:
         return self.ratio is not None
+
+    def _figures(self) -> tuple[Any, ...]:
+        return (self.required, self.available, self.ratio, self.shortfall, *self._explained())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Assessment):
+            return NotImplemented
+        return self._figures() == other._figures()
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and the evidence is a dict
+
+    def __repr__(self) -> str:
+        return (
+            f"Assessment(required={self.required!r}, available={self.available!r}, "
+            f"ratio={self.ratio!r}, shortfall={self.shortfall!r}, reason={self.reason!r})"
+        )
+
+    def _explained(self) -> Explanation:
+        if self._words is None:
+            assert self._explain is not None
+            self._words, self._explain = self._explain(), None
+        return self._words
 
 
 @dataclass(frozen=True, slots=True)

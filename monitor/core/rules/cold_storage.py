@@ -17,7 +17,13 @@ from monitor.core.money import (
     ratio_text,
 )
 from monitor.core.policy import ColdStorageParams
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.rules.base import (
+    Assessment,
+    ExchangeView,
+    Explanation,
+    stale_input,
+    unknown,
+)
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
@@ -58,31 +64,35 @@ class ColdStorage:
         share = _ctx.divide(cold, total)
         required = _ctx.multiply(p.minimum_share, total)
         shortfall = max(ZERO, _ctx.subtract(required, cold))
-        evidence = {
-            "cold_customer_value": money_text(cold),
-            "hot_customer_value": money_text(hot),
-            "cold_share": ratio_text(share),
-            "minimum_share": ratio_text(p.minimum_share),
-        }
         currency = view.valuer.reporting_currency
-        if shortfall > 0:
-            reason = (
-                f"Only {percent_text(share)} of customer crypto value is in cold storage, "
-                f"under the {percent_text(p.minimum_share)} minimum; move "
-                f"{amount_text(shortfall, currency)} of crypto from hot to cold wallets."
-            )
-        elif self.thresholds.level(share) is Status.WARNING:
-            margin = _ctx.subtract(_ctx.multiply(p.warning_share, total), cold)
-            reason = (
-                f"Cold storage holds {percent_text(share)} of customer crypto value, above "
-                f"the {percent_text(p.minimum_share)} minimum but under the "
-                f"{percent_text(p.warning_share)} early-warning level; moving "
-                f"{amount_text(margin, currency)} of crypto from hot to cold wallets restores "
-                f"the margin."
-            )
-        else:
-            reason = (
-                f"Cold storage holds {percent_text(share)} of customer crypto value "
-                f"(minimum {percent_text(p.minimum_share)})."
-            )
-        return Assessment(required, cold, share, shortfall, reason, evidence)
+
+        def explain() -> Explanation:
+            evidence = {
+                "cold_customer_value": money_text(cold),
+                "hot_customer_value": money_text(hot),
+                "cold_share": ratio_text(share),
+                "minimum_share": ratio_text(p.minimum_share),
+            }
+            if shortfall > 0:
+                reason = (
+                    f"Only {percent_text(share)} of customer crypto value is in cold storage, "
+                    f"under the {percent_text(p.minimum_share)} minimum; move "
+                    f"{amount_text(shortfall, currency)} of crypto from hot to cold wallets."
+                )
+            elif self.thresholds.level(share) is Status.WARNING:
+                margin = _ctx.subtract(_ctx.multiply(p.warning_share, total), cold)
+                reason = (
+                    f"Cold storage holds {percent_text(share)} of customer crypto value, above "
+                    f"the {percent_text(p.minimum_share)} minimum but under the "
+                    f"{percent_text(p.warning_share)} early-warning level; moving "
+                    f"{amount_text(margin, currency)} of crypto from hot to cold wallets restores "
+                    f"the margin."
+                )
+            else:
+                reason = (
+                    f"Cold storage holds {percent_text(share)} of customer crypto value "
+                    f"(minimum {percent_text(p.minimum_share)})."
+                )
+            return reason, evidence
+
+        return Assessment(required, cold, share, shortfall, explain)

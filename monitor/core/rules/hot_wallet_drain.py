@@ -32,7 +32,7 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import HotWalletDrainParams
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, stale_input, unknown
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
@@ -80,42 +80,46 @@ class HotWalletDrain:
         shortfall = max(ZERO, _ctx.subtract(required, current))
         horizon = view.now - p.window
         falls = [fall.document for fall in state.hot_falls if fall.ts >= horizon]
-        hot_text, peak_text = amount_text(current, currency), amount_text(peak, currency)
-        drop_text, window_text = percent_text(drop_share), self._window_text
-        evidence = {
-            "hot_value": money_text(current),
-            "peak_hot_value": money_text(peak),
-            "peak_since": peak_level.start.isoformat(),
-            "drop_value": money_text(drop),
-            "drop_share": percent_text(drop_share, places=1),
-            "window": window_text,
-            "hot_wallet_falls": falls,
-        }
-        level = self.thresholds.level(ratio)
-        if peak <= 0:
-            reason = f"Nothing has been in hot wallets within {window_text}."
-        elif level is Status.OK:
-            reason = (
-                f"Hot-wallet value is {hot_text}, {drop_text} under its peak within "
-                f"{window_text} (early warning at {percent_text(p.warning_drop_share)})."
-            )
-        else:
-            fell = (
-                f"Hot-wallet value fell {drop_text} within {window_text}, from {peak_text} to "
-                f"{hot_text}{self._wallets(falls)}"
-            )
-            if level is Status.BREACH:
+        level, peak_since = self.thresholds.level(ratio), peak_level.start
+
+        def explain() -> Explanation:
+            hot_text, peak_text = amount_text(current, currency), amount_text(peak, currency)
+            drop_text, window_text = percent_text(drop_share), self._window_text
+            evidence = {
+                "hot_value": money_text(current),
+                "peak_hot_value": money_text(peak),
+                "peak_since": peak_since.isoformat(),
+                "drop_value": money_text(drop),
+                "drop_share": percent_text(drop_share, places=1),
+                "window": window_text,
+                "hot_wallet_falls": falls,
+            }
+            if peak <= 0:
+                reason = f"Nothing has been in hot wallets within {window_text}."
+            elif level is Status.OK:
                 reason = (
-                    f"{fell}, more than the {percent_text(p.max_drop_share)} allowed; check for "
-                    f"transfers you did not make and, if there are any, stop withdrawals and "
-                    f"move what is left in hot wallets to cold storage."
+                    f"Hot-wallet value is {hot_text}, {drop_text} under its peak within "
+                    f"{window_text} (early warning at {percent_text(p.warning_drop_share)})."
                 )
             else:
-                reason = (
-                    f"{fell}, more than the {percent_text(p.warning_drop_share)} early-warning "
-                    f"level; check that the latest transfers out of hot wallets are yours."
+                fell = (
+                    f"Hot-wallet value fell {drop_text} within {window_text}, from {peak_text} to "
+                    f"{hot_text}{self._wallets(falls)}"
                 )
-        return Assessment(required, current, ratio, shortfall, reason, evidence)
+                if level is Status.BREACH:
+                    reason = (
+                        f"{fell}, more than the {percent_text(p.max_drop_share)} allowed; "
+                        f"check for transfers you did not make and, if there are any, stop "
+                        f"withdrawals and move what is left in hot wallets to cold storage."
+                    )
+                else:
+                    reason = (
+                        f"{fell}, more than the {percent_text(p.warning_drop_share)} early-warning "
+                        f"level; check that the latest transfers out of hot wallets are yours."
+                    )
+            return reason, evidence
+
+        return Assessment(required, current, ratio, shortfall, explain)
 
     @staticmethod
     def _wallets(falls: list[dict[str, Any]]) -> str:
