@@ -6,7 +6,10 @@ Measures, against one local broker and one set of pre-filled input topics:
 (b) events/s of one worker draining the same topics into updated state;
 (c) b / a;
 (d) alert latency, produce to CloudEvent consumed, p50/p95/p99, under background load;
-(e) events/s of ``replay`` over the same events (the engine alone, no Kafka).
+(e) events/s of ``replay`` over the same events (the engine alone, no Kafka);
+(f) the core's cost per event at 10, 1,000 and 100,000 wallets per exchange and
+    at 1, 100 and 1,000 exchanges (``bench/core_scaling.py``);
+(g) two workers in one group against one, on 12 partitions.
 
 Prints a table and writes ``.bench/results.json``. It measures; it asserts nothing.
 """
@@ -27,6 +30,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench import core_scaling
 from connectors.scenarios import steady
 from connectors.simulator import encode, produce_live, write_jsonl
 from monitor.core.engine import Engine
@@ -39,6 +43,7 @@ LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "40"))
 # one worker drains about 600 events/s today: a heavier load only grows its lag
 BACKGROUND_RATE = int(os.environ.get("BENCH_BACKGROUND_RATE", "300"))
 PARTITIONS = 4
+SCALE_PARTITIONS = 12
 INPUTS = ("exchange.trades", "exchange.wallet-balances", "exchange.ledger", "market.prices")
 
 
@@ -103,10 +108,11 @@ def _processed(worker: WorkerProcess) -> int:
     return int(total)
 
 
-async def _worker_rate(worker: WorkerProcess, count: int) -> float:
+async def _worker_rate(workers: list[WorkerProcess], count: int) -> float:
+    """Events/s the ``workers`` (one group) drain, from their first event to the last."""
     first = None
     while True:
-        done = _processed(worker)
+        done = sum(_processed(worker) for worker in workers)
         now = time.perf_counter()
         if done and first is None:
             first, first_done = now, done
@@ -189,6 +195,29 @@ async def _latencies(d: Deployment, samples: int, background: int) -> list[float
     return latencies
 
 
+async def _scale_out(bootstrap: str, records: list[Any], log_dir: Any) -> tuple[float, float]:
+    """Drain the same topics with one worker, then with two in one group."""
+    d = Deployment(bootstrap, prefix=f"scale{uuid.uuid4().hex[:8]}.", partitions=SCALE_PARTITIONS)
+    WorkerProcess(d, log_dir).start().stop()  # creates the topics
+    await _prefill(bootstrap, d.prefix, records)
+    rates = []
+    for size in (1, 2):
+        group = Deployment(
+            bootstrap, prefix=d.prefix, partitions=SCALE_PARTITIONS, app=f"{d.app_id}-x{size}"
+        )
+        workers = [WorkerProcess(group, log_dir, name=f"x{size}-{n}") for n in range(size)]
+        try:
+            for worker in workers:
+                worker.launch()
+            for worker in workers:
+                worker.wait_healthy(60)
+            rates.append(await _worker_rate(workers, len(records)))
+        finally:
+            for worker in workers:
+                worker.stop()
+    return rates[0], rates[1]
+
+
 def _replay_rate(records: list[Any]) -> float:
     buffer = io.StringIO()
     write_jsonl(records, buffer)
@@ -226,7 +255,7 @@ async def main() -> int:
     d2 = Deployment(bootstrap, prefix=d.prefix, partitions=PARTITIONS, app=f"{d.app_id}-drain")
     worker = WorkerProcess(d2, log_dir, name="drain").start()
     try:
-        drained = await _worker_rate(worker, len(records))
+        drained = await _worker_rate([worker], len(records))
         print(f"  (b) one worker                {drained:12,.0f} events/s", flush=True)
         print(f"  (c) worker / raw              {drained / raw:12.2f}", flush=True)
         latencies = await _latencies(d2, LATENCY_SAMPLES, BACKGROUND_RATE)
@@ -240,6 +269,14 @@ async def main() -> int:
     )
     replayed = _replay_rate(records)
     print(f"  (e) replay                    {replayed:12,.0f} events/s", flush=True)
+    print("  (f) core cost per event (CPU time, take + settle of each event):", flush=True)
+    scaling = core_scaling.measure()
+    one, two = await _scale_out(bootstrap, records, log_dir)
+    print(
+        f"  (g) {SCALE_PARTITIONS} partitions: one worker {one:,.0f} events/s, two workers "
+        f"{two:,.0f} events/s ({two / one:.2f}x) on {os.cpu_count()} cores",
+        flush=True,
+    )
     results = {
         "events": len(records),
         "partitions": PARTITIONS,
@@ -256,6 +293,13 @@ async def main() -> int:
             "mean": round(statistics.fmean(latencies), 1),
         },
         "replay_eps": round(replayed),
+        "core_scaling": scaling,
+        "scale_out": {
+            "partitions": SCALE_PARTITIONS,
+            "one_worker_eps": round(one),
+            "two_workers_eps": round(two),
+            "speedup": round(two / one, 2),
+        },
         "measured_at": datetime.now(UTC).isoformat(),
     }
     (log_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")

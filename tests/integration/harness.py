@@ -82,6 +82,12 @@ class WorkerProcess:
         return env
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
+        self.launch()
+        self.wait_healthy(timeout)
+        return self
+
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting for it (several workers join a group at once)."""
         self._starts += 1
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             log.write(f"\n===== start {self._starts} =====\n".encode())
@@ -89,7 +95,6 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 WORKER, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
             )
-        self.wait_healthy(timeout)
         return self
 
     def wait_healthy(self, timeout: float) -> None:

@@ -1,0 +1,135 @@
+"""(f) The core's cost per event as the market grows: wallets per exchange, exchanges.
+
+A market of ``exchanges`` exchanges with ``wallets`` wallet positions each (every
+exchange under the default policy, jp and ops: seven rules) is built first;
+then a fixed mix of exchange events (wallet snapshots of existing wallets,
+trades, ledger figures) is timed, each taken and settled on its own, so every
+event pays a full evaluation of its exchange. An incremental core costs the
+same per event at every size.
+
+Price events are timed apart: a price moves the value of every exchange that
+holds the asset, so one price event re-evaluates all of them (the work is in
+the number of exchanges, not in their wallets); a settle per batch pays it once
+per batch, whatever the number of price events in it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from monitor.core.engine import Engine
+from monitor.core.events import Event, Topic, decode_document
+from monitor.core.money import rfc3339
+from monitor.core.policy import load_policy
+
+ASSETS = ("BTC", "ETH", "XRP", "USDT")
+PRICES = {
+    a: Decimal(p) for a, p in (("BTC", 10_000_000), ("ETH", 500_000), ("XRP", 80), ("USDT", 150))
+}
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Market:
+    def __init__(self, exchanges: int, wallets: int, seed: int = 7) -> None:
+        self.engine = Engine(load_policy(None))
+        self.rng = random.Random(seed)
+        self.exchanges = [f"ex-{n:04d}" for n in range(exchanges)]
+        self.wallets = wallets
+        self.n = 0
+        self.now = T0
+        for asset in ASSETS:
+            self.engine.take(self._price(asset, PRICES[asset]))
+        for exchange in self.exchanges:
+            self.engine.take(self._fund(exchange, 5_000_000_000))
+            for w in range(wallets):
+                self.engine.take(self._wallet(exchange, w, 100))
+            for asset in ASSETS:
+                liability = {"type": "customer_liability", "asset": asset, "amount": str(wallets)}
+                self.engine.take(self._event(Topic.LEDGER, exchange, liability))
+            self.engine.settle()
+
+    def _event(self, topic: Topic, exchange: str | None, fields: dict[str, Any]) -> Event:
+        self.n += 1
+        document = {"event_id": f"e-{self.n}", "ts": rfc3339(self.now), **fields}
+        if exchange is not None:
+            document["exchange"] = exchange
+        return decode_document(topic, None, document)
+
+    def _price(self, asset: str, price: Decimal) -> Event:
+        return self._event(
+            Topic.PRICES, None, {"asset": asset, "price": str(price), "currency": "JPY"}
+        )
+
+    def _fund(self, exchange: str, amount: int) -> Event:
+        fund = {"type": "reserve_fund", "amount": str(amount), "currency": "JPY"}
+        return self._event(Topic.LEDGER, exchange, fund)
+
+    def _wallet(self, exchange: str, w: int, balance: int) -> Event:
+        # a tenth of the wallets hot, half of those guarantee; the rest cold customer wallets
+        hot = w % 10 == 0
+        snapshot = {
+            "wallet": f"w-{w}",
+            "asset": ASSETS[w % len(ASSETS)],
+            "balance": str(balance),
+            "custody": "hot" if hot else "cold",
+            "holder": "guarantee" if hot and w % 20 == 0 else "customer",
+        }
+        return self._event(Topic.WALLET_BALANCES, exchange, snapshot)
+
+    def next_event(self) -> Event:
+        self.now += timedelta(milliseconds=10)
+        exchange = self.rng.choice(self.exchanges)
+        kind = self.rng.random()
+        if kind < 0.5:
+            trade = {"market": "BTC/JPY", "notional": "1250000", "currency": "JPY"}
+            return self._event(Topic.TRADES, exchange, trade)
+        if kind < 0.95:
+            return self._wallet(
+                exchange, self.rng.randrange(self.wallets), 100 + self.rng.randrange(5)
+            )
+        return self._fund(exchange, 5_000_000_000 + self.rng.randrange(9))
+
+    def next_price(self) -> Event:
+        self.now += timedelta(milliseconds=10)
+        asset = self.rng.choice(ASSETS)
+        return self._price(asset, PRICES[asset] * (1 + Decimal(self.rng.randrange(-5, 6)) / 1000))
+
+
+def _per_event_us(market: _Market, events: int, make: Any) -> float:
+    batch = [make() for _ in range(events)]
+    engine = market.engine
+    # CPU time of this process: what the core costs, not what other processes took
+    started = time.process_time()
+    for event in batch:
+        engine.take(event)
+        engine.settle()
+    return (time.process_time() - started) / events * 1e6
+
+
+def measure(events: int = 3000) -> dict[str, Any]:
+    """µs per event at each size; prints a table as it goes."""
+    rows: dict[str, Any] = {"exchange_events_us": {}, "price_event_us": {}}
+    sizes = [(1, 10), (1, 1_000), (1, 100_000), (100, 10), (1_000, 10)]
+    for exchanges, wallets in sizes:
+        market = _Market(exchanges, wallets)
+        exchange_us = _per_event_us(market, events, market.next_event)
+        price_us = _per_event_us(market, max(50, events // 20), market.next_price)
+        label = f"{exchanges} exchanges x {wallets} wallets"
+        rows["exchange_events_us"][label] = round(exchange_us, 1)
+        rows["price_event_us"][label] = round(price_us, 1)
+        print(
+            f"      {label:32} {exchange_us:8.1f} µs/exchange event"
+            f"   {price_us:10.1f} µs/price event",
+            flush=True,
+        )
+    costs = list(rows["exchange_events_us"].values())
+    rows["exchange_events_spread"] = round(max(costs) / min(costs), 2)
+    return rows
+
+
+if __name__ == "__main__":
+    measure()
