@@ -17,7 +17,7 @@ export KAFKA_PORT
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed $(ASYNCAPI_SPECS) ## create .venv and install the project with its test extras
+install: $(VENV)/.installed ## create .venv and install the project with its test extras
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,10 @@ kafka-logs: ## show the end of the local broker's log
 demo: install ## play a DMM-style incident through a real broker and worker (about a minute)
 	@$(BIN)/python -m connectors.demo
 
-test: install ## every test: unit, property and integration against a real broker
+test: install $(ASYNCAPI_SPECS) ## every test: unit, property and integration against a real broker
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest
 
-test-unit: install ## the tests that need no broker
+test-unit: install $(ASYNCAPI_SPECS) ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
 
 lint: install ## ruff and mypy

@@ -44,7 +44,7 @@ from monitor.worker.topics import contract_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "deploy" / "asyncapi.yaml"
-# installed by `make install` (npm @asyncapi/specs): the official JSON Schema of AsyncAPI 3.0.0
+# the official JSON Schema of AsyncAPI 3.0.0 (npm @asyncapi/specs; make test installs it)
 SPEC = ROOT / ".cache/asyncapi/node_modules/@asyncapi/specs/schemas/3.0.0-without-$id.json"
 DOCUMENT_URI = "urn:reserve-monitor:asyncapi"
 
@@ -113,7 +113,7 @@ def test_the_committed_document_is_the_generated_one() -> None:
 
 
 def test_the_document_is_valid_asyncapi_3(document: dict[str, Any]) -> None:
-    assert SPEC.exists(), f"{SPEC} is missing: run `make install`"
+    assert SPEC.exists(), f"{SPEC} is missing: `make test-unit` installs it"
     spec = json.loads(SPEC.read_text(encoding="utf-8"))
     errors = [f"{e.json_path}: {e.message}" for e in Draft7Validator(spec).iter_errors(document)]
     assert errors == []
