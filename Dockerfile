@@ -17,6 +17,7 @@ FROM python:3.11.14-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# BuildKit (Docker's default builder) mounts the wheels for the install: they stay out of the image
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels reserve-monitor
 # Faust writes its data directory under the working directory: the user's own home
