@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 KAFKA_PORT ?= 9092
 # the test suite runs its own broker, apart from a developer's on 9092
 TEST_KAFKA_PORT ?= 19092
+# the official AsyncAPI JSON Schemas (npm), which the test of deploy/asyncapi.yaml checks it against
+ASYNCAPI_SPECS_VERSION := 6.11.1
+ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka-up kafka-down kafka-logs demo test test-unit lint bench clean
+.PHONY: help install kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -21,6 +24,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+$(ASYNCAPI_SPECS):
+	npm install --silent --no-audit --no-fund --prefix .cache/asyncapi @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION)
+
+asyncapi: install ## regenerate deploy/asyncapi.yaml from the pydantic models
+	$(BIN)/python -m monitor.asyncapi > deploy/asyncapi.yaml
 
 kafka-up: ## start the local Kafka broker (KAFKA_PORT, default 9092); idempotent
 	@deploy/kafka/kafka.sh up
@@ -34,10 +43,10 @@ kafka-logs: ## show the end of the local broker's log
 demo: install ## play a DMM-style incident through a real broker and worker (about a minute)
 	@$(BIN)/python -m connectors.demo
 
-test: install ## every test: unit, property and integration against a real broker
+test: install $(ASYNCAPI_SPECS) ## every test: unit, property and integration against a real broker
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest
 
-test-unit: install ## the tests that need no broker
+test-unit: install $(ASYNCAPI_SPECS) ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
 
 lint: install ## ruff and mypy

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -92,8 +93,32 @@ def _to_utc(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-Amount = Annotated[Decimal, BeforeValidator(_to_decimal)]
-Timestamp = Annotated[datetime, BeforeValidator(_to_utc)]
+# WithJsonSchema: what the validators accept, for the AsyncAPI document (monitor.asyncapi)
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": f"^{_AMOUNT_TEXT.pattern}$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": 'A non-negative decimal number, best written as a string: "4502.9".',
+        }
+    ),
+]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_to_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": f"^{_RFC3339.pattern}$",
+            "description": "RFC 3339 with an offset: 2024-05-31T13:26:00Z.",
+        }
+    ),
+]
 ExchangeId = Annotated[str, Field(pattern=EXCHANGE_ID_PATTERN)]
 Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 Label = Annotated[str, Field(min_length=1, max_length=128)]

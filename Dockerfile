@@ -1,0 +1,30 @@
+# Reserve Monitor: one image for every `reserve-monitor` command.
+#   docker build -t reserve-monitor:0.1.0 .
+#   docker run reserve-monitor:0.1.0                   # a worker (the default command)
+#   docker run reserve-monitor:0.1.0 simulate --live   # or any other subcommand
+# deploy/docker-compose.yml builds and runs it with Kafka and the monitoring stack.
+
+# -- build: the project and every dependency as wheels (all are on PyPI as wheels: no compiler)
+FROM python:3.11.14-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+COPY connectors ./connectors
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# -- run: the installed wheels, no sources, no build tools
+FROM python:3.11.14-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# BuildKit (Docker's default builder) mounts the wheels for the install: they stay out of the image
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels reserve-monitor
+# Faust writes its data directory under the working directory: the user's own home
+RUN groupadd --system --gid 10001 monitor \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/monitor monitor
+USER 10001:10001
+WORKDIR /home/monitor
+EXPOSE 6066
+ENTRYPOINT ["reserve-monitor"]
+CMD ["worker"]
