@@ -117,6 +117,10 @@ class Monitor:
         for topic in Topic:
             self._agent(app, topic, app.topic(s.topic(topic.value), **raw))
         self.state.on_recover(self._rebuild)
+        # A journal flush sends one changelog record per key changed since the last,
+        # hundreds at a time under load; Faust's producer buffer (100 records, no
+        # setting) would pause the streams and warn on every flush.
+        app.producer.buffer.max_messages = 10_000
         app.sensors.add(_FlushBeforeCommit(self._flush_journal))
         app.timer(interval=s.settle_seconds)(self._settle)
         app.timer(interval=s.tick_seconds)(self._tick)
