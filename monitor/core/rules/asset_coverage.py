@@ -12,7 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.core.coverage import RATIO_CAP, AssetCoverage
-from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
+from monitor.core.money import (
+    ZERO,
+    amount_text,
+    decimal_text,
+    money_text,
+    percent_text,
+    ratio_text,
+)
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
 from monitor.core.rules.inputs import short_assets, short_text
 from monitor.core.state import Feed
@@ -76,6 +83,11 @@ def assess_coverage(
         wording.available_key: money_text(available),
         "worst_asset": worst_asset,
         "worst_ratio": ratio_text(ratio),
+        # the two quantities the worst ratio divides
+        "worst_asset_quantities": {
+            wording.need: decimal_text(cover.required.get(worst_asset, ZERO)),
+            wording.have: decimal_text(cover.held.get(worst_asset, ZERO)),
+        },
         "short_assets": listed,
     }
     if left_out:

@@ -26,6 +26,8 @@ class Assessment:
 
     ``ratio`` is ``available / required`` (for share rules, the share itself);
     ``None`` with status ``unknown``, when an input is missing or stale.
+    ``ratio_ahead`` is the lowest ratio foreseen within the rule's horizon (insurance
+    that ends, see :mod:`monitor.core.rules.insurance`); None when nothing is foreseen.
     """
 
     required: Decimal | None
@@ -34,6 +36,7 @@ class Assessment:
     shortfall: Decimal | None
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    ratio_ahead: Decimal | None = None
 
     @property
     def known(self) -> bool:
@@ -81,7 +84,20 @@ def stale_input(
 
 
 def classify(assessment: Assessment, thresholds: Thresholds, previous: Status) -> Status:
-    """The status after hysteresis; ``unknown`` whenever the assessment is."""
+    """The status after hysteresis; ``unknown`` whenever the assessment is.
+
+    A breach foreseen (``ratio_ahead`` under the breach level) makes an ``ok`` ratio
+    a ``warning``, before the breach comes. Once warned, the foreseen ratio must
+    clear the breach level by the hysteresis margin too, so a foreseen ratio
+    hovering at the line does not flap.
+    """
     if assessment.ratio is None:
         return Status.UNKNOWN
-    return thresholds.classify(assessment.ratio, previous)
+    status = thresholds.classify(assessment.ratio, previous)
+    ahead = assessment.ratio_ahead
+    if status is Status.OK and ahead is not None:
+        warned = previous in (Status.WARNING, Status.BREACH)
+        line = thresholds.breach_below + (thresholds.hysteresis if warned else 0)
+        if ahead < line:
+            return Status.WARNING
+    return status
