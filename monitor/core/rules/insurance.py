@@ -33,9 +33,11 @@ from monitor.core.money import (
     rfc3339,
 )
 from monitor.core.rules.base import Assessment, ExchangeView
-from monitor.core.rules.inputs import insurance_cover
+from monitor.core.rules.inputs import Insurance, insurance_cover
 
 _ctx = MONEY_CONTEXT
+# the finest step of event time: a policy counts until the instant before its end
+_INSTANT = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,9 @@ class InsuranceAhead:
         level): its reason asks for more now.
         """
         ratio = self.ratio
-        if ratio_now < self.breach_below or ratio is None or self.moment is None:
+        if ratio is None or self.moment is None:
             return reason
-        if ratio >= self.breach_below:
+        if ratio >= self.breach_below or ratio_now < self.breach_below:
             return reason
         one = len(self.ended) == 1
         return (
@@ -133,24 +135,36 @@ def insurance_ahead(
     if horizon is None or required <= 0:
         return None
     now, until = view.now, view.now + horizon
-    policies = sorted(view.state.ledger.insurance.values(), key=lambda p: p.policy_id)
-    ending = {p.policy_id: p.valid_to for p in policies if now < p.valid_to <= until}
-    # what the rule counts apart from insurance, held as it is now
-    others = _ctx.subtract(available, counted)
-    judged = InsuranceAhead(horizon, ending, required, breach_below)
-    for moment in sorted(set(ending.values())):
+
+    def counted_at(moment: datetime) -> Insurance:
         cover = insurance_cover(view, max_price_age, min_term, at=moment, strict=False)
         assert not isinstance(cover, Assessment)  # not strict: never unknown
+        return cover
+
+    # the ends within the horizon of policies the rule counts up to their end (one it
+    # never counts, such as a term too short for MiCA, takes nothing away by ending)
+    ending: dict[str, datetime] = {}
+    after: dict[datetime, Insurance] = {}
+    for moment in sorted({p.valid_to for p in view.state.ledger.insurance.values()}):
+        if not now < moment <= until:
+            continue
+        before = counted_at(moment - _INSTANT).policies
+        after[moment] = counted_at(moment)
+        ending.update((policy, moment) for policy in before if policy not in after[moment].policies)
+    # what the rule counts apart from insurance, held as it is now
+    others = _ctx.subtract(available, counted)
+    judged = InsuranceAhead(horizon, dict(sorted(ending.items())), required, breach_below)
+    for moment, cover in after.items():
+        ended = tuple(sorted(policy for policy, end in ending.items() if end == moment))
+        if not ended:
+            continue
         insurance = cover.counted if cap is None else min(cover.counted, cap)
-        then = InsuranceAhead(
-            horizon,
-            ending,
-            required,
-            breach_below,
-            moment,
-            tuple(policy for policy, end in ending.items() if end == moment),
-            insurance,
-            _ctx.add(others, insurance),
+        then = replace(
+            judged,
+            moment=moment,
+            ended=ended,
+            insurance=insurance,
+            available=_ctx.add(others, insurance),
         )
         if then.leaves_breach:
             return then  # the first end that leaves a breach is the one to act on
