@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from monitor.core.errors import SourceError
 from monitor.core.explain import explain_report
 from monitor.explain import report_from_worker
 from tests.integration.harness import (
@@ -54,6 +55,13 @@ exchanges:
   ahead: {packs: [jp]}
 """
 CLI = [sys.executable, "-m", "monitor.cli", "policy", "explain"]
+
+
+def explain(*args: str) -> subprocess.CompletedProcess[str]:
+    """``reserve-monitor policy explain ARGS`` as a person runs it."""
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def explained_events() -> list[dict[str, Any]]:
@@ -114,14 +122,9 @@ async def test_explain_from_a_worker_reads_as_from_a_replay_of_the_same_events(
     replayed.write_text("".join(line(doc) for doc in events))
     policy = d.policy
     assert policy is not None
-    from_replay = subprocess.run(
-        [*CLI, "--exchange", "explained", "--input", str(replayed), "--policy", policy],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    replay_run = explain("--exchange", "explained", "--input", str(replayed), "--policy", policy)
+    assert replay_run.returncode == 0, replay_run.stderr
+    from_replay = replay_run.stdout
     assert "hk.cold_storage — BREACH" in from_replay
     assert "eu.mica_own_funds — OK" in from_replay
     assert "Risk ahead: insurance ending within 90d: short-cover at" in from_replay
@@ -133,7 +136,7 @@ async def test_explain_from_a_worker_reads_as_from_a_replay_of_the_same_events(
     def same() -> bool:
         try:
             text = explain_report(report_from_worker(url, "explained"))
-        except Exception:  # not there yet
+        except SourceError:  # the worker has not seen the exchange yet
             return False
         return text.splitlines()[1:] == expected
 
@@ -144,24 +147,13 @@ async def test_explain_from_a_worker_reads_as_from_a_replay_of_the_same_events(
         diff = "\n".join(difflib.unified_diff(expected, text.splitlines()[1:], lineterm=""))
         raise AssertionError(f"the worker's explanation differs:\n{diff}") from None
 
-    from_worker = subprocess.run(
-        [*CLI, "--exchange", "explained", "--url", url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert from_worker.splitlines()[0].startswith("Exchange explained: adequacy as of ")
-    assert from_worker.splitlines()[1:] == expected
+    worker_run = explain("--exchange", "explained", "--url", url)
+    assert worker_run.returncode == 0, worker_run.stderr
+    from_worker = worker_run.stdout.splitlines()
+    assert from_worker[0].startswith("Exchange explained: adequacy as of ")
+    assert from_worker[1:] == expected
 
-    unknown = subprocess.run(
-        [*CLI, "--exchange", "elsewhere", "--url", url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    unknown = explain("--exchange", "elsewhere", "--url", url)
     assert unknown.returncode == 1
     assert "reports no exchange 'elsewhere'" in unknown.stderr
 
