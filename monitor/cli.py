@@ -1,4 +1,4 @@
-"""The ``reserve-monitor`` command: worker, replay, simulate, policy check."""
+"""The ``reserve-monitor`` command: worker, replay, simulate, policy check and explain."""
 
 from __future__ import annotations
 
@@ -30,6 +30,26 @@ def _policy_check(args: argparse.Namespace) -> int:
         + (f"; {len(named)} exchanges named: {', '.join(named)}" if named else "")
     )
     return 0
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    from monitor.explain import run
+
+    if args.url and args.policy:
+        print(
+            "policy explain: --policy applies to --input; a worker judges by its own policy",
+            file=sys.stderr,
+        )
+        return 1
+    policy = _policy(args.policy) if args.input is not None else None
+    return run(
+        args.exchange,
+        input_path=args.input,
+        policy=policy,
+        url=args.url,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -68,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = policy_commands.add_parser("check", help="validate a policy file")
     check.add_argument("file")
     check.set_defaults(run=_policy_check)
+    explain = policy_commands.add_parser(
+        "explain", help="each rule of one exchange: its inputs, arithmetic and status"
+    )
+    explain.add_argument("--exchange", required=True, help="the exchange id")
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="FILE", help="replay JSON Lines, or - for stdin")
+    source.add_argument("--url", help="a running worker, e.g. http://127.0.0.1:6066")
+    explain.add_argument("--policy", help="policy file for --input (default as for replay)")
+    explain.set_defaults(run=_policy_explain)
     return parser
 
 

@@ -107,10 +107,21 @@ class StatusChangeEvent(_Message):
         return self
 
 
+class RuleThresholds(_Message):
+    """The levels a rule's ratio is judged against."""
+
+    breach_below: DecimalText = Field(description="a ratio under this is a breach")
+    warning_below: DecimalText = Field(description="a ratio under this is a warning")
+    hysteresis: DecimalText = Field(
+        description="how far past a level the ratio must come back before the status clears"
+    )
+
+
 class RuleReportDocument(_Standing):
     """One rule in an adequacy report."""
 
     rule: RuleId
+    thresholds: RuleThresholds | None = None
 
 
 class TradingVolumeDocument(_Message):

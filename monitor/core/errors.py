@@ -4,7 +4,8 @@ One root, a short tree::
 
     ReserveMonitorError
     ├── InvalidEvent      an input message that breaks the contract (dead-lettered)
-    └── PolicyError       a policy file that cannot be used (every problem listed)
+    ├── PolicyError       a policy file that cannot be used (every problem listed)
+    └── SourceError       a report source (replay input, worker) without what was asked
 """
 
 from __future__ import annotations
@@ -32,3 +33,8 @@ class PolicyError(ReserveMonitorError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class SourceError(ReserveMonitorError):
+    """A source of adequacy reports cannot give what was asked: an exchange it does not
+    know, or a worker it cannot reach. ``str()`` is the message for the person asking."""

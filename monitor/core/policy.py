@@ -58,6 +58,8 @@ def _duration(value: Any) -> timedelta:
 
 Number = Annotated[Decimal, BeforeValidator(_decimal)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# how far ahead a rule looks for insurance that ends; null turns the look ahead off
+Horizon = Duration | None
 
 
 class _Params(BaseModel):
@@ -74,6 +76,7 @@ class LiabilityReserveParams(_Params):
     minimum_floor: Annotated[Number, Field(gt=0)]
     maximum_floor: Number
     insurance_max_share: Annotated[Number, Field(le=1)]
+    insurance_expiry_horizon: Horizon
     breach_below: Number
     warning_below: Number
     hysteresis: Number
@@ -149,6 +152,7 @@ class CompensationCoverParams(_Params):
     components: Annotated[list[CoverComponent], Field(min_length=1)]
     cold_share: Annotated[Number, Field(le=1)]
     hot_share: Annotated[Number, Field(le=1)]
+    insurance_expiry_horizon: Horizon
     breach_below: Number
     warning_below: Number
     hysteresis: Number
@@ -177,6 +181,7 @@ class MicaOwnFundsParams(_Params):
     overheads_share: Annotated[Number, Field(le=1)]
     count_insurance: bool
     insurance_min_term: Duration
+    insurance_expiry_horizon: Horizon
     breach_below: Number
     warning_below: Number
     hysteresis: Number

@@ -8,9 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.core.engine import Engine
-from monitor.core.money import duration_text, money_text, optional_text, ratio_text, rfc3339
+from monitor.core.money import (
+    decimal_text,
+    duration_text,
+    money_text,
+    optional_text,
+    ratio_text,
+    rfc3339,
+)
 from monitor.core.rules.base import ExchangeView
-from monitor.core.status import Status
+from monitor.core.status import Status, Thresholds
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +30,7 @@ class RuleReport:
     shortfall: Decimal | None
     reason: str
     evidence: dict[str, Any]
+    thresholds: Thresholds | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +70,7 @@ class AdequacyReport:
 
 
 def rule_document(report: RuleReport) -> dict[str, Any]:
-    return {
+    document = {
         "rule": report.rule,
         "status": report.status.value,
         "ratio": optional_text(report.ratio, ratio_text),
@@ -72,6 +80,15 @@ def rule_document(report: RuleReport) -> dict[str, Any]:
         "reason": report.reason,
         "evidence": report.evidence,
     }
+    if report.thresholds is not None:
+        # the levels the ratio is judged against, so a reader can follow the status
+        t = report.thresholds
+        document["thresholds"] = {
+            "breach_below": decimal_text(t.breach_below),
+            "warning_below": decimal_text(t.warning_below),
+            "hysteresis": decimal_text(t.hysteresis),
+        }
+    return document
 
 
 def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
@@ -97,6 +114,7 @@ def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
                 a.shortfall,
                 a.reason,
                 a.evidence,
+                rule.thresholds,
             )
         )
     return AdequacyReport(

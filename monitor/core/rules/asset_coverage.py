@@ -12,7 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.core.coverage import RATIO_CAP, AssetCoverage
-from monitor.core.money import ZERO, amount_text, money_text, percent_text, ratio_text
+from monitor.core.money import (
+    ZERO,
+    amount_text,
+    decimal_text,
+    money_text,
+    percent_text,
+    ratio_text,
+)
 from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
@@ -79,6 +86,11 @@ def assess_coverage(
     # read now: the cover changes after this evaluation, the words come later
     listed, left_out = short_assets(view, cover, wording.have, wording.need)
     short = bool(cover.short)
+    # the two quantities the worst ratio divides
+    worst_quantities = {
+        wording.need: cover.required.get(worst_asset, ZERO),
+        wording.have: cover.held.get(worst_asset, ZERO),
+    }
 
     def explain() -> Explanation:
         evidence: dict[str, Any] = {
@@ -86,6 +98,7 @@ def assess_coverage(
             wording.available_key: money_text(available),
             "worst_asset": worst_asset,
             "worst_ratio": ratio_text(ratio),
+            "worst_asset_quantities": {k: decimal_text(q) for k, q in worst_quantities.items()},
             "short_assets": listed,
         }
         if left_out:

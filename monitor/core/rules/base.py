@@ -33,9 +33,20 @@ class Assessment:
     The words (``reason`` and ``evidence``) may be given as a function that
     returns both: a rule is evaluated far more often than anyone reads why, so
     the text is built only when an alert or a report asks for it, once.
+
+    ``ratio_ahead`` is the lowest ratio foreseen within the rule's horizon (insurance
+    that ends, see :mod:`monitor.core.rules.insurance`); None when nothing is foreseen.
     """
 
-    __slots__ = ("_explain", "_words", "available", "ratio", "required", "shortfall")
+    __slots__ = (
+        "_explain",
+        "_words",
+        "available",
+        "ratio",
+        "ratio_ahead",
+        "required",
+        "shortfall",
+    )
 
     def __init__(
         self,
@@ -45,11 +56,14 @@ class Assessment:
         shortfall: Decimal | None,
         reason: str | Callable[[], Explanation],
         evidence: dict[str, Any] | None = None,
+        *,
+        ratio_ahead: Decimal | None = None,
     ) -> None:
         self.required = required
         self.available = available
         self.ratio = ratio
         self.shortfall = shortfall
+        self.ratio_ahead = ratio_ahead
         self._explain: Callable[[], Explanation] | None = None
         self._words: Explanation | None = None
         if callable(reason):
@@ -72,7 +86,8 @@ class Assessment:
         return self.ratio is not None
 
     def _figures(self) -> tuple[Any, ...]:
-        return (self.required, self.available, self.ratio, self.shortfall, *self._explained())
+        numbers = (self.required, self.available, self.ratio, self.shortfall, self.ratio_ahead)
+        return (*numbers, *self._explained())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Assessment):
@@ -135,7 +150,20 @@ def stale_input(
 
 
 def classify(assessment: Assessment, thresholds: Thresholds, previous: Status) -> Status:
-    """The status after hysteresis; ``unknown`` whenever the assessment is."""
+    """The status after hysteresis; ``unknown`` whenever the assessment is.
+
+    A breach foreseen (``ratio_ahead`` under the breach level) makes an ``ok`` ratio
+    a ``warning``, before the breach comes. Once warned, the foreseen ratio must
+    clear the breach level by the hysteresis margin too, so a foreseen ratio
+    hovering at the line does not flap.
+    """
     if assessment.ratio is None:
         return Status.UNKNOWN
-    return thresholds.classify(assessment.ratio, previous)
+    status = thresholds.classify(assessment.ratio, previous)
+    ahead = assessment.ratio_ahead
+    if status is Status.OK and ahead is not None:
+        warned = previous in (Status.WARNING, Status.BREACH)
+        line = thresholds.breach_below + (thresholds.hysteresis if warned else 0)
+        if ahead < line:
+            return Status.WARNING
+    return status

@@ -5,7 +5,9 @@ customer value in hot wallets (50% and 100% by default); ``available`` = the sum
 of the configured ``components``:
 
 * ``reserve_fund``: the dedicated fund of the ledger (must be present and fresh);
-* ``insurance``: every policy in force now;
+* ``insurance``: every policy in force now (one that ends within
+  ``insurance_expiry_horizon`` and whose end would leave a breach warns before it
+  ends, :mod:`monitor.core.rules.insurance`);
 * ``guarantee``: the value of the exchange's guarantee crypto in COLD wallets
   (cover kept hot can be taken by the same theft it is meant to compensate).
 
@@ -29,6 +31,7 @@ from monitor.core.money import (
 from monitor.core.policy import CompensationCoverParams
 from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
+from monitor.core.rules.insurance import InsuranceAhead, insurance_ahead, with_ahead
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
@@ -68,6 +71,7 @@ class CompensationCover:
             )
 
         components: dict[str, Decimal] = {}
+        insured = ZERO
         evidence: dict[str, object] = {
             "cold_customer_value": money_text(cold),
             "hot_customer_value": money_text(hot),
@@ -93,7 +97,7 @@ class CompensationCover:
             insurance = insurance_cover(view, p.max_price_age)
             if isinstance(insurance, Assessment):
                 return insurance
-            components["insurance"] = insurance.counted
+            components["insurance"] = insured = insurance.counted
             evidence["insurance_in_force"] = insurance.policies
             if insurance.excluded:
                 evidence["insurance_not_counted"] = insurance.excluded
@@ -105,6 +109,17 @@ class CompensationCover:
         shortfall = max(ZERO, _ctx.subtract(required, available))
         evidence["components"] = {name: money_text(v) for name, v in components.items()}
         currency = view.valuer.reporting_currency
+        ahead: InsuranceAhead | None = None
+        if "insurance" in p.components:
+            ahead = insurance_ahead(
+                view,
+                p.insurance_expiry_horizon,
+                required=required,
+                available=available,
+                counted=insured,
+                breach_below=self.thresholds.breach_below,
+                max_price_age=p.max_price_age,
+            )
         required_text = amount_text(required, currency)
         if shortfall > 0:
             reason = (
@@ -126,4 +141,5 @@ class CompensationCover:
                 f"The compensation arrangement of {amount_text(available, currency)} covers "
                 f"the {required_text} required for client crypto."
             )
-        return Assessment(required, available, ratio, shortfall, reason, evidence)
+        assessment = Assessment(required, available, ratio, shortfall, reason, evidence)
+        return with_ahead(assessment, ahead, currency)

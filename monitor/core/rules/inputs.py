@@ -37,9 +37,12 @@ def figure_too_old(
 
 
 def to_reporting(
-    view: ExchangeView, amount: Decimal, currency: str, max_price_age: timedelta, what: str
+    view: ExchangeView, amount: Decimal, currency: str, max_price_age: timedelta | None, what: str
 ) -> Decimal | Assessment:
-    """``amount`` of ``currency`` in the reporting currency, or why it cannot be converted."""
+    """``amount`` of ``currency`` in the reporting currency, or why it cannot be converted.
+
+    ``max_price_age`` None takes the latest price of any age.
+    """
     valuer = view.valuer
     if currency == valuer.reporting_currency:
         return amount
@@ -51,7 +54,7 @@ def to_reporting(
             missing=f"price of {currency}",
         )
     age = view.now - price.ts
-    if age > max_price_age:
+    if max_price_age is not None and age > max_price_age:
         return unknown(
             f"the price of {currency} that converts {what} is {duration_text(age)} old, "
             f"older than the {duration_text(max_price_age)} this rule allows",
@@ -71,12 +74,23 @@ class Insurance:
 
 
 def insurance_cover(
-    view: ExchangeView, max_price_age: timedelta, min_term: timedelta | None = None
+    view: ExchangeView,
+    max_price_age: timedelta | None,
+    min_term: timedelta | None = None,
+    *,
+    at: datetime | None = None,
+    strict: bool = True,
 ) -> Insurance | Assessment:
-    """The coverage of every policy in force (and of at least ``min_term``), converted."""
+    """The coverage of every policy in force (and of at least ``min_term``), converted.
+
+    In force at ``at`` (default: now), at today's prices. A policy that cannot be
+    converted makes the whole ``unknown`` when ``strict``; otherwise it is left out
+    with the reason (a foresight must not rest on a policy it cannot value).
+    """
     cover = Insurance()
+    moment = view.now if at is None else at
     for policy in sorted(view.state.ledger.insurance.values(), key=lambda p: p.policy_id):
-        if not policy.in_force(view.now):
+        if not policy.in_force(moment):
             cover.excluded[policy.policy_id] = (
                 f"not in force ({policy.valid_from.isoformat()} to {policy.valid_to.isoformat()})"
             )
@@ -91,7 +105,10 @@ def insurance_cover(
             view, policy.coverage, policy.currency, max_price_age, f"insurance {policy.policy_id}"
         )
         if isinstance(coverage, Assessment):
-            return coverage
+            if strict:
+                return coverage
+            cover.excluded[policy.policy_id] = coverage.reason
+            continue
         cover.counted = _ctx.add(cover.counted, coverage)
         cover.policies[policy.policy_id] = money_text(coverage)
     return cover

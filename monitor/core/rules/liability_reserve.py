@@ -3,7 +3,9 @@
 The floor is the largest of its components (a rate on trailing trading volume,
 a share of customer value in hot wallets, a fixed amount), clamped to
 [minimum_floor, maximum_floor]. Insurance counts only while in force and only
-up to ``insurance_max_share`` of the floor.
+up to ``insurance_max_share`` of the floor; a policy that ends within
+``insurance_expiry_horizon`` and whose end would leave a breach warns before it
+ends (:mod:`monitor.core.rules.insurance`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from monitor.core.money import (
     MONEY_CONTEXT,
     ZERO,
     amount_text,
+    decimal_text,
     duration_text,
     money_text,
     percent_text,
 )
 from monitor.core.policy import LiabilityReserveParams
 from monitor.core.rules.base import Assessment, ExchangeView, unknown
-from monitor.core.rules.inputs import figure_too_old
+from monitor.core.rules.inputs import figure_too_old, insurance_cover
+from monitor.core.rules.insurance import insurance_ahead, with_ahead
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
@@ -59,6 +63,7 @@ class LiabilityReserve:
 
         volume = state.trading_volume(view.now)
         components = {"volume": _ctx.multiply(p.volume_rate, volume), "fixed": p.fixed_floor}
+        hot: Decimal | None = None
         if p.hot_customer_value_share:
             if state.holdings.unpriced:
                 return unknown(
@@ -70,37 +75,45 @@ class LiabilityReserve:
         largest = max(components.values())
         floor = min(max(largest, p.minimum_floor), p.maximum_floor)
 
-        insurance_in_force = ZERO
-        policies: dict[str, str] = {}
-        for policy in state.ledger.insurance.values():
-            if not policy.in_force(view.now):
-                continue
-            coverage = valuer.to_reporting(policy.coverage, policy.currency)
-            if coverage is None:
-                return unknown(
-                    f"no price converts insurance {policy.policy_id}'s "
-                    f"{policy.currency} into {valuer.reporting_currency}"
-                )
-            insurance_in_force = _ctx.add(insurance_in_force, coverage)
-            policies[policy.policy_id] = money_text(coverage)
+        # prices of any age, as for the fund: this rule does not judge the price feed
+        cover = insurance_cover(view, None)
+        if isinstance(cover, Assessment):
+            return cover
         insurance_cap = _ctx.multiply(p.insurance_max_share, floor)
-        insurance = min(insurance_in_force, insurance_cap)
+        insurance = min(cover.counted, insurance_cap)
 
         available = _ctx.add(fund_value, insurance)
         shortfall = max(ZERO, _ctx.subtract(floor, available))
         ratio = _ctx.divide(available, floor)
-        evidence = {
+        evidence: dict[str, object] = {
             "trading_volume": money_text(volume),
             "volume_window": duration_text(p.volume_window),
+            "volume_rate": decimal_text(p.volume_rate),
             "floor_components": {k: money_text(v) for k, v in components.items()},
             "floor_clamp": [money_text(p.minimum_floor), money_text(p.maximum_floor)],
             "reserve_fund": money_text(fund_value),
-            "insurance_in_force": policies,
+            "insurance_in_force": cover.policies,
             "insurance_counted": money_text(insurance),
             "insurance_cap": money_text(insurance_cap),
+            "insurance_max_share": decimal_text(p.insurance_max_share),
         }
+        if hot is not None:
+            evidence["hot_customer_value"] = money_text(hot)
+            evidence["hot_customer_value_share"] = decimal_text(p.hot_customer_value_share)
+        if cover.excluded:
+            evidence["insurance_not_counted"] = cover.excluded
+        ahead = insurance_ahead(
+            view,
+            p.insurance_expiry_horizon,
+            required=floor,
+            available=available,
+            counted=insurance,
+            breach_below=self.thresholds.breach_below,
+            cap=insurance_cap,
+        )
         reason = self._reason(ratio, floor, available, shortfall, valuer.reporting_currency)
-        return Assessment(floor, available, ratio, shortfall, reason, evidence)
+        assessment = Assessment(floor, available, ratio, shortfall, reason, evidence)
+        return with_ahead(assessment, ahead, valuer.reporting_currency)
 
     def _reason(
         self, ratio: Decimal, floor: Decimal, available: Decimal, shortfall: Decimal, currency: str

@@ -10,7 +10,9 @@ currency (``market.prices``, e.g. ``EUR``); so is the class minimum (in
 Insurance counts when ``count_insurance`` is on and what the feed can show holds:
 in force now and a term (``valid_to - valid_from``) of at least
 ``insurance_min_term``. MiCA's other conditions (90 days' cancellation notice, a
-third-party insurer) are not in the feed and are not checked.
+third-party insurer) are not in the feed and are not checked. A policy that ends
+within ``insurance_expiry_horizon`` and whose end would leave a breach warns
+before it ends (:mod:`monitor.core.rules.insurance`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from monitor.core.money import (
 from monitor.core.policy import MicaOwnFundsParams, ServiceClass
 from monitor.core.rules.base import Assessment, ExchangeView, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
+from monitor.core.rules.insurance import insurance_ahead, with_ahead
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
@@ -90,6 +93,7 @@ class MicaOwnFunds:
             "class_minimum": f"{decimal_text(class_minimum)} {p.currency}",
             "fixed_overheads": f"{decimal_text(overheads.annual_amount)} {overheads.currency}",
             "own_funds": f"{decimal_text(own_funds.amount)} {own_funds.currency}",
+            "overheads_share": decimal_text(p.overheads_share),
         }
         if p.count_insurance:
             insurance = insurance_cover(view, p.max_price_age, p.insurance_min_term)
@@ -142,4 +146,15 @@ class MicaOwnFunds:
                 f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
                 f"the {required_text} MiCA requires ({binding})."
             )
-        return Assessment(required, available, ratio, shortfall, reason, evidence)
+        ahead = insurance_ahead(
+            view,
+            p.insurance_expiry_horizon if p.count_insurance else None,
+            required=required,
+            available=available,
+            counted=insurance_counted,
+            breach_below=self.thresholds.breach_below,
+            max_price_age=p.max_price_age,
+            min_term=p.insurance_min_term,
+        )
+        assessment = Assessment(required, available, ratio, shortfall, reason, evidence)
+        return with_ahead(assessment, ahead, currency)
