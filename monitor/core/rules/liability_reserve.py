@@ -11,6 +11,7 @@ ends (:mod:`monitor.core.rules.insurance`).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -23,7 +24,7 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import LiabilityReserveParams
-from monitor.core.rules.base import Assessment, ExchangeView, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
 from monitor.core.status import Status, Thresholds
@@ -85,23 +86,6 @@ class LiabilityReserve:
         available = _ctx.add(fund_value, insurance)
         shortfall = max(ZERO, _ctx.subtract(floor, available))
         ratio = _ctx.divide(available, floor)
-        evidence: dict[str, object] = {
-            "trading_volume": money_text(volume),
-            "volume_window": duration_text(p.volume_window),
-            "volume_rate": decimal_text(p.volume_rate),
-            "floor_components": {k: money_text(v) for k, v in components.items()},
-            "floor_clamp": [money_text(p.minimum_floor), money_text(p.maximum_floor)],
-            "reserve_fund": money_text(fund_value),
-            "insurance_in_force": cover.policies,
-            "insurance_counted": money_text(insurance),
-            "insurance_cap": money_text(insurance_cap),
-            "insurance_max_share": decimal_text(p.insurance_max_share),
-        }
-        if hot is not None:
-            evidence["hot_customer_value"] = money_text(hot)
-            evidence["hot_customer_value_share"] = decimal_text(p.hot_customer_value_share)
-        if cover.excluded:
-            evidence["insurance_not_counted"] = cover.excluded
         ahead = insurance_ahead(
             view,
             p.insurance_expiry_horizon,
@@ -111,8 +95,29 @@ class LiabilityReserve:
             breach_below=self.thresholds.breach_below,
             cap=insurance_cap,
         )
-        reason = self._reason(ratio, floor, available, shortfall, valuer.reporting_currency)
-        assessment = Assessment(floor, available, ratio, shortfall, reason, evidence)
+        currency = valuer.reporting_currency
+
+        def explain() -> Explanation:
+            evidence: dict[str, Any] = {
+                "trading_volume": money_text(volume),
+                "volume_window": duration_text(p.volume_window),
+                "volume_rate": decimal_text(p.volume_rate),
+                "floor_components": {k: money_text(v) for k, v in components.items()},
+                "floor_clamp": [money_text(p.minimum_floor), money_text(p.maximum_floor)],
+                "reserve_fund": money_text(fund_value),
+                "insurance_in_force": cover.policies,
+                "insurance_counted": money_text(insurance),
+                "insurance_cap": money_text(insurance_cap),
+                "insurance_max_share": decimal_text(p.insurance_max_share),
+            }
+            if hot is not None:
+                evidence["hot_customer_value"] = money_text(hot)
+                evidence["hot_customer_value_share"] = decimal_text(p.hot_customer_value_share)
+            if cover.excluded:
+                evidence["insurance_not_counted"] = cover.excluded
+            return self._reason(ratio, floor, available, shortfall, currency), evidence
+
+        assessment = Assessment(floor, available, ratio, shortfall, explain)
         return with_ahead(assessment, ahead, valuer.reporting_currency)
 
     def _reason(
