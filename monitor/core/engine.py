@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from monitor.core.events import (
@@ -121,6 +122,7 @@ class Step:
     evaluated: list[str] = field(default_factory=list)
 
 
+@lru_cache(maxsize=1 << 16)  # the same few keys per exchange are written again and again
 def journal_key(*parts: str | int) -> str:
     """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``."""
     return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
