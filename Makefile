@@ -9,10 +9,10 @@ TEST_KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka-up kafka-down kafka-logs demo test test-unit lint bench clean
+.PHONY: help install monitoring-tools kafka-up kafka-down kafka-logs demo test test-unit lint bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## create .venv and install the project with its test extras
 
@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+monitoring-tools: ## install Prometheus, promtool, Alertmanager and amtool (Debian packages) if missing
+	@deploy/prometheus/install.sh
 
 kafka-up: ## start the local Kafka broker (KAFKA_PORT, default 9092); idempotent
 	@deploy/kafka/kafka.sh up
@@ -34,10 +37,10 @@ kafka-logs: ## show the end of the local broker's log
 demo: install ## play a DMM-style incident through a real broker and worker (about a minute)
 	@$(BIN)/python -m connectors.demo
 
-test: install ## every test: unit, property and integration against a real broker
+test: install monitoring-tools ## every test: unit, property and integration against a real broker
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest
 
-test-unit: install ## the tests that need no broker
+test-unit: install monitoring-tools ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
 
 lint: install ## ruff and mypy
