@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors import simulator
 from connectors.scenarios import generate, phases
 from monitor.core.events import Topic
+from monitor.worker.app import partition_of
 from tests import dashboards
-from tests.integration.harness import Deployment, WorkerProcess, produce
+from tests.integration.harness import Deployment, WorkerProcess, produce, wait_for
 from tests.integration.monitoring import Server, start_alertmanager, start_prometheus
+from tests.integration.story import healthy, prefixed
 from tests.prometheus_tools import run
 
 pytestmark = pytest.mark.kafka
@@ -300,3 +303,41 @@ def test_every_dashboard_panel_query_returns_data(stack: Stack) -> None:
         time.sleep(2)
     assert not missing, "panels without data:\n" + "\n".join(missing)
     assert len(queries) > 30  # the three dashboards, with every variable value
+
+
+def _exported_exchanges(worker: WorkerProcess) -> set[str]:
+    return {
+        sample.labels["exchange"]
+        for family in text_string_to_metric_families(worker.metrics())
+        for sample in family.samples
+        if "exchange" in sample.labels
+    }
+
+
+async def test_a_worker_stops_exporting_the_exchanges_a_rebalance_takes_away(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    # not the shared stack: this one needs a group of two
+    d = Deployment(bootstrap)
+    assert {partition_of("dmm", d.partitions), partition_of("calm", d.partitions)} == {0, 1}
+    first = WorkerProcess(d, tmp_path, "first").start()
+    second = WorkerProcess(d, tmp_path, "second")
+    try:
+        await produce(bootstrap, prefixed(d.prefix, healthy("dmm") + healthy("calm")[1:]))
+        await wait_for(lambda: _exported_exchanges(first) == {"dmm", "calm"})
+
+        second.start()
+
+        def split() -> tuple[set[str], set[str]] | None:
+            mine, theirs = set(first.status()), set(second.status())
+            if mine and theirs and not mine & theirs and mine | theirs == {"dmm", "calm"}:
+                return mine, theirs
+            return None
+
+        # each worker owns one exchange now, and exports that one only
+        mine, theirs = await wait_for(split, timeout=60)
+        await wait_for(lambda: _exported_exchanges(first) == mine)
+        await wait_for(lambda: _exported_exchanges(second) == theirs)
+    finally:
+        second.stop()
+        first.stop()
