@@ -12,10 +12,10 @@ ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi
+.PHONY: help install monitoring-tools kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## create .venv and install the project with its test extras
 
@@ -31,6 +31,9 @@ $(ASYNCAPI_SPECS):
 asyncapi: install ## regenerate deploy/asyncapi.yaml from the pydantic models
 	$(BIN)/python -m monitor.asyncapi > deploy/asyncapi.yaml
 
+monitoring-tools: ## install Prometheus, promtool, Alertmanager and amtool (Debian packages) if missing
+	@deploy/prometheus/install.sh
+
 kafka-up: ## start the local Kafka broker (KAFKA_PORT, default 9092); idempotent
 	@deploy/kafka/kafka.sh up
 
@@ -43,10 +46,10 @@ kafka-logs: ## show the end of the local broker's log
 demo: install ## play a DMM-style incident through a real broker and worker (about a minute)
 	@$(BIN)/python -m connectors.demo
 
-test: install $(ASYNCAPI_SPECS) ## every test: unit, property and integration against a real broker
+test: install $(ASYNCAPI_SPECS) monitoring-tools ## every test: unit, property and integration against a real broker
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest
 
-test-unit: install $(ASYNCAPI_SPECS) ## the tests that need no broker
+test-unit: install $(ASYNCAPI_SPECS) monitoring-tools ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
 
 lint: install ## ruff and mypy

@@ -149,7 +149,8 @@ class Monitor:
             return
         try:
             self.clock.observe(decoded.ts, time.monotonic())
-            step = self.engine.take(decoded)
+            with self.metrics.evaluation.labels(topic.value).time():
+                step = self.engine.take(decoded)
         except Exception as error:  # a bug must not stop the monitor: keep the bytes
             log.exception(
                 "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
@@ -223,14 +224,18 @@ class Monitor:
     # -- time passing ---------------------------------------------------------------
 
     async def _settle(self) -> None:
-        await self._commit(self.engine.settle())
+        with self.metrics.evaluation.labels(worker_metrics.SETTLE).time():
+            step = self.engine.settle()
+        await self._commit(step)
 
     async def _tick(self) -> None:
         self.last_tick = time.monotonic()
         await self._sync_prices()
         now = self.clock.now(time.monotonic())
         if now is not None:
-            await self._commit(self.engine.tick(now))
+            with self.metrics.evaluation.labels(worker_metrics.TICK).time():
+                step = self.engine.tick(now)
+            await self._commit(step)
         self._flush_journal()
         await self._publish_reports()
 
@@ -273,6 +278,7 @@ class Monitor:
                 engine.restore(key, document)
                 kept += 1
         self.engine = engine
+        self.metrics.retain_exchanges(engine.exchanges)
         if engine.clock is not None:  # time goes on from the newest event recovered
             self.clock.observe(engine.clock, time.monotonic())
         self.dirty = set(engine.exchanges)
@@ -286,6 +292,8 @@ class Monitor:
     # -- web ----------------------------------------------------------------------
 
     async def _metrics_view(self, request: Any) -> Any:
+        inputs = {self.settings.topic(topic.value): topic.value for topic in Topic}
+        self.metrics.record_consumer_lag(worker_metrics.consumer_lag(self.app.consumer, inputs))
         # aiohttp takes the charset apart from the content type
         return self.app.web.bytes(generate_latest(self.registry), content_type=_METRICS_TYPE)
 

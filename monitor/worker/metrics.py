@@ -1,17 +1,60 @@
-"""The worker's Prometheus metrics (contract section 7), on an injected registry."""
+"""The worker's Prometheus metrics, on an injected registry.
+
+Contract section 7 names what the rules look like from outside (required,
+available, shortfall, ratio and status per exchange and rule, volume, feed
+ages, events, alerts, event lag). The worker's own health comes on top:
+``reserve_monitor_deadletters_total`` (rejected input),
+``reserve_monitor_consumer_lag`` (messages behind the end of each input
+partition this worker owns) and ``reserve_monitor_evaluation_seconds`` (time
+the engine takes to take an event in, to settle what events changed, or to
+let time pass).
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, NamedTuple
 
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.core.engine import Outcome
+from monitor.core.events import Topic
 from monitor.core.report import AdequacyReport
 from monitor.core.status import Status
 
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+# one event is tens of microseconds; a tick re-evaluates every exchange at once
+_EVALUATION_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1,
+)
+# the ``trigger`` of an evaluation no single input event caused: the evaluation of
+# the exchanges a batch of events changed, and time passing
+SETTLE = "settle"
+TICK = "tick"
+
+
+class PartitionLag(NamedTuple):
+    """How many messages of one input partition the worker has yet to process."""
+
+    topic: str
+    partition: int
+    lag: int
 
 
 @dataclass(frozen=True)
@@ -30,6 +73,8 @@ class MonitorMetrics:
     alerts: Counter
     event_lag: Histogram
     deadletters: Counter
+    consumer_lag: Gauge
+    evaluation: Histogram
 
     def record_report(self, report: AdequacyReport) -> None:
         """Set the gauges of one exchange from its latest adequacy report."""
@@ -50,6 +95,81 @@ class MonitorMetrics:
             age = (report.as_of - moment).total_seconds()
             self.feed_age.labels(ex, feed).set(max(0.0, age))
 
+    def retain_exchanges(self, exchanges: Collection[str]) -> None:
+        """Drop every series of an exchange not in ``exchanges``.
+
+        After a rebalance another worker owns those exchanges and exports them;
+        a copy frozen here would keep a settled breach firing.
+        """
+        for gauge in self._per_exchange():
+            for labels in _series(gauge):
+                if labels["exchange"] not in exchanges:
+                    gauge.remove(*labels.values())
+
+    def record_consumer_lag(self, lags: Iterable[PartitionLag]) -> None:
+        """Replace the lag series with ``lags``: partitions no longer owned disappear."""
+        self.consumer_lag.clear()
+        for topic, partition, lag in lags:
+            self.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    def _per_exchange(self) -> tuple[Gauge, ...]:
+        return (
+            self.required,
+            self.available,
+            self.shortfall,
+            self.coverage_ratio,
+            self.rule_status,
+            self.trading_volume,
+            self.feed_age,
+        )
+
+
+def consumer_lag(consumer: Any, topics: Mapping[str, str]) -> list[PartitionLag]:
+    """The lag of each partition of ``topics`` (full name -> label) assigned to ``consumer``.
+
+    Kafka's definition, as ``kafka-consumer-groups`` reports it: the log end
+    offset (highwater) less the group's committed offset. ``consumer`` is the
+    Faust app's consumer. Faust keeps the committed offsets it seeded from the
+    broker on assignment and advanced on each commit in ``_committed_offset``,
+    with no public accessor. A partition never committed counts from offset 0
+    (a new group reads from the beginning); one never fetched has no highwater
+    yet and is left out.
+    """
+    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    try:
+        assigned = consumer.assignment()
+    except ConsumerNotStarted:  # before the first assignment nothing is owned
+        return []
+    lags = []
+    for tp in assigned:
+        label = topics.get(tp.topic)
+        highwater = _highwater(consumer, tp) if label is not None else None
+        if label is None or highwater is None:
+            continue
+        lag = max(0, highwater - (committed.get(tp) or 0))
+        lags.append(PartitionLag(label, tp.partition, lag))
+    return sorted(lags)
+
+
+def _highwater(consumer: Any, tp: Any) -> int | None:
+    # Faust's consumer runs in its own thread: a partition listed a moment ago
+    # may be revoked by now, and aiokafka asserts that it is still assigned.
+    try:
+        highwater: int | None = consumer.highwater(tp)
+    except (AssertionError, KeyError):
+        return None
+    return highwater
+
+
+def _series(metric: Gauge) -> list[dict[str, str]]:
+    """The label sets of ``metric``'s current series, in its label order."""
+    seen: list[dict[str, str]] = []
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.labels not in seen:
+                seen.append(sample.labels)
+    return seen
+
 
 def _set_or_clear(gauge: Gauge, labels: tuple[str, ...], value: Decimal | None) -> None:
     """Set the gauge; an unknown value removes the series rather than report a stale one."""
@@ -63,7 +183,7 @@ def _set_or_clear(gauge: Gauge, labels: tuple[str, ...], value: Decimal | None) 
 def create(registry: CollectorRegistry) -> MonitorMetrics:
     """Register the worker's metrics on ``registry`` (never the global one)."""
     money = ["exchange", "rule", "currency"]
-    return MonitorMetrics(
+    metrics = MonitorMetrics(
         registry=registry,
         required=Gauge(
             "reserve_monitor_required",
@@ -132,4 +252,30 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
             ["topic"],
             registry=registry,
         ),
+        consumer_lag=Gauge(
+            "reserve_monitor_consumer_lag",
+            "Messages of each owned input partition not yet committed (log end - committed)",
+            ["topic", "partition"],
+            registry=registry,
+        ),
+        evaluation=Histogram(
+            "reserve_monitor_evaluation_seconds",
+            "Time the engine takes to take in one input event (trigger: its topic), to "
+            "evaluate what a batch of events changed (settle), or to let time pass (tick)",
+            ["trigger"],
+            buckets=_EVALUATION_BUCKETS,
+            registry=registry,
+        ),
     )
+    # Every known series starts at 0, so the first dead letter after a start is an
+    # increase Prometheus can see (a series born at 1 has no increase) and the
+    # dashboards' rates exist before the first message.
+    for topic in Topic:
+        metrics.deadletters.labels(topic.value)
+        metrics.event_lag.labels(topic.value)
+        metrics.evaluation.labels(topic.value)
+        for outcome in Outcome:
+            metrics.events.labels(topic.value, outcome.value)
+    metrics.evaluation.labels(SETTLE)
+    metrics.evaluation.labels(TICK)
+    return metrics

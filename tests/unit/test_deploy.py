@@ -246,9 +246,12 @@ def test_grafana_serves_anonymous_viewers_on_3000_from_the_prometheus_service(
         assert entries, f"Grafana has no {kind} provisioned"
         return entries
 
-    for source in provisioned("datasources", "datasources"):
+    ports = {"prometheus": 9090, "alertmanager": 9093}  # where each server listens
+    sources = provisioned("datasources", "datasources")
+    assert "prometheus" in {source["type"] for source in sources}
+    for source in sources:
         url = urlparse(source["url"])
-        assert url.hostname in services and url.port == 9090, source["url"]
+        assert url.hostname in services and url.port == ports[source["type"]], source["url"]
     providers = provisioned("dashboards", "providers")
     for provider in providers:
         assert host_path(grafana, provider["options"]["path"]).is_dir(), provider

@@ -1,0 +1,198 @@
+"""The worker's metrics: gauges from adequacy reports, series that leave, consumer lag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from monitor.core.engine import Engine, Outcome
+from monitor.core.events import Topic
+from monitor.core.policy import load_policy
+from monitor.core.report import adequacy_report
+from monitor.core.status import Status
+from monitor.worker import metrics as worker_metrics
+from monitor.worker.metrics import MonitorMetrics, PartitionLag, consumer_lag
+from tests.unit.builders import at, feed, price, reserve_fund, trade, wallet
+
+RESERVE = "jp.liability_reserve"
+COLD = "jp.cold_storage"
+
+
+@pytest.fixture
+def metrics() -> MonitorMetrics:
+    return worker_metrics.create(CollectorRegistry())
+
+
+def value(metrics: MonitorMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def healthy_engine(*exchanges: str) -> Engine:
+    """Every exchange 97% cold with a ¥5 bn fund: ok against the ¥2 bn minimum floor."""
+    engine = Engine(load_policy())
+    feed(engine, price("10700000"))
+    for exchange in exchanges:
+        feed(
+            engine,
+            wallet("97000", exchange=exchange),
+            wallet("3000", wallet_id="btc-hot-1", custody="hot", exchange=exchange),
+            reserve_fund("5000000000", exchange=exchange),
+            trade("1000000", when=at(minutes=1), exchange=exchange),
+        )
+    return engine
+
+
+def test_a_report_sets_the_contract_gauges(metrics: MonitorMetrics) -> None:
+    engine = healthy_engine("dmm")
+    report = adequacy_report(engine, "dmm")
+    metrics.record_report(report)
+
+    money = {"exchange": "dmm", "rule": RESERVE, "currency": "JPY"}
+    reserve = next(r for r in report.rules if r.rule == RESERVE)
+    assert value(metrics, "reserve_monitor_required", **money) == 2_000_000_000
+    assert value(metrics, "reserve_monitor_available", **money) == 5_000_000_000
+    assert value(metrics, "reserve_monitor_shortfall", **money) == 0
+    assert value(metrics, "reserve_monitor_coverage_ratio", exchange="dmm", rule=RESERVE) == float(
+        reserve.ratio
+    )
+    assert value(metrics, "reserve_monitor_coverage_ratio", exchange="dmm", rule=COLD) == 0.97
+    statuses = {
+        status.value: value(
+            metrics, "reserve_monitor_rule_status", exchange="dmm", rule=RESERVE, status=status
+        )
+        for status in Status
+    }
+    assert statuses == {"ok": 1, "warning": 0, "breach": 0, "unknown": 0}
+    assert (
+        value(
+            metrics, "reserve_monitor_trading_volume", exchange="dmm", window="30d", currency="JPY"
+        )
+        == 1_000_000
+    )
+    # the trade is the newest event: a minute younger than the wallet snapshots
+    assert value(metrics, "reserve_monitor_feed_age_seconds", exchange="dmm", feed="trades") == 0
+    assert (
+        value(metrics, "reserve_monitor_feed_age_seconds", exchange="dmm", feed="wallet_balances")
+        == 60
+    )
+
+
+def test_an_unknown_measure_removes_its_series_instead_of_keeping_the_last(
+    metrics: MonitorMetrics,
+) -> None:
+    engine = healthy_engine("dmm")
+    metrics.record_report(adequacy_report(engine, "dmm"))
+    assert value(metrics, "reserve_monitor_coverage_ratio", exchange="dmm", rule=COLD) is not None
+
+    # two hours later the wallet snapshots are stale: cold share unknown
+    feed(engine, trade("1000000", when=at(hours=2)))
+    report = adequacy_report(engine, "dmm")
+    assert next(r for r in report.rules if r.rule == COLD).ratio is None
+    metrics.record_report(report)
+
+    assert value(metrics, "reserve_monitor_coverage_ratio", exchange="dmm", rule=COLD) is None
+    assert (
+        value(metrics, "reserve_monitor_rule_status", exchange="dmm", rule=COLD, status="unknown")
+        == 1
+    )
+
+
+def test_exchanges_handed_to_another_worker_leave_every_gauge(metrics: MonitorMetrics) -> None:
+    engine = healthy_engine("dmm", "calm")
+    for exchange in ("dmm", "calm"):
+        metrics.record_report(adequacy_report(engine, exchange))
+
+    metrics.retain_exchanges({"calm"})
+
+    exported = {
+        sample.labels.get("exchange")
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if family.name.startswith("reserve_monitor_") and "exchange" in sample.labels
+    }
+    assert exported == {"calm"}
+    money = {"exchange": "calm", "rule": RESERVE, "currency": "JPY"}
+    assert value(metrics, "reserve_monitor_available", **money) == 5_000_000_000
+
+
+def test_every_topic_and_outcome_starts_at_zero(metrics: MonitorMetrics) -> None:
+    # a counter born at 1 has no increase() in Prometheus: the first dead letter would not alert
+    for topic in Topic:
+        assert value(metrics, "reserve_monitor_deadletters_total", topic=topic.value) == 0
+        for outcome in Outcome:
+            assert (
+                value(metrics, "reserve_monitor_events_total", topic=topic.value, outcome=outcome)
+                == 0
+            )
+        assert value(metrics, "reserve_monitor_evaluation_seconds_count", trigger=topic) == 0
+    assert value(metrics, "reserve_monitor_evaluation_seconds_count", trigger="tick") == 0
+
+
+class FakeConsumer:
+    """The two calls and the committed offsets of a Faust consumer that lag needs."""
+
+    def __init__(
+        self,
+        highwaters: dict[TP, int | None],
+        committed: dict[TP, int],
+        revoked: frozenset[TP] = frozenset(),
+    ) -> None:
+        self.highwaters = highwaters
+        self._committed_offset = committed
+        self.revoked = revoked
+
+    def assignment(self) -> set[TP]:
+        return set(self.highwaters)
+
+    def highwater(self, tp: TP) -> int | None:
+        # as aiokafka does for a partition revoked since assignment() answered
+        assert tp not in self.revoked, "Partition is not assigned"
+        return self.highwaters[tp]
+
+
+INPUTS = {"p.exchange.trades": "exchange.trades", "p.market.prices": "market.prices"}
+
+
+def test_consumer_lag_is_log_end_less_committed_for_owned_input_partitions() -> None:
+    trades0, trades1 = TP("p.exchange.trades", 0), TP("p.exchange.trades", 1)
+    prices3, unfetched = TP("p.market.prices", 3), TP("p.market.prices", 4)
+    changelog, revoked = TP("p.reserve-monitor-state-changelog", 0), TP("p.market.prices", 5)
+    consumer = FakeConsumer(
+        {trades0: 120, trades1: 40, prices3: 7, unfetched: None, changelog: 900, revoked: 3},
+        committed={trades0: 100, trades1: 40, changelog: 10},
+        revoked=frozenset({revoked}),
+    )
+
+    assert consumer_lag(consumer, INPUTS) == [
+        PartitionLag("exchange.trades", 0, 20),
+        PartitionLag("exchange.trades", 1, 0),
+        # never committed: a new group reads from the beginning
+        PartitionLag("market.prices", 3, 7),
+    ]
+
+
+def test_a_consumer_not_started_owns_nothing() -> None:
+    class NotStarted(FakeConsumer):
+        def assignment(self) -> set[TP]:
+            raise ConsumerNotStarted("not yet")
+
+    assert consumer_lag(NotStarted({}, {}), INPUTS) == []
+
+
+def test_lag_series_of_partitions_no_longer_owned_disappear(metrics: MonitorMetrics) -> None:
+    metrics.record_consumer_lag(
+        [PartitionLag("exchange.trades", 0, 5), PartitionLag("exchange.trades", 1, 9)]
+    )
+    metrics.record_consumer_lag([PartitionLag("exchange.trades", 1, 2)])
+
+    def lag(partition: str) -> Any:
+        return value(
+            metrics, "reserve_monitor_consumer_lag", topic="exchange.trades", partition=partition
+        )
+
+    assert lag("0") is None
+    assert lag("1") == 2
