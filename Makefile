@@ -12,7 +12,7 @@ ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install monitoring-tools kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi
+.PHONY: help install monitoring-tools kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi k8s-rules
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ $(ASYNCAPI_SPECS):
 
 asyncapi: install ## regenerate deploy/asyncapi.yaml from the pydantic models
 	$(BIN)/python -m monitor.asyncapi > deploy/asyncapi.yaml
+
+k8s-rules: install ## regenerate deploy/k8s/prometheusrule.yaml from the promtool-tested rules
+	$(BIN)/python deploy/k8s/render_prometheusrule.py > deploy/k8s/prometheusrule.yaml
 
 monitoring-tools: ## install Prometheus, promtool, Alertmanager and amtool (Debian packages) if missing
 	@deploy/prometheus/install.sh

@@ -414,7 +414,6 @@ def test_kustomization_applies_every_manifest_into_its_namespace(
         for p in K8S.glob("*.yaml")
         if p.name != "kustomization.yaml" and not p.name.endswith(".example.yaml")
     }
-    # servicemonitor.yaml and prometheusrule.yaml come from the monitoring work: list them
     assert set(resources) == manifests
     assert manifest("namespace.yaml")["metadata"]["name"] == kustomization["namespace"]
     (image,) = kustomization["images"]
@@ -504,3 +503,22 @@ def test_the_credentials_example_holds_placeholders_only() -> None:
     assert example["kind"] == "Secret"
     secrets = {k: v for k, v in example["stringData"].items() if k != "sasl-mechanism"}
     assert set(secrets.values()) == {"CHANGE-ME"}
+
+
+def test_the_prometheus_rule_carries_exactly_the_rules_promtool_tests() -> None:
+    tested = load(ROOT / "deploy" / "prometheus" / "rules" / "reserve-monitor.rules.yml")
+    rule = manifest("prometheusrule.yaml")
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == tested["groups"], "run `make k8s-rules`"
+
+
+def test_the_service_monitor_scrapes_the_workers_under_the_job_the_rules_select() -> None:
+    monitor = manifest("servicemonitor.yaml")["spec"]
+    service = manifest("service.yaml")
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    job = service["metadata"]["labels"][monitor["jobLabel"]]
+    rules = (ROOT / "deploy" / "prometheus" / "rules" / "reserve-monitor.rules.yml").read_text()
+    assert f'job="{job}"' in rules
