@@ -4,7 +4,8 @@ One root, a short tree::
 
     ReserveMonitorError
     ├── InvalidEvent      an input message that breaks the contract (dead-lettered)
-    └── PolicyError       a policy file that cannot be used (every problem listed)
+    ├── PolicyError       a policy file that cannot be used (every problem listed)
+    └── SignatureError    a CloudEvent signature that is missing or does not verify, or a bad key
 """
 
 from __future__ import annotations
@@ -32,3 +33,7 @@ class PolicyError(ReserveMonitorError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class SignatureError(ReserveMonitorError):
+    """A CloudEvent whose signature is missing or does not verify, or an unusable key."""
