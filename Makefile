@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 KAFKA_PORT ?= 9092
 # the test suite runs its own broker, apart from a developer's on 9092
 TEST_KAFKA_PORT ?= 19092
+# and the security tests a broker with SASL_SSL and ACLs on (its controller takes the next port)
+TEST_SECURE_KAFKA_PORT ?= 19392
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
@@ -35,7 +37,7 @@ demo: install ## play a DMM-style incident through a real broker and worker (abo
 	@$(BIN)/python -m connectors.demo
 
 test: install ## every test: unit, property and integration against a real broker
-	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest
+	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest
 
 test-unit: install ## the tests that need no broker
 	@$(BIN)/pytest tests/unit

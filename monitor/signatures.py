@@ -6,7 +6,8 @@ for regulators). ``verify --public-key FILE [FILE|-]`` reads CloudEvents, one
 JSON object a line: either the event itself (what a console consumer prints
 of ``reserve.breaches``) or a dumped Kafka record ``{"topic", "key", "value"}``
 whose value is the event. It prints one line per event and exits 0 when every
-event verifies, 1 otherwise (naming each failing event), and 1 on no events.
+event verifies, 1 otherwise (naming each failing event) and on no events, and
+2 when a key or the input cannot be read.
 The canonical form is in `monitor.core.signing`.
 """
 
@@ -111,8 +112,13 @@ def verify_command(path: str, key_paths: list[str], out: IO[str], err: IO[str]) 
     if path == "-":
         verified, failures = verify_lines(sys.stdin, public_keys, out)
     else:
-        with open(path, encoding="utf-8") as lines:
-            verified, failures = verify_lines(lines, public_keys, out)
+        try:
+            # undecodable bytes become U+FFFD: that line then fails, and is named
+            with open(path, encoding="utf-8", errors="replace") as lines:
+                verified, failures = verify_lines(lines, public_keys, out)
+        except OSError as error:
+            print(f"error: {path}: {error.strerror}", file=err)
+            return 2
     for failure in failures:
         print(f"FAILED {failure}", file=err)
     if failures:

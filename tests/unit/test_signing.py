@@ -219,6 +219,16 @@ def test_verify_names_each_failing_event(
     )
 
 
+def test_verify_cannot_read_its_key_or_input(tmp_path: Path) -> None:
+    key = tmp_path / "monitor.key"
+    keygen(key)
+    out, err = io.StringIO(), io.StringIO()
+    assert verify_command(str(tmp_path / "none.jsonl"), [f"{key}.pub"], out, err) == 2
+    assert verify_command("-", [str(tmp_path / "none.pub")], out, err) == 2
+    assert "none.jsonl: No such file" in err.getvalue()
+    assert "none.pub: No such file" in err.getvalue()
+
+
 def test_keygen_replay_and_verify_commands_agree(tmp_path: Path) -> None:
     """The regulator's round trip: keygen, a signed replay, verify from stdin."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RESERVE_MONITOR_")}
