@@ -64,15 +64,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _strict_json(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_event(line: str) -> dict[str, Any]:
     """The CloudEvent of one input line: an event, or a dumped record whose value is one."""
-    document = json.loads(line, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    document = _strict_json(line)
     if isinstance(document, dict) and "specversion" not in document and "value" in document:
         document = document["value"]
         if isinstance(document, str):  # a record dumped with its value as text
-            document = json.loads(
-                document, object_pairs_hook=_unique_keys, parse_constant=_reject_constant
-            )
+            document = _strict_json(document)
     if not isinstance(document, dict) or "specversion" not in document:
         raise ValueError("not a CloudEvent (no specversion)")
     return document

@@ -32,7 +32,7 @@ BROKER_CN="reserve-monitor-broker"
 read -r -a SCRAM_USERS <<<"admin ${KAFKA_SCRAM_USERS:-monitor regulator}"
 
 usage() {
-  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 valid_user() { [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; }

@@ -10,6 +10,7 @@ everything else; a wrong password is refused at the door.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -27,6 +28,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from connectors import simulator
 from monitor.settings import KafkaClientSettings
 from monitor.worker.connection import aiokafka_security
 from tests.integration.harness import (
@@ -37,10 +39,9 @@ from tests.integration.harness import (
     broker_script,
     events,
     local_broker,
-    produce,
     transitions,
 )
-from tests.integration.story import WALLETS, healthy, prefixed, trade
+from tests.integration.story import WALLETS, healthy, trade
 
 pytestmark = pytest.mark.kafka
 
@@ -157,21 +158,22 @@ async def test_the_worker_connects_with_sasl_ssl_and_the_regulator_verifies_its_
     regulator_breaches: Reader,
     signing_key: Path,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     d = secured
-    # the exchange feeds write as admin: neither the monitor nor the regulator may
-    await produce(
-        d.bootstrap,
-        prefixed(
-            d.prefix,
-            [*healthy("dmm"), trade(1, "dmm", "1200000000000", "2024-05-31T13:10:00Z")],
-        ),
-        **secure_broker.client("admin"),
-    )
+    # the feeds write as admin (neither the monitor nor the regulator may), through the
+    # simulator, which takes its KAFKA_* settings from the environment as the worker does
+    for name, value in secure_broker.env("admin").items():
+        monkeypatch.setenv(name, value)
+    story = [*healthy("dmm"), trade(1, "dmm", "1200000000000", "2024-05-31T13:10:00Z")]
+    lines = [json.dumps({"topic": t, "key": k, "value": v}) for t, k, v in story]
+    sent = await simulator.produce(simulator.read_jsonl(lines), d.bootstrap, d.prefix)
+    assert sent == len(story)
+    # into breach from ok, or from unknown when the trade is applied before the fund
     records = await regulator_breaches.until(
-        lambda r: (
-            (f"dmm/{RESERVE}", "ok", "breach") in transitions(r)
-            or (f"dmm/{RESERVE}", "unknown", "breach") in transitions(r)
+        lambda r: any(
+            subject == f"dmm/{RESERVE}" and status == "breach"
+            for subject, _, status in transitions(r)
         ),
         timeout=60,
     )

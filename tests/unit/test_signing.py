@@ -198,10 +198,11 @@ def test_verify_names_each_failing_event(
         status = verify_command(str(lines), [str(public)], out, err)
         return status, out.getvalue(), err.getvalue()
 
-    status, out, err = run(breach, record, json.dumps(breach["data"]) + "\n")
+    status, out, err = run(breach, record, json.dumps(breach["data"]) + "\n", "[" * 10**5 + "\n")
     assert status == 1
     assert out.count(f"verified id {breach['id']!r}") == 2  # the event, and the dumped record
     assert "line 3: unreadable: not a CloudEvent" in err
+    assert "line 4: unreadable: nested too deeply" in err
 
     status, out, err = run(breach, tampered)
     assert status == 1

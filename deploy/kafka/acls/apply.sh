@@ -36,7 +36,7 @@ while (( $# )); do
     --bootstrap) bootstrap="${2:-}"; shift 2 ;;
     --command-config) config="${2:-}"; shift 2 ;;
     --remove) action="--remove"; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
