@@ -119,7 +119,11 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 WORKER, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
             )
-        self.wait_healthy(timeout)
+        try:
+            self.wait_healthy(timeout)
+        except AssertionError:  # stop it here: a fixture that failed to start never stops it
+            self.stop()
+            raise
         return self
 
     def wait_healthy(self, timeout: float) -> None:
