@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 KAFKA_PORT ?= 9092
 # the test suite runs its own broker, apart from a developer's on 9092
 TEST_KAFKA_PORT ?= 19092
+# and the security tests a broker with SASL_SSL and ACLs on (its controller takes the next port)
+TEST_SECURE_KAFKA_PORT ?= 19392
 # the official AsyncAPI JSON Schemas (npm), which the test of deploy/asyncapi.yaml checks it against
 ASYNCAPI_SPECS_VERSION := 6.11.1
 ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
@@ -50,7 +52,7 @@ demo: install ## play a DMM-style incident through a real broker and worker (abo
 	@$(BIN)/python -m connectors.demo
 
 test: install $(ASYNCAPI_SPECS) monitoring-tools ## every test: unit, property and integration against a real broker
-	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest
+	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest
 
 test-unit: install $(ASYNCAPI_SPECS) monitoring-tools ## the tests that need no broker
 	@$(BIN)/pytest tests/unit

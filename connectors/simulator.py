@@ -98,11 +98,16 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
     # Imported here so the pure parts and their tests never load the client.
     from aiokafka import AIOKafkaProducer
 
+    from monitor.settings import KafkaClientSettings
+    from monitor.worker.connection import aiokafka_security
+
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id="reserve-monitor-simulator",
         acks="all",
         linger_ms=5,
+        # TLS and SASL from the same KAFKA_* variables as the worker
+        **aiokafka_security(KafkaClientSettings()),
     )
 
 

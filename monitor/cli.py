@@ -1,4 +1,5 @@
-"""The ``reserve-monitor`` command: worker, replay, simulate, policy check and explain."""
+"""The ``reserve-monitor`` command: worker, replay, simulate, policy check and explain,
+keygen and verify."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 import os
 import sys
 
-from monitor.core.errors import PolicyError
+from monitor.core.errors import PolicyError, SignatureError
 from monitor.core.policy import Policy, load_policy
+from monitor.core.signing import load_signer
 
 
 def _policy(path: str | None) -> Policy:
@@ -18,7 +20,9 @@ def _replay(args: argparse.Namespace) -> int:
     from monitor.replay import run
 
     app_id = os.environ.get("RESERVE_MONITOR_APP_ID") or "reserve-monitor"
-    return run(args.file, _policy(args.policy), sys.stdout, sys.stderr, app_id)
+    key = os.environ.get("RESERVE_MONITOR_SIGNING_KEY")  # signs as the worker would
+    signer = load_signer(key) if key else None
+    return run(args.file, _policy(args.policy), sys.stdout, sys.stderr, app_id, signer)
 
 
 def _policy_check(args: argparse.Namespace) -> int:
@@ -56,6 +60,18 @@ def _worker(args: argparse.Namespace) -> int:
     from monitor.worker.main import run_worker
 
     return run_worker()
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from monitor.signatures import keygen_command
+
+    return keygen_command(args.path, sys.stdout, sys.stderr)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from monitor.signatures import verify_command
+
+    return verify_command(args.file, args.public_key, sys.stdout, sys.stderr)
 
 
 def _simulate(rest: list[str]) -> int:
@@ -97,6 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--url", help="a running worker, e.g. http://127.0.0.1:6066")
     explain.add_argument("--policy", help="policy file for --input (default as for replay)")
     explain.set_defaults(run=_policy_explain)
+
+    keygen = commands.add_parser("keygen", help="write an Ed25519 key pair to sign CloudEvents")
+    keygen.add_argument("path", help="private key file to create; the public key goes to PATH.pub")
+    keygen.set_defaults(run=_keygen)
+
+    verify = commands.add_parser("verify", help="verify the signatures of CloudEvents")
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="PEM public key (repeat for several keys; events pick theirs by key id)",
+    )
+    verify.add_argument("file", nargs="?", default="-", help="JSON Lines file, or - for stdin")
+    verify.set_defaults(run=_verify)
     return parser
 
 
@@ -111,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         print("policy errors:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
+        return 1
+    except SignatureError as error:  # an unusable signing key
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 

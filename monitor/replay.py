@@ -21,6 +21,7 @@ from monitor.core.errors import InvalidEvent
 from monitor.core.events import Topic, decode_document, parse_json
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report, adequacy_table
+from monitor.core.signing import Signer
 
 DEFAULT_APP_ID = "reserve-monitor"
 
@@ -57,14 +58,19 @@ def replay(
     out: IO[str],
     *,
     app_id: str = DEFAULT_APP_ID,
+    signer: Signer | None = None,
 ) -> ReplayResult:
-    """Feed ``lines`` through ``engine``, writing each status change to ``out``."""
+    """Feed ``lines`` through ``engine``, writing each status change to ``out``.
+
+    With a ``signer`` every CloudEvent is signed, as the worker signs it.
+    """
     result = ReplayResult()
     currency = engine.policy.reporting_currency
 
     def publish(changes: Iterable[StatusChange]) -> None:
         for change in changes:
-            out.write(json.dumps(cloud_event(change, app_id=app_id, currency=currency)) + "\n")
+            alert = cloud_event(change, app_id=app_id, currency=currency)
+            out.write(json.dumps(signer.sign(alert) if signer else alert) + "\n")
             result.changes += 1
 
     for number, line in enumerate(lines, start=1):
@@ -105,12 +111,14 @@ def summary(engine: Engine, result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
-def run(path: str, policy: Policy, out: IO[str], err: IO[str], app_id: str) -> int:
+def run(
+    path: str, policy: Policy, out: IO[str], err: IO[str], app_id: str, signer: Signer | None = None
+) -> int:
     engine = Engine(policy)
     if path == "-":
-        result = replay(sys.stdin, engine, out, app_id=app_id)
+        result = replay(sys.stdin, engine, out, app_id=app_id, signer=signer)
     else:
         with open(path, encoding="utf-8") as lines:
-            result = replay(lines, engine, out, app_id=app_id)
+            result = replay(lines, engine, out, app_id=app_id, signer=signer)
     err.write(summary(engine, result) + "\n")
     return 0

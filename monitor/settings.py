@@ -1,17 +1,70 @@
-"""Worker settings, from the environment variables named in the contract (section 1)."""
+"""Worker settings, from the environment variables named in the contract (section 1).
+
+`KafkaClientSettings` is how any client of this project (the worker, its admin
+client, the simulator) reaches the brokers: their address and, when the
+cluster asks for it, TLS and SASL. `Settings` adds what a worker needs. Secrets
+are `SecretStr`: their repr, str and validation errors show ``**********``.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
-class Settings(BaseSettings):
-    """Everything a worker needs to know about where it runs."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+class KafkaClientSettings(BaseSettings):
+    """Where the brokers are and how to authenticate to them (PLAINTEXT by default)."""
+
+    # hide_input_in_errors: a validation error must not echo the environment it read
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_security_protocol: SecurityProtocol = Field("PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: SaslMechanism = Field("SCRAM-SHA-512", alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(None, alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(None, alias="KAFKA_SASL_PASSWORD")
+    # the CA that signed the brokers' certificates (default: the system's trust store)
+    kafka_ssl_cafile: str | None = Field(None, alias="KAFKA_SSL_CAFILE")
+    # a client certificate and its key, for brokers that ask for one (mutual TLS)
+    kafka_ssl_certfile: str | None = Field(None, alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str | None = Field(None, alias="KAFKA_SSL_KEYFILE")
+    kafka_ssl_key_password: SecretStr | None = Field(None, alias="KAFKA_SSL_KEY_PASSWORD")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.kafka_security_protocol.endswith("SSL")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        # Each message names variables, never their values.
+        if self.uses_sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile)
+        if not self.uses_tls and any(tls_files):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol} does not use TLS (SSL or SASL_SSL)"
+            )
+        return self
+
+
+class Settings(KafkaClientSettings):
+    """Everything a worker needs to know about where it runs."""
+
     topic_prefix: str = Field("", alias="RESERVE_MONITOR_TOPIC_PREFIX")
     app_id: str = Field("reserve-monitor", alias="RESERVE_MONITOR_APP_ID")
     policy: str | None = Field(None, alias="RESERVE_MONITOR_POLICY")
@@ -28,6 +81,8 @@ class Settings(BaseSettings):
     # a dead worker's partitions move to the others after this long without heartbeats
     session_timeout_seconds: float = Field(20.0, gt=0, alias="RESERVE_MONITOR_SESSION_TIMEOUT")
     log_level: str = Field("info", alias="RESERVE_MONITOR_LOG_LEVEL")
+    # PEM Ed25519 private key: CloudEvents published are signed with it (see monitor.core.signing)
+    signing_key: str | None = Field(None, alias="RESERVE_MONITOR_SIGNING_KEY")
 
     def topic(self, name: str) -> str:
         """The full name of a contract topic under this deployment's prefix."""

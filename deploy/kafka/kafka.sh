@@ -41,6 +41,10 @@ LOG4J_BROKER="$RUN_DIR/log4j2-broker.properties"
 LOG4J_TOOLS="$RUN_DIR/log4j2-tools.properties"
 CLIENT_PROPS="$RUN_DIR/check-client.properties"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+# Hooks for a script that sources this one (kafka-secure.sh): extra `format` arguments,
+# and a step after the configs are written (before format and start).
+FORMAT_ARGS=()
+after_write_configs() { :; }
 
 if [[ -n "${JAVA:-}" ]]; then
   :
@@ -182,6 +186,7 @@ retry.backoff.ms=200
 socket.connection.setup.timeout.ms=2000
 socket.connection.setup.timeout.max.ms=3000
 EOF
+  after_write_configs
 }
 
 random_cluster_id() {
@@ -204,7 +209,7 @@ format_storage_if_needed() {
   log "formatting $DATA_DIR (cluster id $cid)"
   local out
   if ! out="$("$JAVA" "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$LIBS_DIR/*" \
-        kafka.tools.StorageTool format --config "$PROPS" --cluster-id "$cid" 2>&1)"; then
+        kafka.tools.StorageTool format --config "$PROPS" --cluster-id "$cid" "${FORMAT_ARGS[@]}" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "storage format failed"
   fi
@@ -342,6 +347,9 @@ cmd_logs() {
   [[ "$n" =~ ^[0-9]+$ ]] || die "logs: N must be a number"
   tail_log "$n"
 }
+
+# Sourced (by kafka-secure.sh): define the functions, run nothing.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 case "${1:-}" in
   fetch) shift; cmd_fetch "$@" ;;

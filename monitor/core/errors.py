@@ -5,7 +5,8 @@ One root, a short tree::
     ReserveMonitorError
     ├── InvalidEvent      an input message that breaks the contract (dead-lettered)
     ├── PolicyError       a policy file that cannot be used (every problem listed)
-    └── SourceError       a report source (replay input, worker) without what was asked
+    ├── SourceError       a report source (replay input, worker) without what was asked
+    └── SignatureError    a CloudEvent signature that is missing or does not verify, or a bad key
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class PolicyError(ReserveMonitorError):
 class SourceError(ReserveMonitorError):
     """A source of adequacy reports cannot give what was asked: an exchange it does not
     know, or a worker it cannot reach. ``str()`` is the message for the person asking."""
+
+
+class SignatureError(ReserveMonitorError):
+    """A CloudEvent whose signature is missing or does not verify, or an unusable key."""

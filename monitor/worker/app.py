@@ -33,8 +33,10 @@ from monitor.core.errors import InvalidEvent
 from monitor.core.events import Topic, decode
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report
+from monitor.core.signing import load_signer
 from monitor.settings import Settings
 from monitor.worker import metrics as worker_metrics
+from monitor.worker.connection import broker_credentials
 from monitor.worker.deadletter import deadletter_record
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class Monitor:
         # journal writes not yet sent to a changelog: key -> value (None deletes)
         self.pending: dict[str, dict[str, Any] | None] = {}
         self.last_tick = 0.0
+        self.signer = load_signer(settings.signing_key) if settings.signing_key else None
         self.app = self._create_app()
 
     # -- the Faust app -----------------------------------------------------------
@@ -78,6 +81,7 @@ class Monitor:
         app = faust.App(
             s.app_id,
             broker=s.broker_url,
+            broker_credentials=broker_credentials(s),
             store="memory://",
             autodiscover=False,
             topic_partitions=s.partitions,
@@ -202,11 +206,10 @@ class Monitor:
             table.send_changelog(partition_of(owner, n), key, value)
 
     async def _publish(self, change: StatusChange) -> None:
-        body = json.dumps(
-            cloud_event(
-                change, app_id=self.settings.app_id, currency=self.policy.reporting_currency
-            )
-        ).encode()
+        event = cloud_event(
+            change, app_id=self.settings.app_id, currency=self.policy.reporting_currency
+        )
+        body = json.dumps(self.signer.sign(event) if self.signer else event).encode()
         key = change.exchange.encode()
         await self.outputs[ALERTS].send(key=key, value=body, headers=_CLOUDEVENT_HEADERS)
         if change.touches_breach:

@@ -16,6 +16,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from monitor.core.events import Topic
 from monitor.settings import Settings
 from monitor.worker.app import ADEQUACY, OUTPUT_TOPICS
+from monitor.worker.connection import aiokafka_security
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
 
 async def ensure_topics(settings: Settings) -> None:
     """Create every contract topic that does not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **aiokafka_security(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

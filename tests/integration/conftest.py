@@ -9,31 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import ROOT, Deployment, WorkerProcess
+from tests.integration.harness import ROOT, Deployment, WorkerProcess, broker_script, local_broker
 
 KAFKA = ROOT / "deploy" / "kafka" / "kafka.sh"
 TEST_PORT = os.environ.get("KAFKA_PORT", "19092")
 
 
 def _kafka(command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, KAFKA_PORT=TEST_PORT)
-    return subprocess.run(
-        [str(KAFKA), command], env=env, text=True, capture_output=True, check=check, timeout=600
-    )
+    return broker_script(KAFKA, TEST_PORT, command, check=check)
 
 
 @pytest.fixture(scope="session")
 def bootstrap() -> Iterator[str]:
     """A broker on KAFKA_PORT (19092 for tests): reused if running, else started and stopped."""
-    already = _kafka("status", check=False).returncode == 0
-    started = _kafka("up")
-    line = started.stdout.strip().splitlines()[-1]
-    assert line.startswith("KAFKA_BOOTSTRAP_SERVERS="), started.stdout + started.stderr
-    try:
-        yield line.split("=", 1)[1]
-    finally:
-        if not already:
-            _kafka("down", check=False)
+    with local_broker(KAFKA, TEST_PORT) as address:
+        yield address
 
 
 @pytest.fixture

@@ -16,15 +16,43 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
+
+
+def broker_script(script: Path, port: str, *args: str, check: bool = True) -> CompletedProcess:
+    """Run a ``deploy/kafka`` script (``kafka.sh``, ``kafka-secure.sh``) for ``port``."""
+    env = dict(os.environ, KAFKA_PORT=port)
+    return subprocess.run(
+        [str(script), *args], env=env, text=True, capture_output=True, check=check, timeout=600
+    )
+
+
+@contextmanager
+def local_broker(script: Path, port: str, *, wipe: bool = False) -> Iterator[str]:
+    """The bootstrap address of the broker ``script`` runs on ``port``.
+
+    A broker already running is reused and left running; else it is started, and
+    stopped afterwards (``wipe``: its data deleted too).
+    """
+    already = broker_script(script, port, "status", check=False).returncode == 0
+    started = broker_script(script, port, "up")
+    line = started.stdout.strip().splitlines()[-1]
+    assert line.startswith("KAFKA_BOOTSTRAP_SERVERS="), started.stdout + started.stderr
+    try:
+        yield line.split("=", 1)[1]
+    finally:
+        if not already:
+            broker_script(script, port, "down", *(["--wipe"] if wipe else []), check=False)
 
 
 def free_port() -> int:
@@ -42,6 +70,7 @@ class Deployment:
     partitions: int = 2
     policy: str | None = None
     app: str | None = None  # a second group on the same topics; default: from the prefix
+    env: dict[str, str] = field(default_factory=dict)  # more worker settings (e.g. SASL/TLS)
 
     @property
     def app_id(self) -> str:
@@ -79,11 +108,16 @@ class WorkerProcess:
         )
         if d.policy:
             env["RESERVE_MONITOR_POLICY"] = d.policy
+        env.update(d.env)
         return env
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         self.launch()
-        self.wait_healthy(timeout)
+        try:
+            self.wait_healthy(timeout)
+        except AssertionError:  # stop it here: a fixture that failed to start never stops it
+            self.stop()
+            raise
         return self
 
     def launch(self) -> WorkerProcess:
@@ -160,9 +194,14 @@ class WorkerProcess:
             return "(no log)"
 
 
-async def produce(bootstrap: str, records: list[tuple[str, str | None, Any]]) -> None:
-    """Send (topic, key, value) records; dict values become JSON, bytes go as they are."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+async def produce(
+    bootstrap: str, records: list[tuple[str, str | None, Any]], **client: Any
+) -> None:
+    """Send (topic, key, value) records; dict values become JSON, bytes go as they are.
+
+    ``client``: more producer options, e.g. the security ones of a secured broker.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, **client)
     await producer.start()
     try:
         for topic, key, value in records:
@@ -173,15 +212,19 @@ async def produce(bootstrap: str, records: list[tuple[str, str | None, Any]]) ->
 
 
 class Reader:
-    """Reads a topic from the beginning and keeps every record seen."""
+    """Reads a topic from the beginning and keeps every record seen.
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    ``client``: more consumer options (security, a ``group_id``; none by default).
+    """
+
+    def __init__(self, bootstrap: str, topic: str, **client: Any) -> None:
+        options: dict[str, Any] = {"group_id": None, **client}
         self.consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
-            group_id=None,
+            **options,
         )
         self.records: list[Any] = []
 

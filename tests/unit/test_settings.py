@@ -1,0 +1,203 @@
+"""Settings from the environment: Kafka TLS and SASL, and secrets that never show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from faust.types.auth import AuthProtocol, SASLMechanism
+from pydantic import ValidationError
+
+from monitor.settings import KafkaClientSettings, Settings
+from monitor.worker.connection import aiokafka_security, broker_credentials
+
+# short enough that a truncated repr of the input would still show it whole
+PASSWORD = "s3cret-7f3a"
+KEY_PASSWORD = "key-passphrase-91c2"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees only the variables it sets."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("KAFKA_", "RESERVE_MONITOR_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate (our stand-in CA) and its key, encrypted with KEY_PASSWORD."""
+    directory = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reserve-monitor test CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "ca.pem", directory / "ca.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(KEY_PASSWORD.encode()),
+        )
+    )
+    return cert_path, key_path
+
+
+def sasl_ssl(monkeypatch: pytest.MonkeyPatch, cafile: Path) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "monitor")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", PASSWORD)
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", str(cafile))
+
+
+# -- connecting -------------------------------------------------------------------------
+
+
+def test_by_default_clients_connect_in_plaintext() -> None:
+    settings = Settings()
+    assert aiokafka_security(settings) == {"security_protocol": "PLAINTEXT"}
+    assert broker_credentials(settings) is None
+
+
+def test_sasl_ssl_with_scram_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]
+) -> None:
+    sasl_ssl(monkeypatch, certificate[0])
+    settings = Settings()
+    options = aiokafka_security(settings)
+    context = options.pop("ssl_context")
+    assert options == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "monitor",
+        "sasl_plain_password": PASSWORD,
+    }
+    # the broker's certificate is checked against the CA, and its name against the host
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert [ca["subject"] for ca in context.get_ca_certs()] == [
+        ((("commonName", "reserve-monitor test CA"),),)
+    ]
+    credentials = broker_credentials(settings)
+    assert credentials is not None
+    assert credentials.protocol is AuthProtocol.SASL_SSL
+    assert credentials.mechanism is SASLMechanism.SCRAM_SHA_512  # type: ignore[attr-defined]
+    assert credentials.password == PASSWORD  # type: ignore[attr-defined]
+
+
+def test_sasl_without_tls_and_tls_without_sasl(
+    monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]
+) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "monitor")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", PASSWORD)
+    plain = KafkaClientSettings()
+    assert "ssl_context" not in aiokafka_security(plain)
+    credentials = broker_credentials(plain)
+    assert credentials is not None and credentials.protocol is AuthProtocol.SASL_PLAINTEXT
+
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", str(certificate[0]))
+    tls = KafkaClientSettings()
+    options = aiokafka_security(tls)
+    assert set(options) == {"security_protocol", "ssl_context"}  # no SASL over plain SSL
+    credentials = broker_credentials(tls)
+    assert credentials is not None and credentials.protocol is AuthProtocol.SSL
+
+
+def test_a_client_certificate_with_an_encrypted_key(
+    monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_CERTFILE", str(cert))
+    monkeypatch.setenv("KAFKA_SSL_KEYFILE", str(key))
+    monkeypatch.setenv("KAFKA_SSL_KEY_PASSWORD", KEY_PASSWORD)
+    assert aiokafka_security(KafkaClientSettings())["ssl_context"] is not None
+    monkeypatch.setenv("KAFKA_SSL_KEY_PASSWORD", "wrong")
+    with pytest.raises(ssl.SSLError):
+        aiokafka_security(KafkaClientSettings())
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs KAFKA_SASL_USERNAME and"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": PASSWORD},
+            "needs KAFKA_SASL_USERNAME and",
+        ),
+        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERTFILE": "c.pem"}, "go together"),
+        ({"KAFKA_SSL_CAFILE": "ca.pem"}, "does not use TLS"),
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+        ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
+    ],
+)
+def test_incomplete_security_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings()
+    assert PASSWORD not in str(refused.value)
+
+
+# -- secrets never show -----------------------------------------------------------------
+
+
+def test_secrets_are_hidden_in_reprs_dumps_and_logs(
+    monkeypatch: pytest.MonkeyPatch,
+    certificate: tuple[Path, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sasl_ssl(monkeypatch, certificate[0])
+    monkeypatch.setenv("KAFKA_SSL_KEY_PASSWORD", KEY_PASSWORD)
+    settings = Settings()
+    credentials = broker_credentials(settings)
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("reserve-monitor.test").info("settings %s %r", settings, settings)
+    shown = [
+        repr(settings),
+        str(settings),
+        settings.model_dump_json(),
+        str(settings.model_dump()),
+        repr(credentials),
+        caplog.text,
+    ]
+    for text in shown:
+        assert PASSWORD not in text
+        assert KEY_PASSWORD not in text
+    assert "**********" in repr(settings)
+
+
+def test_a_validation_error_does_not_echo_the_environment(
+    monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]
+) -> None:
+    sasl_ssl(monkeypatch, certificate[0])
+    monkeypatch.setenv("RESERVE_MONITOR_PARTITIONS", "many")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "RESERVE_MONITOR_PARTITIONS" in str(refused.value)
+    assert PASSWORD not in str(refused.value)
+    assert PASSWORD not in repr(refused.value.errors())
