@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.clock import WatermarkClock
-from monitor.core.engine import Engine, Outcome, StatusChange, Step
+from monitor.core.engine import Engine, Outcome, StatusChange, Step, journal_key
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Topic, decode
 from monitor.core.policy import Policy
@@ -48,6 +48,14 @@ DEADLETTER = "reserve.deadletter"
 OUTPUT_TOPICS = (ALERTS, BREACHES, ADEQUACY, DEADLETTER)
 _METRICS_TYPE = "text/plain; version=0.0.4"
 _CLOUDEVENT_HEADERS = {"content-type": CONTENT_TYPE.encode()}
+
+
+# journal entries of alerts not yet delivered: ["outbox", exchange, change id]
+_OUTBOX = '["outbox",'
+
+
+def _outbox_key(change: StatusChange) -> str:
+    return journal_key("outbox", change.exchange, change.id)
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -186,11 +194,28 @@ class Monitor:
         await self.outputs[DEADLETTER].send(key=message.key, value=record)
 
     async def _commit(self, step: Step) -> None:
-        """Buffer the step's journal writes and publish its status changes."""
+        """Buffer the step's journal writes and publish its status changes.
+
+        A change is published only once the state that made it is in the changelog,
+        with the alert itself beside it (an outbox entry): a crash before the alert is
+        delivered leaves the entry, and the next owner of the exchange publishes it
+        again, the same bytes under the same id (:meth:`_resend_outbox`). Without
+        that, the state journalled so far would re-derive the change differently
+        (a settle batches differently after a restart), under another id.
+        """
         self.pending.update(step.writes)
-        for change in step.changes:
-            await self._publish(change)
         self.dirty.update(step.evaluated)
+        if not step.changes:
+            return
+        outbox = [(_outbox_key(change), self._alert(change)) for change in step.changes]
+        self.pending.update(outbox)
+        self._flush_journal()
+        await self.app.producer.flush()
+        for (_, alert), change in zip(outbox, step.changes, strict=True):
+            await self._publish(alert)
+            self._count(change)
+        await self.app.producer.flush()
+        self.pending.update((key, None) for key, _ in outbox)
 
     def _flush_journal(self) -> None:
         """Send the buffered journal writes to the changelogs, one record per key."""
@@ -205,15 +230,27 @@ class Monitor:
                 table.data[key] = value
             table.send_changelog(partition_of(owner, n), key, value)
 
-    async def _publish(self, change: StatusChange) -> None:
+    def _alert(self, change: StatusChange) -> dict[str, Any]:
+        """The record of ``change`` on the alert topics (kept in the outbox until sent)."""
         event = cloud_event(
             change, app_id=self.settings.app_id, currency=self.policy.reporting_currency
         )
-        body = json.dumps(self.signer.sign(event) if self.signer else event).encode()
-        key = change.exchange.encode()
+        body = json.dumps(self.signer.sign(event) if self.signer else event)
+        return {
+            "exchange": change.exchange,
+            "rule": change.rule,
+            "sequence": change.sequence,
+            "body": body,
+            "breach": change.touches_breach,
+        }
+
+    async def _publish(self, alert: dict[str, Any]) -> None:
+        key, body = alert["exchange"].encode(), alert["body"].encode()
         await self.outputs[ALERTS].send(key=key, value=body, headers=_CLOUDEVENT_HEADERS)
-        if change.touches_breach:
+        if alert["breach"]:
             await self.outputs[BREACHES].send(key=key, value=body, headers=_CLOUDEVENT_HEADERS)
+
+    def _count(self, change: StatusChange) -> None:
         self.metrics.alerts.labels(change.rule, change.status.value).inc()
         log.info(
             "%s/%s %s -> %s: %s",
@@ -223,6 +260,16 @@ class Monitor:
             change.status.value,
             change.assessment.reason,
         )
+
+    async def _resend_outbox(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish the alerts a crash left undelivered, then drop them from the outbox."""
+        # in the order they were made: the changes of one rule follow each other
+        for _, alert in sorted(entries, key=lambda e: (e[1]["rule"], e[1]["sequence"])):
+            await self._publish(alert)
+        if entries:
+            await self.app.producer.flush()
+            self.pending.update((key, None) for key, _ in entries)
+            log.info("re-sent %d alerts left in the outbox", len(entries))
 
     # -- time passing ---------------------------------------------------------------
 
@@ -275,11 +322,15 @@ class Monitor:
         engine = Engine(self.policy)
         for key, document in list(self.prices.data.items()):
             engine.restore(key, document)
-        kept = 0
+        kept, outbox = 0, []
         for key, document in list(self.state.data.items()):
-            if document is not None and partition_of(json.loads(key)[1], n) in owned:
+            if document is None or partition_of(json.loads(key)[1], n) not in owned:
+                continue
+            if key.startswith(_OUTBOX):
+                outbox.append((key, document))
+            else:
                 engine.restore(key, document)
-                kept += 1
+            kept += 1
         self.engine = engine
         self.metrics.retain_exchanges(engine.exchanges)
         if engine.clock is not None:  # time goes on from the newest event recovered
@@ -291,6 +342,7 @@ class Monitor:
             len(engine.exchanges),
             sorted(owned),
         )
+        await self._resend_outbox(outbox)
 
     # -- web ----------------------------------------------------------------------
 

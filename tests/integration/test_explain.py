@@ -164,21 +164,13 @@ async def test_insurance_ending_within_the_horizon_warns_and_a_renewal_clears_it
     d, worker, _ = deployed
     subject = "ahead/jp.liability_reserve"
     async with Reader(d.bootstrap, d.topic("reserve.alerts")) as alerts:
+        # the fund alone first: a settle of both at once would skip the breach
         await produce(
-            d.bootstrap,
-            records(
-                d.prefix,
-                [
-                    reserve_fund(1_500_000_000, exchange="ahead"),
-                    insurance(
-                        BILLION,
-                        valid_from=at(days=-300),
-                        valid_to=at(days=10),
-                        exchange="ahead",
-                    ),
-                ],
-            ),
+            d.bootstrap, records(d.prefix, [reserve_fund(1_500_000_000, exchange="ahead")])
         )
+        await alerts.until(lambda r: (subject, "unknown", "breach") in transitions(r), timeout=60)
+        cover = insurance(BILLION, valid_from=at(days=-300), valid_to=at(days=10), exchange="ahead")
+        await produce(d.bootstrap, records(d.prefix, [cover]))
         await alerts.until(
             lambda r: any(s == subject and status == "warning" for s, _, status in transitions(r)),
             timeout=60,
