@@ -58,8 +58,8 @@ test-unit: install $(ASYNCAPI_SPECS) monitoring-tools ## the tests that need no 
 	@$(BIN)/pytest tests/unit
 
 lint: install ## ruff and mypy
-	$(BIN)/ruff check monitor connectors tests
-	$(BIN)/ruff format --check monitor connectors tests
+	$(BIN)/ruff check monitor connectors tests bench
+	$(BIN)/ruff format --check monitor connectors tests bench
 	$(BIN)/mypy
 
 clean: ## remove the venv and caches (not the Kafka download cache)

@@ -36,7 +36,7 @@ from connectors.scenarios import generate as generate_records
 
 if TYPE_CHECKING:
     # aiokafka ships no type information (no py.typed, no stubs).
-    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+    from aiokafka import AIOKafkaProducer
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"

@@ -43,7 +43,7 @@ def _record(line: str) -> tuple[Topic, str | None, Any]:
     if unknown:
         raise InvalidEvent("line", f"unknown fields {sorted(unknown)}")
     try:
-        topic = Topic(record.get("topic"))
+        topic = Topic(str(record.get("topic")))
     except ValueError:
         raise InvalidEvent("topic", f"{record.get('topic')!r} is not an input topic") from None
     key = record.get("key")

@@ -60,7 +60,7 @@ def _outbox_key(change: StatusChange) -> str:
 
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    return (int(murmur2(key.encode("utf-8"))) & 0x7FFFFFFF) % partitions
 
 
 class Monitor:
@@ -115,7 +115,9 @@ class Monitor:
         }
         self.outputs = {name: app.topic(s.topic(name), **raw) for name in OUTPUT_TOPICS}
         # journal keys are JSON-list strings, values JSON documents (see Engine.restore)
-        journal = faust.Schema(key_serializer="json", value_serializer="json")
+        journal: faust.Schema[Any, Any] = faust.Schema(
+            key_serializer="json", value_serializer="json"
+        )
         self.state = app.Table("state", default=None, partitions=s.partitions, schema=journal)
         # recovery_buffer_size=1: a global table otherwise holds other workers' live
         # writes in a 1000-event buffer until the next rebalance (faust-streaming#283)
@@ -136,9 +138,11 @@ class Monitor:
         app.sensors.add(_FlushBeforeCommit(self._flush_journal))
         app.timer(interval=s.settle_seconds)(self._settle)
         app.timer(interval=s.tick_seconds)(self._tick)
-        app.page("/metrics")(self._metrics_view)
-        app.page("/status")(self._status_view)
-        app.page("/healthz")(self._health_view)
+        # Faust types a page as a View class or a function of (view, request); a bound
+        # method of (self, request) is called the same way
+        app.page("/metrics")(self._metrics_view)  # type: ignore[arg-type]
+        app.page("/status")(self._status_view)  # type: ignore[arg-type]
+        app.page("/healthz")(self._health_view)  # type: ignore[arg-type]
         return app
 
     def _agent(self, app: faust.App, topic: Topic, channel: faust.TopicT) -> None:
@@ -151,7 +155,7 @@ class Monitor:
 
     # -- per record ---------------------------------------------------------------
 
-    async def handle(self, topic: Topic, event: EventT) -> None:
+    async def handle(self, topic: Topic, event: EventT[bytes]) -> None:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
         try:
@@ -178,7 +182,7 @@ class Monitor:
         self.metrics.event_lag.labels(topic.value).observe(max(0.0, lag))
         self.pending.update(step.writes)
 
-    async def _reject(self, topic: Topic, event: EventT, error: str) -> None:
+    async def _reject(self, topic: Topic, event: EventT[bytes], error: str) -> None:
         message = event.message
         self.metrics.events.labels(topic.value, Outcome.INVALID.value).inc()
         self.metrics.deadletters.labels(topic.value).inc()

@@ -13,7 +13,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 # aiokafka ships no type information (no py.typed, no stubs).
-from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
+from aiokafka.helpers import create_ssl_context
 
 from monitor.settings import KafkaClientSettings
 
