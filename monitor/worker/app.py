@@ -29,13 +29,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, StatusChange, Step
-from monitor.core.errors import InvalidEvent
-from monitor.core.events import Topic, decode
+from monitor.core.events import Topic
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report
 from monitor.settings import Settings
 from monitor.worker import metrics as worker_metrics
-from monitor.worker.deadletter import deadletter_record
+from monitor.worker.deadletter import DEADLETTER_MAX_BYTES, deadletter_record
+from monitor.worker.intake import take
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ class Monitor:
             web_bind=s.web_host,
             web_host=s.web_host,
             producer_acks=-1,
+            # a dead letter carries a rejected message's bytes in base64: up to 4/3 its size
+            producer_max_request_size=DEADLETTER_MAX_BYTES,
             broker_session_timeout=s.session_timeout_seconds,
             broker_heartbeat_interval=min(3.0, s.session_timeout_seconds / 3),
             key_serializer="raw",
@@ -133,28 +135,14 @@ class Monitor:
     async def handle(self, topic: Topic, event: EventT) -> None:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
-        try:
-            decoded = decode(topic, message.key, message.value or b"")
-        except InvalidEvent as error:
-            await self._reject(topic, event, str(error))
+        verdict = take(self.engine, self.clock, topic, message.key, message.value, time.monotonic())
+        if verdict.step is None or verdict.event_time is None:
+            await self._reject(topic, event, verdict.error or "rejected")
             return
-        try:
-            self.clock.observe(decoded.ts, time.monotonic())
-            step = self.engine.apply(decoded)
-        except Exception as error:  # a bug must not stop the monitor: keep the bytes
-            log.exception(
-                "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
-            )
-            await self._reject(topic, event, f"internal: {type(error).__name__}: {error}")
-            return
-        assert step.outcome is not None
-        if step.outcome is Outcome.INVALID:
-            await self._reject(topic, event, step.error or "rejected")
-            return
-        self.metrics.events.labels(topic.value, step.outcome.value).inc()
-        lag = (datetime.now(UTC) - decoded.ts).total_seconds()
+        self.metrics.events.labels(topic.value, verdict.outcome.value).inc()
+        lag = (datetime.now(UTC) - verdict.event_time).total_seconds()
         self.metrics.event_lag.labels(topic.value).observe(max(0.0, lag))
-        await self._commit(step)
+        await self._commit(verdict.step)
 
     async def _reject(self, topic: Topic, event: EventT, error: str) -> None:
         message = event.message
