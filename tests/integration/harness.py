@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
@@ -114,15 +117,33 @@ class WorkerProcess:
     def metrics(self) -> str:
         return str(self.get("/metrics"))
 
+    def series(self, name: str) -> list[Sample]:
+        """Every sample of one metric in a /metrics scrape."""
+        return [
+            sample
+            for family in text_string_to_metric_families(self.metrics())
+            for sample in family.samples
+            if sample.name == name
+        ]
+
     def sample(self, name: str, **labels: str) -> float | None:
         """The value of one series in a /metrics scrape, or None when absent."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        for family in text_string_to_metric_families(self.metrics()):
-            for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    return float(s.value)
+        for s in self.series(name):
+            if all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
         return None
+
+    def counts(self, name: str, *labels: str) -> dict[tuple[str, ...], float]:
+        """Every series of one metric in a /metrics scrape, by the values of ``labels``."""
+        return {
+            tuple(s.labels.get(label, "") for label in labels): float(s.value)
+            for s in self.series(name)
+        }
+
+    def outcomes(self) -> dict[tuple[str, str], int]:
+        """``reserve_monitor_events_total`` by (topic, outcome)."""
+        counts = self.counts("reserve_monitor_events_total", "topic", "outcome")
+        return {(topic, outcome): int(n) for (topic, outcome), n in counts.items()}
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Adequacy reports by exchange, from /status."""
@@ -155,16 +176,24 @@ class WorkerProcess:
             return "(no log)"
 
 
-async def produce(bootstrap: str, records: list[tuple[str, str | None, Any]]) -> None:
-    """Send (topic, key, value) records; dict values become JSON, bytes go as they are."""
+async def produce(
+    bootstrap: str, records: list[tuple[str, str | bytes | None, Any]]
+) -> list[RecordMetadata]:
+    """Send (topic, key, value) records in order; dict values become JSON, bytes go as they are.
+
+    Returns where each record landed (partition and offset), in the same order.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     await producer.start()
+    landed = []
     try:
         for topic, key, value in records:
             body = value if isinstance(value, bytes) else json.dumps(value).encode()
-            await producer.send_and_wait(topic, body, key=None if key is None else key.encode())
+            raw_key = key.encode() if isinstance(key, str) else key
+            landed.append(await producer.send_and_wait(topic, body, key=raw_key))
     finally:
         await producer.stop()
+    return landed
 
 
 class Reader:
