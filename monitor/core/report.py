@@ -10,6 +10,7 @@ from typing import Any
 from monitor.core.engine import Engine
 from monitor.core.money import duration_text, money_text, optional_text, ratio_text, rfc3339
 from monitor.core.rules.base import ExchangeView
+from monitor.core.state import Feed
 from monitor.core.status import Status
 
 
@@ -106,8 +107,15 @@ def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
         tuple(rules),
         state.trading_volume(engine.clock),
         duration_text(state.volume.window),
-        dict(state.feeds),
+        _feeds(engine, state.feeds),
     )
+
+
+def _feeds(engine: Engine, feeds: dict[str, datetime]) -> dict[str, datetime]:
+    """When each feed of an exchange last spoke; prices are one feed for all exchanges."""
+    if engine.valuer.newest is None:
+        return dict(feeds)
+    return {**feeds, Feed.PRICES: engine.valuer.newest}
 
 
 def adequacy_table(reports: list[AdequacyReport]) -> str:

@@ -71,8 +71,10 @@ async def test_every_message_is_accounted_for_and_every_bad_one_dead_lettered(
         )
         await produce(d.bootstrap, prefixed(d.prefix, healthy("dmm")))
         await alerts.until(
-            lambda r: {(f"dmm/{RESERVE}", "unknown", "ok"), (f"dmm/{COLD}", "unknown", "ok")}
-            <= set(transitions(r))
+            lambda r: (
+                {(f"dmm/{RESERVE}", "unknown", "ok"), (f"dmm/{COLD}", "unknown", "ok")}
+                <= set(transitions(r))
+            )
         )
         tail = _late_and_repeated()
         await produce(d.bootstrap, prefixed(d.prefix, tail))
