@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SCRIPT = ROOT / "deploy" / "kafka" / "kafka.sh"
 WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
 
 
@@ -34,6 +36,44 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class KafkaBroker:
+    """A broker of a test's own, started and stopped with ``deploy/kafka/kafka.sh``.
+
+    It lives on its own port and data directory, apart from the session broker,
+    so a test may stop it under load and start it again.
+    """
+
+    def __init__(self, port: int, controller_port: int) -> None:
+        self.port = port
+        self.env = dict(
+            os.environ, KAFKA_PORT=str(port), KAFKA_CONTROLLER_PORT=str(controller_port)
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, *command: str) -> str:
+        done = subprocess.run(
+            [str(KAFKA_SCRIPT), *command],
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"kafka.sh {' '.join(command)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def up(self) -> KafkaBroker:
+        self.run("up")
+        return self
+
+    def down(self, *, wipe: bool = False) -> None:
+        self.run("down", *(["--wipe"] if wipe else []))
 
 
 @dataclass
@@ -194,6 +234,26 @@ async def produce(
     finally:
         await producer.stop()
     return landed
+
+
+async def uncommitted(d: Deployment, topics: list[str]) -> int:
+    """How many records of ``topics`` the deployment's group has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=d.bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=d.bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(d.topic(topic), p) for topic in topics for p in range(d.partitions)
+        ]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(d.app_id, partitions=partitions)
+        return sum(
+            ends[tp] - max(0, committed[tp].offset if tp in committed else 0) for tp in partitions
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 class Reader:
