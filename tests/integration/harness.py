@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,28 @@ async def produce(
     finally:
         await producer.stop()
     return landed
+
+
+async def produce_pipelined(bootstrap: str, records: Iterable[tuple[str, bytes, bytes]]) -> int:
+    """Send (topic, key, value) records as fast as the producer batches them; the count sent."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        delivered = [await producer.send(topic, value, key=key) for topic, key, value in records]
+        await asyncio.gather(*delivered)
+    finally:
+        await producer.stop()
+    return len(delivered)
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set size of a process (``VmRSS`` of ``/proc/<pid>/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # reported in kB
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 async def uncommitted(d: Deployment, topics: list[str]) -> int:

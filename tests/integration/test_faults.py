@@ -7,24 +7,39 @@ change lost, none re-opened, no event applied twice or left out.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import os
+import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from connectors.scenarios import steady
+from connectors.simulator import encode
 from monitor.core.events import Topic
 from monitor.worker.app import partition_of
+from tests.integration.conftest import TEST_PORT
 from tests.integration.harness import (
     Deployment,
+    KafkaBroker,
     Reader,
     WorkerProcess,
     events,
+    free_port,
     produce,
+    produce_pipelined,
+    rss_bytes,
     uncommitted,
     wait_for,
 )
-from tests.integration.story import fund, healthy, prefixed, trade
+from tests.integration.story import TRADES, fund, healthy, prefixed, trade
 
 pytestmark = pytest.mark.kafka
 
@@ -32,6 +47,7 @@ RESERVE = "jp.liability_reserve"
 # ¥1.2 tn of volume at 0.5% lifts the floor to ¥6 bn, over a healthy exchange's ¥5 bn fund
 SURGE = "1200000000000"
 SURGE_TS = "2024-05-31T13:10:00Z"
+START = datetime(2024, 5, 31, 13, 0, tzinfo=UTC)
 
 
 def _exchanges_on_every_partition(partitions: int, per_partition: int = 2) -> list[str]:
@@ -137,3 +153,144 @@ async def test_two_workers_share_the_exchanges_and_one_takes_over_when_the_other
     assert history[f"{other}/{RESERVE}"] == [("unknown", "ok"), ("ok", "breach")]
     for ex in set(exchanges) - {victim, other}:
         assert history[f"{ex}/{RESERVE}"] == [("unknown", "ok")]
+
+
+# A broker of the test's own, so the session broker is never stopped: by default two
+# ports above the session broker's (whose controller takes the one between), and its
+# controller on a free port.
+FAULT_PORT = int(os.environ.get("TEST_KAFKA_FAULT_PORT", int(TEST_PORT) + 2))
+
+
+@pytest.fixture
+def own_broker() -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(
+        FAULT_PORT, int(os.environ.get("TEST_KAFKA_FAULT_CONTROLLER_PORT", 0)) or free_port()
+    )
+    broker.down(wipe=True)  # whatever an interrupted run left behind
+    broker.up()
+    try:
+        yield broker
+    finally:
+        broker.down(wipe=True)
+
+
+class TradeStream:
+    """Trades of a few exchanges, sent as fast as asked, each one remembered."""
+
+    def __init__(self, prefix: str, exchanges: int = 4) -> None:
+        self.prefix = prefix
+        self.exchanges = [f"load-{n}" for n in range(exchanges)]
+        self.sent: list[asyncio.Future[Any]] = []
+        self.volume: Counter[str] = Counter()
+
+    async def send(self, producer: AIOKafkaProducer, count: int, pause: float = 0.0) -> None:
+        for _ in range(count):
+            n = len(self.sent)
+            exchange = self.exchanges[n % len(self.exchanges)]
+            ts = f"2024-05-31T13:{n // 60 % 60:02d}:{n % 60:02d}Z"
+            _, _, value = trade(n, exchange, str(n + 1), ts)
+            self.volume[exchange] += n + 1
+            future = await producer.send(
+                self.prefix + TRADES, json.dumps(value).encode(), key=exchange.encode()
+            )
+            self.sent.append(future)
+            if pause:
+                await asyncio.sleep(pause)
+
+
+async def test_the_worker_reconnects_after_a_broker_restart_and_loses_nothing(
+    own_broker: KafkaBroker, log_dir: Path
+) -> None:
+    d = Deployment(own_broker.bootstrap)
+    worker = WorkerProcess(d, log_dir).start()
+    # retries for as long as the broker may be away; idempotence: a retry is not a copy
+    producer = AIOKafkaProducer(
+        bootstrap_servers=d.bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=120_000,
+        retry_backoff_ms=250,
+    )
+    await producer.start()
+    stream = TradeStream(d.prefix)
+    try:
+        await stream.send(producer, 300, pause=0.01)  # before
+        await wait_for(lambda: _applied(worker) >= 300, timeout=60)
+        during = asyncio.create_task(stream.send(producer, 300, pause=0.02))
+        await asyncio.to_thread(own_broker.down)  # under load
+        await asyncio.sleep(3)  # the worker and the producer see the broker gone
+        await asyncio.to_thread(own_broker.up)
+        await during
+        await stream.send(producer, 300, pause=0.01)  # after
+        await asyncio.gather(*stream.sent)  # every one delivered, after retries
+        sent = len(stream.sent)
+
+        # the worker reconnects and catches up: each trade applied once, none left out
+        await wait_for(lambda: _applied(worker) >= sent, timeout=120)
+        await wait_for(lambda: worker.get("/healthz")["healthy"], timeout=60)
+        outcomes = worker.outcomes()
+        volumes = {ex: Decimal(r["trading_volume"]["amount"]) for ex, r in worker.status().items()}
+    finally:
+        await producer.stop()
+        worker.stop()
+    assert outcomes[(TRADES, "applied")] == sent == 900
+    # a trade consumed again after the reconnection (its offset not yet committed) is a
+    # duplicate: counted, never applied twice
+    assert set(outcomes) <= {(TRADES, "applied"), (TRADES, "duplicate")}
+    assert volumes == {ex: Decimal(total) for ex, total in stream.volume.items()}
+
+
+def _applied(worker: WorkerProcess) -> int:
+    return worker.outcomes().get((TRADES, "applied"), 0)
+
+
+# The burst's size: 100,000 by default; set TEST_BURST_EVENTS for a quicker run.
+BURST_EVENTS = int(os.environ.get("TEST_BURST_EVENTS", "100000"))
+# Generous: a worker holding the state of 20 exchanges needs a small part of it.
+RSS_LIMIT = 1024 * 1024 * 1024
+
+
+async def test_a_burst_is_processed_whole_in_bounded_memory(
+    deployment: Deployment, worker: WorkerProcess
+) -> None:
+    d = deployment
+    stream = steady(START, 3, exchanges=20, duration=None)
+    burst = [encode(record, d.prefix) for record in itertools.islice(stream, BURST_EVENTS)]
+    assert worker.process is not None
+    pid = worker.process.pid
+    samples: list[tuple[int, int]] = []  # (messages accounted for, RSS)
+
+    def sample() -> int:
+        done = sum(worker.outcomes().values())
+        samples.append((done, rss_bytes(pid)))
+        return done
+
+    started = time.monotonic()
+    sent = await produce_pipelined(d.bootstrap, burst)
+    produced = time.monotonic()
+    while sample() < sent:
+        await asyncio.sleep(1.0)
+    drained = time.monotonic()
+    for _ in range(5):  # the worker idles after the burst: its memory must settle
+        await asyncio.sleep(1.0)
+        sample()
+
+    outcomes = worker.outcomes()
+    print(
+        f"\nburst of {sent} events: produced in {produced - started:.1f} s, "
+        f"drained {drained - started:.1f} s after the first send; "
+        f"RSS peak {max(rss for _, rss in samples) / 2**20:.0f} MiB; outcomes {outcomes}"
+    )
+    assert sum(outcomes.values()) == sent == BURST_EVENTS
+    # Input topics are consumed concurrently: a USDT trade read before the first USDT
+    # price is refused (no price converts it) and dead-lettered, not lost in silence.
+    invalid = sum(n for (_, outcome), n in outcomes.items() if outcome == "invalid")
+    async with Reader(d.bootstrap, d.topic("reserve.deadletter")) as dead:
+        await dead.until(lambda r: len(r) >= invalid)
+        await dead.settle(1.0)
+    errors = [json.loads(r.value)["error"] for r in dead.records]
+    assert len(errors) == invalid
+    assert all(e.startswith("currency: no market.prices price of USDT") for e in errors), errors
+    assert max(rss for _, rss in samples) < RSS_LIMIT
+    at_drain = next(rss for done, rss in samples if done >= sent)
+    assert samples[-1][1] <= at_drain * 1.1, "memory kept growing after the burst"
