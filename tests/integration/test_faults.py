@@ -238,6 +238,9 @@ async def test_the_worker_reconnects_after_a_broker_restart_and_loses_nothing(
     # duplicate: counted, never applied twice
     assert set(outcomes) <= {(TRADES, "applied"), (TRADES, "duplicate")}
     assert volumes == {ex: Decimal(total) for ex, total in stream.volume.items()}
+    # the client's errors while the broker was away are held back, not a flood
+    errors = [line for line in worker.log_path.read_text().splitlines() if "[ERROR]" in line]
+    assert 0 < len(errors) < 300, f"{len(errors)} error lines"
 
 
 def _applied(worker: WorkerProcess) -> int:
