@@ -160,10 +160,15 @@ class Monitor:
         await self.outputs[DEADLETTER].send(key=message.key, value=record)
 
     async def _commit(self, step: Step) -> None:
-        """Journal the step's writes and publish its status changes."""
-        self._journal(step.writes)
+        """Publish the step's status changes, then journal its writes.
+
+        In this order a crash is far likelier to leave an alert without its journal
+        (the input is consumed again and re-emits it, with the same id) than a
+        journal without its alert (the input would then be a duplicate: the change lost).
+        """
         for change in step.changes:
             await self._publish(change)
+        self._journal(step.writes)
         self.dirty.update(step.evaluated)
 
     def _journal(self, writes: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
