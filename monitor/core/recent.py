@@ -30,6 +30,11 @@ class RecentIds:
     def __len__(self) -> int:
         return len(self._numbers)
 
+    @property
+    def upcoming(self) -> int:
+        """The number the next id added will get."""
+        return self._next
+
     def number_of(self, event_id: str) -> int:
         """The place of ``event_id`` in the order of adding (for journalling)."""
         return self._numbers[event_id]
