@@ -30,6 +30,14 @@ from pydantic import (
 from monitor.core.errors import InvalidEvent
 
 MAX_MESSAGE_BYTES = 64 * 1024
+# Amounts beyond these overflow the money arithmetic (or its rounding to cents) far
+# from the edge, inside a running total; no real quantity, price or balance needs more.
+MAX_INTEGER_DIGITS = 24
+MAX_DECIMAL_PLACES = 30
+# Event times outside these years would push the clock's arithmetic (a window back, the
+# time elapsed forward) out of the range of datetime.
+EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 EXCHANGE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 # Decimal() also reads "1_000" and non-ASCII digits; the contract's amount strings are ASCII
 _AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -73,7 +81,22 @@ def _to_decimal(value: Any) -> Decimal:
         raise ValueError("must not be negative")
     if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value.strip()):
         raise ValueError(f'{value!r} is not a plain ASCII decimal number such as "4502.9"')
+    if not _in_range(number):
+        raise ValueError(
+            f"is out of range: at most {MAX_INTEGER_DIGITS} digits before the decimal point "
+            f"and {MAX_DECIMAL_PLACES} after"
+        )
     return number
+
+
+def _in_range(number: Decimal) -> bool:
+    if not number:
+        return True
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite: checked before
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    places = -(exponent + trailing_zeros)
+    return number.adjusted() < MAX_INTEGER_DIGITS and places <= MAX_DECIMAL_PLACES
 
 
 def _to_utc(value: Any) -> datetime:
@@ -90,7 +113,20 @@ def _to_utc(value: Any) -> datetime:
             f"{value!r} is not an RFC 3339 timestamp such as 2024-05-31T13:26:00Z "
             "(extended format, with seconds)"
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError(f"{value!r} is out of the range of dates") from None
+
+
+def _to_event_time(value: Any) -> datetime:
+    moment = _to_utc(value)
+    if not EARLIEST_EVENT_TIME <= moment < LATEST_EVENT_TIME:
+        raise ValueError(
+            f"{value!r} is out of range: event times fall in the years "
+            f"{EARLIEST_EVENT_TIME.year} to {LATEST_EVENT_TIME.year - 1}"
+        )
+    return moment
 
 
 # WithJsonSchema: what the validators accept, for the AsyncAPI document (monitor.asyncapi)
@@ -119,6 +155,19 @@ Timestamp = Annotated[
         }
     ),
 ]
+# an event's own time (``ts``): a timestamp within the years the engine can judge
+EventTime = Annotated[
+    datetime,
+    BeforeValidator(_to_event_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": f"^{_RFC3339.pattern}$",
+            "description": "RFC 3339 with an offset, between 1970 and 8999: 2024-05-31T13:26:00Z.",
+        }
+    ),
+]
 ExchangeId = Annotated[str, Field(pattern=EXCHANGE_ID_PATTERN)]
 Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
@@ -128,7 +177,7 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     event_id: Label
-    ts: Timestamp
+    ts: EventTime
 
 
 class _ExchangeEvent(_Event):
@@ -280,7 +329,7 @@ def decode(topic: Topic, key: bytes | None, value: bytes) -> Event:
 def decode_document(topic: Topic, key: str | None, document: Any) -> Event:
     """Validate an already parsed record value; the key must agree with the value."""
     if not isinstance(document, dict):
-        raise InvalidEvent("value", f"must be a JSON object, not {type(document).__name__}")
+        raise InvalidEvent("value", f"must be a JSON object, not {_json_kind(document)}")
     event = validate(topic, document)
     if key is not None:
         owner = event.asset if isinstance(event, Price) else event.exchange
@@ -288,6 +337,19 @@ def decode_document(topic: Topic, key: str | None, document: Any) -> Event:
             expected = "asset" if isinstance(event, Price) else "exchange"
             raise InvalidEvent("key", f"{key!r} does not match the {expected} {owner!r}")
     return event
+
+
+def _json_kind(document: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (``an array``, ``null``)."""
+    if document is None:
+        return "null"
+    if isinstance(document, bool):
+        return "true or false"
+    if isinstance(document, list):
+        return "an array"
+    if isinstance(document, str):
+        return "a string"
+    return "a number"
 
 
 def to_document(event: Event) -> dict[str, Any]:

@@ -31,12 +31,17 @@ def decimal_text(value: Decimal) -> str:
 
 def money_text(value: Decimal) -> str:
     """An amount rounded to hundredths for people and alerts (exact arithmetic stays inside)."""
-    return decimal_text(value.quantize(_MONEY_PLACES, rounding=ROUND_HALF_EVEN))
+    # in MONEY_CONTEXT: the default context's 28 digits cannot hold every amount to the cent
+    return decimal_text(
+        value.quantize(_MONEY_PLACES, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
+    )
 
 
 def ratio_text(value: Decimal) -> str:
     """A ratio rounded to six places."""
-    return decimal_text(value.quantize(_RATIO_PLACES, rounding=ROUND_HALF_EVEN))
+    return decimal_text(
+        value.quantize(_RATIO_PLACES, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
+    )
 
 
 # Text for people (reasons): the machine-readable fields keep the plain forms above.

@@ -81,6 +81,7 @@ class LiabilityReserveParams(_Params):
     warning_below: Number
     hysteresis: Number
     max_ledger_age: Duration
+    max_trades_age: Duration
 
     @model_validator(mode="after")
     def _consistent(self) -> LiabilityReserveParams:

@@ -28,8 +28,6 @@ class RecentIds:
         self._order: deque[tuple[int, str]] = deque()
         self._in_order = True
         self._next = 0
-        # the ids of the newest block, oldest first, as journalled
-        self._newest_block: list[str] = []
 
     def __contains__(self, event_id: object) -> bool:
         self._sort()
@@ -39,19 +37,22 @@ class RecentIds:
         self._sort()
         return len(self._numbers)
 
-    def add(self, event_id: str) -> tuple[int, list[str], int | None]:
+    @property
+    def upcoming(self) -> int:
+        """The number the next id added will get."""
+        return self._next
+
+    def add(self, event_id: str) -> tuple[int, dict[str, int], int | None]:
         """Remember ``event_id``; returns what to journal.
 
         That is ``(block, ids, dropped)``: the block the id went into with the ids
-        it holds now, and a block whose ids are all forgotten now (or None).
+        it holds now and their numbers, and a block whose ids are all forgotten now
+        (or None).
         """
         self._sort()
         number = self._next
         self._next += 1
         block = number // BLOCK
-        if number % BLOCK == 0:
-            self._newest_block = []
-        self._newest_block.append(event_id)
         self._numbers[event_id] = number
         self._order.append((number, event_id))
         dropped = None
@@ -59,20 +60,30 @@ class RecentIds:
             oldest = self._forget_oldest()
             if oldest % BLOCK == BLOCK - 1:
                 dropped = oldest // BLOCK
-        return block, list(self._newest_block), dropped
+        return block, self._block(block), dropped
 
-    def restore(self, block: int, ids: list[str]) -> None:
-        """Put back a journalled block of ids (blocks in any order)."""
+    def restore(self, ids: dict[str, int]) -> None:
+        """Put back a journalled block of ids with their numbers (blocks in any order)."""
+        for event_id, number in ids.items():
+            self.restore_one(event_id, number)
+
+    def restore_one(self, event_id: str, number: int) -> None:
+        """Put back one id with its number, from a block or journalled elsewhere."""
+        if event_id not in self._numbers:
+            self._numbers[event_id] = number
+            self._order.append((number, event_id))
+            self._in_order = False
+        self._next = max(self._next, number + 1)
+
+    def _block(self, block: int) -> dict[str, int]:
+        """The ids remembered in ``block`` with their numbers (it is the newest block)."""
         first = block * BLOCK
-        for offset, event_id in enumerate(ids):
-            number = first + offset
-            if event_id not in self._numbers:
-                self._numbers[event_id] = number
-                self._order.append((number, event_id))
-                self._in_order = False
-            self._next = max(self._next, number + 1)
-        if first + len(ids) == self._next:
-            self._newest_block = list(ids)
+        ids = {}
+        for number, event_id in reversed(self._order):
+            if number < first:
+                break
+            ids[event_id] = number
+        return ids
 
     def _sort(self) -> None:
         if self._in_order:

@@ -17,6 +17,7 @@ from monitor.core.money import (
     rfc3339,
 )
 from monitor.core.rules.base import ExchangeView
+from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 
@@ -124,8 +125,15 @@ def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
         tuple(rules),
         state.trading_volume(engine.clock),
         duration_text(state.volume.window),
-        dict(state.feeds),
+        _feeds(engine, state.feeds),
     )
+
+
+def _feeds(engine: Engine, feeds: dict[str, datetime]) -> dict[str, datetime]:
+    """When each feed of an exchange last spoke; prices are one feed for all exchanges."""
+    if engine.valuer.newest is None:
+        return dict(feeds)
+    return {**feeds, Feed.PRICES: engine.valuer.newest}
 
 
 def adequacy_table(reports: list[AdequacyReport]) -> str:

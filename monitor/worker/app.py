@@ -29,15 +29,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, StatusChange, Step, journal_key
-from monitor.core.errors import InvalidEvent
-from monitor.core.events import Topic, decode
+from monitor.core.events import Topic
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report
 from monitor.core.signing import load_signer
 from monitor.settings import Settings
 from monitor.worker import metrics as worker_metrics
 from monitor.worker.connection import broker_credentials
-from monitor.worker.deadletter import deadletter_record
+from monitor.worker.deadletter import DEADLETTER_MAX_BYTES, deadletter_record
+from monitor.worker.intake import take
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,8 @@ class Monitor:
             web_host=s.web_host,
             producer_acks=-1,
             producer_linger=0.01,
+            # a dead letter carries a rejected message's bytes in base64: up to 4/3 its size
+            producer_max_request_size=DEADLETTER_MAX_BYTES,
             broker_session_timeout=s.session_timeout_seconds,
             broker_heartbeat_interval=min(3.0, s.session_timeout_seconds / 3),
             key_serializer="raw",
@@ -158,29 +160,17 @@ class Monitor:
     async def handle(self, topic: Topic, event: EventT[bytes]) -> None:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
-        try:
-            decoded = decode(topic, message.key, message.value or b"")
-        except InvalidEvent as error:
-            await self._reject(topic, event, str(error))
-            return
-        try:
-            self.clock.observe(decoded.ts, time.monotonic())
-            with self.metrics.evaluation.labels(topic.value).time():
-                step = self.engine.take(decoded)
-        except Exception as error:  # a bug must not stop the monitor: keep the bytes
-            log.exception(
-                "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
+        with self.metrics.evaluation.labels(topic.value).time():
+            verdict = take(
+                self.engine, self.clock, topic, message.key, message.value, time.monotonic()
             )
-            await self._reject(topic, event, f"internal: {type(error).__name__}: {error}")
+        if verdict.step is None or verdict.event_time is None:
+            await self._reject(topic, event, verdict.error or "rejected")
             return
-        assert step.outcome is not None
-        if step.outcome is Outcome.INVALID:
-            await self._reject(topic, event, step.error or "rejected")
-            return
-        self.metrics.events.labels(topic.value, step.outcome.value).inc()
-        lag = (datetime.now(UTC) - decoded.ts).total_seconds()
+        self.metrics.events.labels(topic.value, verdict.outcome.value).inc()
+        lag = (datetime.now(UTC) - verdict.event_time).total_seconds()
         self.metrics.event_lag.labels(topic.value).observe(max(0.0, lag))
-        self.pending.update(step.writes)
+        self.pending.update(verdict.step.writes)
 
     async def _reject(self, topic: Topic, event: EventT[bytes], error: str) -> None:
         message = event.message

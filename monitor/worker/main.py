@@ -10,6 +10,7 @@ import faust
 from monitor.core.policy import load_policy
 from monitor.settings import Settings
 from monitor.worker.app import create_app
+from monitor.worker.logs import hold_back_repeats
 from monitor.worker.topics import ensure_topics
 
 
@@ -23,6 +24,7 @@ def run_worker(settings: Settings | None = None) -> int:
             f"RESERVE_MONITOR_REPORTING_CURRENCY is {settings.reporting_currency}"
         )
     logging.basicConfig(level=settings.log_level.upper())
+    hold_back_repeats()  # the Kafka client's errors while the broker is away
     asyncio.run(ensure_topics(settings))
     monitor = create_app(settings, policy)
     worker = faust.Worker(monitor.app, loglevel=settings.log_level, quiet=True)

@@ -1,7 +1,8 @@
 """Creates the contract's topics before a worker starts, so readers can subscribe at once.
 
 Input and output topics get the configured partition count (inputs must be
-co-partitioned with the state changelog); ``reserve.adequacy`` is compacted.
+co-partitioned with the state changelog); ``reserve.adequacy`` is compacted, and
+``reserve.deadletter`` takes records of up to ``DEADLETTER_MAX_BYTES``.
 Existing topics are left as they are.
 """
 
@@ -15,8 +16,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from monitor.core.events import Topic
 from monitor.settings import Settings
-from monitor.worker.app import ADEQUACY, OUTPUT_TOPICS
+from monitor.worker.app import ADEQUACY, DEADLETTER, OUTPUT_TOPICS
 from monitor.worker.connection import aiokafka_security
+from monitor.worker.deadletter import DEADLETTER_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
     topics = []
     for name in [t.value for t in Topic] + list(OUTPUT_TOPICS):
         configs = {"cleanup.policy": "compact"} if name == ADEQUACY else {}
+        if name == DEADLETTER:  # a rejected message's bytes, in base64, with the reason
+            configs = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
         topics.append(NewTopic(settings.topic(name), settings.partitions, 1, topic_configs=configs))
     return topics
 

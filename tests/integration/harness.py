@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +24,13 @@ from subprocess import CompletedProcess
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import RecordMetadata, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SCRIPT = ROOT / "deploy" / "kafka" / "kafka.sh"
 WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
 
 
@@ -59,6 +64,44 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class KafkaBroker:
+    """A broker of a test's own, started and stopped with ``deploy/kafka/kafka.sh``.
+
+    It lives on its own port and data directory, apart from the session broker,
+    so a test may stop it under load and start it again.
+    """
+
+    def __init__(self, port: int, controller_port: int) -> None:
+        self.port = port
+        self.env = dict(
+            os.environ, KAFKA_PORT=str(port), KAFKA_CONTROLLER_PORT=str(controller_port)
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, *command: str) -> str:
+        done = subprocess.run(
+            [str(KAFKA_SCRIPT), *command],
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"kafka.sh {' '.join(command)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def up(self) -> KafkaBroker:
+        self.run("up")
+        return self
+
+    def down(self, *, wipe: bool = False) -> None:
+        self.run("down", *(["--wipe"] if wipe else []))
 
 
 @dataclass
@@ -153,15 +196,33 @@ class WorkerProcess:
     def metrics(self) -> str:
         return str(self.get("/metrics"))
 
+    def series(self, name: str) -> list[Sample]:
+        """Every sample of one metric in a /metrics scrape."""
+        return [
+            sample
+            for family in text_string_to_metric_families(self.metrics())
+            for sample in family.samples
+            if sample.name == name
+        ]
+
     def sample(self, name: str, **labels: str) -> float | None:
         """The value of one series in a /metrics scrape, or None when absent."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        for family in text_string_to_metric_families(self.metrics()):
-            for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    return float(s.value)
+        for s in self.series(name):
+            if all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
         return None
+
+    def counts(self, name: str, *labels: str) -> dict[tuple[str, ...], float]:
+        """Every series of one metric in a /metrics scrape, by the values of ``labels``."""
+        return {
+            tuple(s.labels.get(label, "") for label in labels): float(s.value)
+            for s in self.series(name)
+        }
+
+    def outcomes(self) -> dict[tuple[str, str], int]:
+        """``reserve_monitor_events_total`` by (topic, outcome)."""
+        counts = self.counts("reserve_monitor_events_total", "topic", "outcome")
+        return {(topic, outcome): int(n) for (topic, outcome), n in counts.items()}
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Adequacy reports by exchange, from /status."""
@@ -195,20 +256,66 @@ class WorkerProcess:
 
 
 async def produce(
-    bootstrap: str, records: list[tuple[str, str | None, Any]], **client: Any
-) -> None:
-    """Send (topic, key, value) records; dict values become JSON, bytes go as they are.
+    bootstrap: str, records: list[tuple[str, str | bytes | None, Any]], **client: Any
+) -> list[RecordMetadata]:
+    """Send (topic, key, value) records in order; dict values become JSON, bytes go as they are.
 
+    Returns where each record landed (partition and offset), in the same order.
     ``client``: more producer options, e.g. the security ones of a secured broker.
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, **client)
     await producer.start()
+    landed = []
     try:
         for topic, key, value in records:
             body = value if isinstance(value, bytes) else json.dumps(value).encode()
-            await producer.send_and_wait(topic, body, key=None if key is None else key.encode())
+            raw_key = key.encode() if isinstance(key, str) else key
+            landed.append(await producer.send_and_wait(topic, body, key=raw_key))
     finally:
         await producer.stop()
+    return landed
+
+
+async def produce_pipelined(bootstrap: str, records: Iterable[tuple[str, bytes, bytes]]) -> int:
+    """Send (topic, key, value) records as fast as the producer batches them; the count sent."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        delivered = [await producer.send(topic, value, key=key) for topic, key, value in records]
+        await asyncio.gather(*delivered)
+    finally:
+        await producer.stop()
+    return len(delivered)
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set size of a process (``VmRSS`` of ``/proc/<pid>/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # reported in kB
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+async def uncommitted(d: Deployment, topics: list[str]) -> int:
+    """How many records of ``topics`` the deployment's group has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=d.bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=d.bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(d.topic(topic), p) for topic in topics for p in range(d.partitions)
+        ]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(d.app_id, partitions=partitions)
+        return sum(
+            ends[tp] - max(0, committed[tp].offset if tp in committed else 0) for tp in partitions
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 class Reader:

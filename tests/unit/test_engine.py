@@ -283,7 +283,7 @@ def test_evicted_volume_buckets_are_journalled_as_deletions() -> None:
 def test_the_seen_ids_are_bounded_and_forgetting_is_journalled() -> None:
     e = Engine(load_policy(), seen_ids=2)
     steps = feed(e, *(trade(event_id=f"t-{n}", when=at(minutes=n)) for n in range(3)))
-    assert (journal_key("seen", "dmm", 0), {"ids": ["t-0", "t-1", "t-2"]}) in steps[-1].writes
+    assert (journal_key("seen", "dmm", 0), {"ids": {"t-1": 1, "t-2": 2}}) in steps[-1].writes
     assert one(e, trade(event_id="t-2")).outcome is Outcome.DUPLICATE
     assert one(e, trade(event_id="t-0", when=at(minutes=5))).outcome is Outcome.APPLIED
 

@@ -82,6 +82,7 @@ def test_volume_that_leaves_the_window_lowers_the_floor() -> None:
     feed(e, trade(1_000 * BILLION, when=T0), reserve_fund(6 * BILLION, when=T0))
     assert measured(e).required == 5 * BILLION
     feed(e, reserve_fund(6 * BILLION, when=at(days=29)))  # keep the ledger fresh
+    feed(e, trade(0, when=at(days=29, hours=23)))  # and the trades feed
     e.tick(at(days=30) - timedelta(microseconds=1))
     assert measured(e).required == 5 * BILLION
     e.tick(at(days=30))

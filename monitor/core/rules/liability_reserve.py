@@ -24,9 +24,10 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import LiabilityReserveParams
-from monitor.core.rules.base import Assessment, ExchangeView, Explanation, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, stale_input, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
+from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
@@ -43,6 +44,9 @@ class LiabilityReserve:
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state, valuer = self.params, view.state, view.valuer
+        # read first, whatever the verdict: reading moves the window, and the buckets that
+        # leave it are journalled as deletions
+        volume = state.trading_volume(view.now)
         fund = state.ledger.reserve_fund
         if fund is None:
             return unknown(
@@ -54,6 +58,13 @@ class LiabilityReserve:
         stale = figure_too_old(view, "reserve_fund", fund.ts, p.max_ledger_age)
         if stale is not None:
             return stale
+        # a trades feed that stopped hides the volume the floor grows with; an exchange that
+        # has reported no trade yet is judged on no volume
+        last_trade = state.feeds.get(Feed.TRADES)
+        if p.volume_rate and last_trade is not None:
+            stale = stale_input(view, Feed.TRADES, last_trade, p.max_trades_age)
+            if stale is not None:
+                return stale
         fund_value = valuer.to_reporting(fund.amount, fund.currency)
         if fund_value is None:
             return unknown(
@@ -62,7 +73,6 @@ class LiabilityReserve:
                 missing=f"price of {fund.currency}",
             )
 
-        volume = state.trading_volume(view.now)
         components = {"volume": _ctx.multiply(p.volume_rate, volume), "fixed": p.fixed_floor}
         hot: Decimal | None = None
         if p.hot_customer_value_share:
