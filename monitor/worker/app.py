@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +51,8 @@ _CLOUDEVENT_HEADERS = {"content-type": CONTENT_TYPE.encode()}
 
 # journal entries of alerts not yet delivered: ["outbox", exchange, change id]
 _OUTBOX = '["outbox",'
+# the latest flush of an exchange's journal, whole, in one record: ["flush", exchange]
+_FLUSH = "flush"
 
 
 def _outbox_key(change: StatusChange) -> str:
@@ -78,6 +79,9 @@ class Monitor:
         self.dirty: set[str] = set()
         # journal writes not yet sent to a changelog: key -> value (None deletes)
         self.pending: dict[str, dict[str, Any] | None] = {}
+        # input records taken since the last durable flush: acknowledged (so their
+        # offsets may be committed) only once the state they produced is in Kafka
+        self.unacked: list[EventT[bytes]] = []
         self.last_tick = 0.0
         self.signer = load_signer(settings.signing_key) if settings.signing_key else None
         self.app = self._create_app()
@@ -137,7 +141,6 @@ class Monitor:
         # hundreds at a time under load; Faust's producer buffer (100 records, no
         # setting) would pause the streams and warn on every flush.
         app.producer.buffer.max_messages = 10_000
-        app.sensors.add(_FlushBeforeCommit(self._flush_journal))
         app.timer(interval=s.settle_seconds)(self._settle)
         app.timer(interval=s.tick_seconds)(self._tick)
         # Faust types a page as a View class or a function of (view, request); a bound
@@ -149,7 +152,8 @@ class Monitor:
 
     def _agent(self, app: faust.App, topic: Topic, channel: faust.TopicT) -> None:
         async def consume(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
+            # acks are ours: a record is acknowledged once its state is in Kafka (_persist)
+            async for event in stream.noack().events():  # type: ignore[attr-defined]
                 await self.handle(topic, event)
 
         consume.__qualname__ = consume.__name__ = "on_" + topic.name.lower()
@@ -160,6 +164,7 @@ class Monitor:
     async def handle(self, topic: Topic, event: EventT[bytes]) -> None:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
+        self.unacked.append(event)
         with self.metrics.evaluation.labels(topic.value).time():
             verdict = take(
                 self.engine, self.clock, topic, message.key, message.value, time.monotonic()
@@ -188,7 +193,7 @@ class Monitor:
         await self.outputs[DEADLETTER].send(key=message.key, value=record)
 
     async def _commit(self, step: Step) -> None:
-        """Buffer the step's journal writes and publish its status changes.
+        """Journal the step's writes durably and publish its status changes.
 
         A change is published only once the state that made it is in the changelog,
         with the alert itself beside it (an outbox entry): a crash before the alert is
@@ -199,30 +204,60 @@ class Monitor:
         """
         self.pending.update(step.writes)
         self.dirty.update(step.evaluated)
-        if not step.changes:
-            return
         outbox = [(_outbox_key(change), self._alert(change)) for change in step.changes]
         self.pending.update(outbox)
-        self._flush_journal()
-        await self.app.producer.flush()
+        await self._persist()
+        if not outbox:
+            return
         for (_, alert), change in zip(outbox, step.changes, strict=True):
             await self._publish(alert)
             self._count(change)
         await self.app.producer.flush()
         self.pending.update((key, None) for key, _ in outbox)
 
-    def _flush_journal(self) -> None:
-        """Send the buffered journal writes to the changelogs, one record per key."""
+    async def _persist(self) -> None:
+        """Write the buffered journal to the changelogs, then acknowledge its input.
+
+        Per exchange, one record first carries every entry of this flush (the
+        exchange's ``flush`` entry, rewritten each time), then each entry goes under
+        its own key. Kafka keeps the order within a partition, and all of an
+        exchange's entries share one, so a crash in the middle leaves either none of
+        the flush or its whole ``flush`` record, which :meth:`_rebuild` applies last.
+        The input records taken before are acknowledged only once all of it is
+        delivered, so Faust commits no offset ahead of the state it produced; after
+        a crash they are consumed again (their ids make repeats duplicates).
+        """
         pending, self.pending = self.pending, {}
-        n = self.settings.partitions
-        for key, value in pending.items():
-            kind, owner = json.loads(key)[:2]
-            table = self.prices if kind == "price" else self.state
-            if value is None:
-                table.data.pop(key, None)
-            else:
-                table.data[key] = value
-            table.send_changelog(partition_of(owner, n), key, value)
+        taken, self.unacked = self.unacked, []
+        if pending:
+            n = self.settings.partitions
+            flushes: dict[str, dict[str, dict[str, Any] | None]] = {}
+            owned = []
+            for key, value in pending.items():
+                kind, owner = json.loads(key)[:2]
+                table = self.prices if kind == "price" else self.state
+                if table is self.state:
+                    flushes.setdefault(owner, {})[key] = value
+                owned.append((table, partition_of(owner, n), key, value))
+            for exchange, entries in flushes.items():
+                key = journal_key(_FLUSH, exchange)
+                document = {"entries": entries}
+                owned.insert(0, (self.state, partition_of(exchange, n), key, document))
+            for table, partition, key, value in owned:
+                if value is None:
+                    table.data.pop(key, None)
+                else:
+                    table.data[key] = value
+                await table.changelog_topic.send(
+                    key=key,
+                    value=value,
+                    partition=partition,
+                    key_serializer="json",
+                    value_serializer="json",
+                )
+            await self.app.producer.flush()
+        for event in taken:
+            event.ack()
 
     def _alert(self, change: StatusChange) -> dict[str, Any]:
         """The record of ``change`` on the alert topics (kept in the outbox until sent)."""
@@ -280,7 +315,6 @@ class Monitor:
             with self.metrics.evaluation.labels(worker_metrics.TICK).time():
                 step = self.engine.tick(now)
             await self._commit(step)
-        self._flush_journal()
         await self._publish_reports()
 
     async def _sync_prices(self) -> None:
@@ -305,8 +339,13 @@ class Monitor:
     # -- recovery -----------------------------------------------------------------
 
     async def _rebuild(self) -> None:
-        """Rebuild the engine from the recovered tables, for the partitions owned now."""
-        self._flush_journal()
+        """Rebuild the engine from the recovered tables, for the partitions owned now.
+
+        What was taken since the last flush is dropped, unacknowledged: after a
+        rebalance Faust seeks every partition to its committed offset, so those
+        records come again, to this worker or to the new owner of their exchange.
+        """
+        self.pending, self.unacked = {}, []
         owned = {
             tp.partition
             for tp in self.app.assignor.assigned_actives()
@@ -316,9 +355,21 @@ class Monitor:
         engine = Engine(self.policy)
         for key, document in list(self.prices.data.items()):
             engine.restore(key, document)
-        kept, outbox = 0, []
+        entries: dict[str, dict[str, Any] | None] = {}
+        flushes = []
         for key, document in list(self.state.data.items()):
-            if document is None or partition_of(json.loads(key)[1], n) not in owned:
+            kind, owner = json.loads(key)[:2]
+            if document is None or partition_of(owner, n) not in owned:
+                continue
+            if kind == _FLUSH:
+                flushes.append(document["entries"])
+            else:
+                entries[key] = document
+        for flush in flushes:  # the latest flush, whole, over what its own entries left
+            entries.update(flush)
+        kept, outbox = 0, []
+        for key, document in entries.items():
+            if document is None:
                 continue
             if key.startswith(_OUTBOX):
                 outbox.append((key, document))
@@ -361,22 +412,6 @@ class Monitor:
             and not self.app.rebalancing
         )
         return self.app.web.json({"healthy": healthy}, status=200 if healthy else 503)
-
-
-class _FlushBeforeCommit(faust.Sensor):
-    """Flushes the journal buffer when Faust starts an offset commit.
-
-    Faust flushes its producer before it commits offsets, so the state an input
-    record produced is in the changelog before that record's offset is committed.
-    """
-
-    def __init__(self, flush: Callable[[], None]) -> None:
-        super().__init__()
-        self._flush = flush
-
-    def on_commit_initiated(self, consumer: Any) -> Any:
-        self._flush()
-        return super().on_commit_initiated(consumer)
 
 
 def create_app(

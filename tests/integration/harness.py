@@ -220,9 +220,13 @@ class WorkerProcess:
         }
 
     def outcomes(self) -> dict[tuple[str, str], int]:
-        """``reserve_monitor_events_total`` by (topic, outcome)."""
+        """``reserve_monitor_events_total`` by (topic, outcome), the outcomes seen.
+
+        The worker exports every (topic, outcome) from 0 on; those still at 0 are
+        left out, so a test reads which outcomes happened.
+        """
         counts = self.counts("reserve_monitor_events_total", "topic", "outcome")
-        return {(topic, outcome): int(n) for (topic, outcome), n in counts.items()}
+        return {(topic, outcome): int(n) for (topic, outcome), n in counts.items() if n}
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Adequacy reports by exchange, from /status."""
