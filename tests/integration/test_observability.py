@@ -169,11 +169,23 @@ def test_prometheus_scrapes_the_worker_and_sees_its_health(stack: Stack) -> None
     assert {(s["metric"]["topic"], s["metric"]["partition"]) for s in lag} == {
         (topic.value, str(p)) for topic in Topic for p in range(partitions)
     }
-    evaluated = {
-        s["metric"]["trigger"]: float(s["value"][1])
-        for s in stack.query("reserve_monitor_evaluation_seconds_count > 0")
-    }
-    assert {"exchange.trades", "exchange.wallet-balances", "tick"} <= set(evaluated)
+    # events taken in, batches settled, time passing: each timed (a scrape may predate some)
+    triggers = {"exchange.trades", "exchange.wallet-balances", "settle", "tick"}
+    evaluated = until(
+        lambda: (
+            found
+            if triggers
+            <= (
+                found := {
+                    s["metric"]["trigger"]
+                    for s in stack.query("reserve_monitor_evaluation_seconds_count > 0")
+                }
+            )
+            else None
+        ),
+        stack,
+    )
+    assert triggers <= evaluated
     rejected = stack.query('reserve_monitor_deadletters_total{topic="exchange.ledger"}')
     assert [float(s["value"][1]) for s in rejected] == [1.0]
 
