@@ -130,6 +130,9 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             produce(bootstrap, [(deployment.topic("exchange.ledger"), "dmm", b"{not json")])
         )
         until(lambda: worker.rule_status("dmm", RESERVE) == "breach", stack)
+        # the gauges follow on the worker's next tick
+        breach = {"exchange": "dmm", "rule": RESERVE, "status": "breach"}
+        until(lambda: worker.sample("reserve_monitor_rule_status", **breach) == 1.0, stack)
         yield stack
     finally:
         for server in reversed(servers):
