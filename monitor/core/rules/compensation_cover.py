@@ -29,7 +29,7 @@ from monitor.core.money import (
     ratio_text,
 )
 from monitor.core.policy import CompensationCoverParams
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, stale_input, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import InsuranceAhead, insurance_ahead, with_ahead
 from monitor.core.state import Feed
@@ -72,12 +72,7 @@ class CompensationCover:
 
         components: dict[str, Decimal] = {}
         insured = ZERO
-        evidence: dict[str, object] = {
-            "cold_customer_value": money_text(cold),
-            "hot_customer_value": money_text(hot),
-            "cold_share": ratio_text(p.cold_share),
-            "hot_share": ratio_text(p.hot_share),
-        }
+        insurance_evidence: dict[str, object] = {}
         if "reserve_fund" in p.components:
             fund = state.ledger.reserve_fund
             if fund is None:
@@ -98,16 +93,15 @@ class CompensationCover:
             if isinstance(insurance, Assessment):
                 return insurance
             components["insurance"] = insured = insurance.counted
-            evidence["insurance_in_force"] = insurance.policies
+            insurance_evidence["insurance_in_force"] = insurance.policies
             if insurance.excluded:
-                evidence["insurance_not_counted"] = insurance.excluded
+                insurance_evidence["insurance_not_counted"] = insurance.excluded
         if "guarantee" in p.components:
             components["guarantee"] = holdings.value_of(Custody.COLD, Holder.GUARANTEE)
 
         available = sum(components.values(), ZERO)
         ratio = _ctx.divide(available, required)
         shortfall = max(ZERO, _ctx.subtract(required, available))
-        evidence["components"] = {name: money_text(v) for name, v in components.items()}
         currency = view.valuer.reporting_currency
         ahead: InsuranceAhead | None = None
         if "insurance" in p.components:
@@ -120,26 +114,49 @@ class CompensationCover:
                 breach_below=self.thresholds.breach_below,
                 max_price_age=p.max_price_age,
             )
+
+        def explain() -> Explanation:
+            evidence: dict[str, object] = {
+                "cold_customer_value": money_text(cold),
+                "hot_customer_value": money_text(hot),
+                "cold_share": ratio_text(p.cold_share),
+                "hot_share": ratio_text(p.hot_share),
+                **insurance_evidence,
+                "components": {name: money_text(v) for name, v in components.items()},
+            }
+            return self._reason(
+                ratio, required, available, shortfall, components, currency
+            ), evidence
+
+        assessment = Assessment(required, available, ratio, shortfall, explain)
+        return with_ahead(assessment, ahead, currency)
+
+    def _reason(
+        self,
+        ratio: Decimal,
+        required: Decimal,
+        available: Decimal,
+        shortfall: Decimal,
+        components: dict[str, Decimal],
+        currency: str,
+    ) -> str:
         required_text = amount_text(required, currency)
         if shortfall > 0:
-            reason = (
+            return (
                 f"The compensation arrangement ({', '.join(components)}) covers "
                 f"{percent_text(ratio)} of the {required_text} required for client crypto; "
                 f"add {amount_text(shortfall, currency)} of insurance or segregated funds, "
                 f"or move client crypto from hot to cold storage."
             )
-        elif self.thresholds.level(ratio) is Status.WARNING:
+        if self.thresholds.level(ratio) is Status.WARNING:
             margin = self.thresholds.warning_margin(required, available)
-            reason = (
+            return (
                 f"The compensation arrangement covers {percent_text(ratio)} of the "
                 f"{required_text} required, under the "
                 f"{percent_text(self.thresholds.warning_below)} early-warning level; "
                 f"{amount_text(margin, currency)} more restores the margin."
             )
-        else:
-            reason = (
-                f"The compensation arrangement of {amount_text(available, currency)} covers "
-                f"the {required_text} required for client crypto."
-            )
-        assessment = Assessment(required, available, ratio, shortfall, reason, evidence)
-        return with_ahead(assessment, ahead, currency)
+        return (
+            f"The compensation arrangement of {amount_text(available, currency)} covers "
+            f"the {required_text} required for client crypto."
+        )

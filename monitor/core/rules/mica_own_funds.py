@@ -28,7 +28,7 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import MicaOwnFundsParams, ServiceClass
-from monitor.core.rules.base import Assessment, ExchangeView, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
 from monitor.core.status import Status, Thresholds
@@ -88,23 +88,19 @@ class MicaOwnFunds:
                 return value
             converted[name] = value
         insurance_counted = ZERO
-        evidence: dict[str, object] = {
-            "service_class": self.service_class,
-            "class_minimum": f"{decimal_text(class_minimum)} {p.currency}",
-            "fixed_overheads": f"{decimal_text(overheads.annual_amount)} {overheads.currency}",
-            "own_funds": f"{decimal_text(own_funds.amount)} {own_funds.currency}",
-            "overheads_share": decimal_text(p.overheads_share),
-        }
+        insurance_evidence: dict[str, object]
         if p.count_insurance:
             insurance = insurance_cover(view, p.max_price_age, p.insurance_min_term)
             if isinstance(insurance, Assessment):
                 return insurance
             insurance_counted = insurance.counted
-            evidence["insurance_counted"] = insurance.policies
-            evidence["insurance_not_counted"] = insurance.excluded
-            evidence["insurance_not_checked"] = NOT_CHECKED
+            insurance_evidence = {
+                "insurance_counted": insurance.policies,
+                "insurance_not_counted": insurance.excluded,
+                "insurance_not_checked": NOT_CHECKED,
+            }
         else:
-            evidence["insurance_counted"] = "not counted (count_insurance is off)"
+            insurance_evidence = {"insurance_counted": "not counted (count_insurance is off)"}
 
         minimum, quarter = converted["class_minimum"], converted["overheads_quarter"]
         required = max(minimum, quarter)
@@ -112,40 +108,6 @@ class MicaOwnFunds:
         ratio = _ctx.divide(available, required)
         shortfall = max(ZERO, _ctx.subtract(required, available))
         currency = view.valuer.reporting_currency
-        evidence["requirement"] = {
-            "class_minimum": money_text(minimum),
-            "overheads_quarter": money_text(quarter),
-            "binding": "class_minimum" if minimum >= quarter else "overheads_quarter",
-        }
-        evidence["available"] = {
-            "own_funds": money_text(converted["own_funds"]),
-            "insurance": money_text(insurance_counted),
-        }
-        binding = (
-            f"the class {self.service_class} minimum"
-            if minimum >= quarter
-            else "a quarter of the annual fixed overheads"
-        )
-        required_text = amount_text(required, currency)
-        if shortfall > 0:
-            reason = (
-                f"Own funds and eligible insurance cover {percent_text(ratio)} of the "
-                f"{required_text} MiCA requires ({binding}); raise own funds by "
-                f"{amount_text(shortfall, currency)} or take out eligible insurance."
-            )
-        elif self.thresholds.level(ratio) is Status.WARNING:
-            margin = self.thresholds.warning_margin(required, available)
-            reason = (
-                f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
-                f"the {required_text} MiCA requires ({binding}) but are under the "
-                f"{percent_text(self.thresholds.warning_below)} early-warning level; "
-                f"{amount_text(margin, currency)} more restores the margin."
-            )
-        else:
-            reason = (
-                f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
-                f"the {required_text} MiCA requires ({binding})."
-            )
         ahead = insurance_ahead(
             view,
             p.insurance_expiry_horizon if p.count_insurance else None,
@@ -156,5 +118,63 @@ class MicaOwnFunds:
             max_price_age=p.max_price_age,
             min_term=p.insurance_min_term,
         )
-        assessment = Assessment(required, available, ratio, shortfall, reason, evidence)
+
+        def explain() -> Explanation:
+            evidence: dict[str, object] = {
+                "service_class": self.service_class,
+                "class_minimum": f"{decimal_text(class_minimum)} {p.currency}",
+                "fixed_overheads": f"{decimal_text(overheads.annual_amount)} {overheads.currency}",
+                "own_funds": f"{decimal_text(own_funds.amount)} {own_funds.currency}",
+                "overheads_share": decimal_text(p.overheads_share),
+                **insurance_evidence,
+                "requirement": {
+                    "class_minimum": money_text(minimum),
+                    "overheads_quarter": money_text(quarter),
+                    "binding": "class_minimum" if minimum >= quarter else "overheads_quarter",
+                },
+                "available": {
+                    "own_funds": money_text(converted["own_funds"]),
+                    "insurance": money_text(insurance_counted),
+                },
+            }
+            reason = self._reason(
+                ratio, required, available, shortfall, minimum >= quarter, currency
+            )
+            return reason, evidence
+
+        assessment = Assessment(required, available, ratio, shortfall, explain)
         return with_ahead(assessment, ahead, currency)
+
+    def _reason(
+        self,
+        ratio: Decimal,
+        required: Decimal,
+        available: Decimal,
+        shortfall: Decimal,
+        class_binds: bool,
+        currency: str,
+    ) -> str:
+        binding = (
+            f"the class {self.service_class} minimum"
+            if class_binds
+            else "a quarter of the annual fixed overheads"
+        )
+        required_text = amount_text(required, currency)
+        if shortfall > 0:
+            return (
+                f"Own funds and eligible insurance cover {percent_text(ratio)} of the "
+                f"{required_text} MiCA requires ({binding}); raise own funds by "
+                f"{amount_text(shortfall, currency)} or take out eligible insurance."
+            )
+        if self.thresholds.level(ratio) is Status.WARNING:
+            margin = self.thresholds.warning_margin(required, available)
+            return (
+                f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
+                f"the {required_text} MiCA requires ({binding}) but are under the "
+                f"{percent_text(self.thresholds.warning_below)} early-warning level; "
+                f"{amount_text(margin, currency)} more restores the margin."
+            )
+        return (
+            f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
+            f"the {required_text} MiCA requires ({binding})."
+        )
