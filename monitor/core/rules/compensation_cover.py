@@ -124,9 +124,8 @@ class CompensationCover:
                 **insurance_evidence,
                 "components": {name: money_text(v) for name, v in components.items()},
             }
-            return self._reason(
-                ratio, required, available, shortfall, components, currency
-            ), evidence
+            reason = self._reason(ratio, required, available, shortfall, components, currency)
+            return reason, evidence
 
         assessment = Assessment(required, available, ratio, shortfall, explain)
         return with_ahead(assessment, ahead, currency)
