@@ -50,13 +50,13 @@ _CLOUDEVENT_HEADERS = {"content-type": CONTENT_TYPE.encode()}
 
 
 # journal entries of alerts not yet delivered: ["outbox", exchange, change id]
-_OUTBOX = '["outbox",'
+_OUTBOX = "outbox"
 # the latest flush of an exchange's journal, whole, in one record: ["flush", exchange]
 _FLUSH = "flush"
 
 
 def _outbox_key(change: StatusChange) -> str:
-    return journal_key("outbox", change.exchange, change.id)
+    return journal_key(_OUTBOX, change.exchange, change.id)
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -231,21 +231,26 @@ class Monitor:
         if pending:
             n = self.settings.partitions
             flushes: dict[str, dict[str, dict[str, Any] | None]] = {}
-            owned = []
+            entries = []
             for key, value in pending.items():
                 kind, owner = json.loads(key)[:2]
                 table = self.prices if kind == "price" else self.state
                 if table is self.state:
                     flushes.setdefault(owner, {})[key] = value
-                owned.append((table, partition_of(owner, n), key, value))
-            for exchange, entries in flushes.items():
-                key = journal_key(_FLUSH, exchange)
-                document = {"entries": entries}
-                owned.insert(0, (self.state, partition_of(exchange, n), key, document))
+                entries.append((table, partition_of(owner, n), key, value))
+            whole = [
+                (
+                    self.state,
+                    partition_of(exchange, n),
+                    journal_key(_FLUSH, exchange),
+                    {"entries": e},
+                )
+                for exchange, e in flushes.items()
+            ]
             # straight to the producer, serialised as the tables' json schema reads it
             # back: Faust's Topic.send costs about half a millisecond a record
             producer = self.app.producer
-            for table, partition, key, value in owned:
+            for table, partition, key, value in whole + entries:  # each whole flush first
                 if value is None:
                     table.data.pop(key, None)
                 else:
@@ -374,7 +379,7 @@ class Monitor:
         for key, document in entries.items():
             if document is None:
                 continue
-            if key.startswith(_OUTBOX):
+            if json.loads(key)[0] == _OUTBOX:
                 outbox.append((key, document))
             else:
                 engine.restore(key, document)
