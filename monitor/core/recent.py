@@ -26,6 +26,8 @@ class RecentIds:
         # (number, id), oldest first; restored entries arrive in any order and are
         # sorted once, on the next use, so adding stays O(1)
         self._order: deque[tuple[int, str]] = deque()
+        # block -> the ids remembered in it, kept as ids come and go
+        self._blocks: dict[int, dict[str, int]] = {}
         self._in_order = True
         self._next = 0
 
@@ -55,12 +57,16 @@ class RecentIds:
         block = number // BLOCK
         self._numbers[event_id] = number
         self._order.append((number, event_id))
+        ids = self._blocks.get(block)
+        if ids is None:
+            ids = self._blocks[block] = {}
+        ids[event_id] = number
         dropped = None
         if len(self._order) > self.capacity:
             oldest = self._forget_oldest()
             if oldest % BLOCK == BLOCK - 1:
                 dropped = oldest // BLOCK
-        return block, self._block(block), dropped
+        return block, dict(ids), dropped
 
     def restore(self, ids: dict[str, int]) -> None:
         """Put back a journalled block of ids with their numbers (blocks in any order)."""
@@ -72,18 +78,9 @@ class RecentIds:
         if event_id not in self._numbers:
             self._numbers[event_id] = number
             self._order.append((number, event_id))
+            self._blocks.setdefault(number // BLOCK, {})[event_id] = number
             self._in_order = False
         self._next = max(self._next, number + 1)
-
-    def _block(self, block: int) -> dict[str, int]:
-        """The ids remembered in ``block`` with their numbers (it is the newest block)."""
-        first = block * BLOCK
-        ids = {}
-        for number, event_id in reversed(self._order):
-            if number < first:
-                break
-            ids[event_id] = number
-        return ids
 
     def _sort(self) -> None:
         if self._in_order:
@@ -96,4 +93,9 @@ class RecentIds:
     def _forget_oldest(self) -> int:
         number, forgotten = self._order.popleft()
         del self._numbers[forgotten]
+        block = number // BLOCK
+        ids = self._blocks[block]
+        del ids[forgotten]
+        if not ids:
+            del self._blocks[block]
         return number

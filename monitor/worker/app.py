@@ -14,6 +14,7 @@ exchanges of the partitions this worker now owns.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -82,6 +83,9 @@ class Monitor:
         # input records taken since the last durable flush: acknowledged (so their
         # offsets may be committed) only once the state they produced is in Kafka
         self.unacked: list[EventT[bytes]] = []
+        # one journal flush at a time, and none while the engine is rebuilt: two
+        # interleaved flushes could write a key's older value after its newer one
+        self.journal_lock = asyncio.Lock()
         self.last_tick = 0.0
         self.signer = load_signer(settings.signing_key) if settings.signing_key else None
         self.app = self._create_app()
@@ -200,7 +204,14 @@ class Monitor:
         again, the same bytes under the same id (:meth:`_resend_outbox`). Without
         that, the state journalled so far would re-derive the change differently
         (a settle batches differently after a restart), under another id.
+
+        The settle and the tick timers both commit; the lock keeps their flushes
+        apart, so each key's values reach its changelog in the order they were made.
         """
+        async with self.journal_lock:
+            await self._commit_locked(step)
+
+    async def _commit_locked(self, step: Step) -> None:
         self.pending.update(step.writes)
         self.dirty.update(step.evaluated)
         outbox = [(_outbox_key(change), self._alert(change)) for change in step.changes]
@@ -352,7 +363,12 @@ class Monitor:
         What was taken since the last flush is dropped, unacknowledged: after a
         rebalance Faust seeks every partition to its committed offset, so those
         records come again, to this worker or to the new owner of their exchange.
+        A flush under way is let finish first: the tables hold all of it then.
         """
+        async with self.journal_lock:
+            await self._rebuild_locked()
+
+    async def _rebuild_locked(self) -> None:
         self.pending, self.unacked = {}, []
         owned = {
             tp.partition
