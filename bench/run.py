@@ -2,7 +2,9 @@
 
 Measures, against one local broker and one set of pre-filled input topics:
 
-(a) the raw aiokafka consume rate of the input topics (the limit);
+(a) the raw aiokafka consume rate of the input topics (the limit), and beside it
+    Faust's own ceiling: a bare Faust worker that only acknowledges each record
+    (``bench/faust_ceiling.py``);
 (b) events/s of one worker draining the same topics into updated state;
 (c) b / a;
 (d) alert latency, produce to CloudEvent consumed, p50/p95/p99, under background load;
@@ -21,7 +23,9 @@ import contextlib
 import io
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -46,6 +50,8 @@ BACKGROUND_RATES = [int(r) for r in os.environ.get("BENCH_BACKGROUND_RATES", "50
 # a change not seen this long after its event counts as lost to the backlog
 LATENCY_TIMEOUT = 20.0
 PARTITIONS = 4
+# how often a drain's progress is read (a /metrics scrape); the drains take seconds
+POLL_SECONDS = 0.5
 SCALE_PARTITIONS = 12
 INPUTS = ("exchange.trades", "exchange.wallet-balances", "exchange.ledger", "market.prices")
 
@@ -122,7 +128,8 @@ async def _worker_rate(workers: list[WorkerProcess], count: int) -> float:
         if done >= count:
             assert first is not None
             return (done - first_done) / (now - first) if now > first else float("nan")
-        await asyncio.sleep(0.1)
+        # each look is a /metrics scrape the worker renders: looking often slows it down
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def _latencies(d: Deployment, samples: int, background: int) -> list[float]:
@@ -225,6 +232,31 @@ async def _scale_out(bootstrap: str, records: list[Any], log_dir: Any) -> tuple[
     return rates[0], rates[1]
 
 
+def _faust_ceiling(bootstrap: str, prefix: str, count: int) -> float:
+    """Events/s of a bare Faust worker that only acknowledges each record."""
+    env = dict(
+        os.environ,
+        CEILING_BROKER=bootstrap,
+        CEILING_PREFIX=prefix,
+        CEILING_EVENTS=str(count),
+        CEILING_PARTITIONS=str(PARTITIONS),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.faust_ceiling", "worker", "-l", "warn"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    # Faust routes a worker's stdout through its logger: the figure may sit in a log line
+    match = re.search(r"events/s (\d+)", done.stdout + done.stderr)
+    if match is None:
+        raise RuntimeError(f"the bare Faust worker gave no rate:\n{done.stderr[-2000:]}")
+    return float(match.group(1))
+
+
 def _replay_rate(records: list[Any]) -> float:
     buffer = io.StringIO()
     write_jsonl(records, buffer)
@@ -285,6 +317,8 @@ async def main() -> int:
     await _prefill(bootstrap, d.prefix, records)
     raw = await _raw_consume_rate(bootstrap, d.prefix, len(records))
     print(f"  (a) raw aiokafka consume      {raw:12,.0f} events/s", flush=True)
+    ceiling = _faust_ceiling(bootstrap, d.prefix, len(records))
+    print(f"      bare Faust worker, acks   {ceiling:12,.0f} events/s", flush=True)
 
     # a new group on the same topics: it drains them from the beginning
     d2 = Deployment(bootstrap, prefix=d.prefix, partitions=PARTITIONS, app=f"{d.app_id}-drain")
@@ -293,6 +327,7 @@ async def main() -> int:
         drained = await _worker_rate([worker], len(records))
         print(f"  (b) one worker                {drained:12,.0f} events/s", flush=True)
         print(f"  (c) worker / raw              {drained / raw:12.2f}", flush=True)
+        print(f"      worker / bare Faust       {drained / ceiling:12.2f}", flush=True)
         latency: dict[str, Any] = {}
         for rate in BACKGROUND_RATES:
             # a fresh tenant per load: the backlog of one does not delay the next
@@ -318,6 +353,8 @@ async def main() -> int:
         "raw_consume_eps": round(raw),
         "worker_eps": round(drained),
         "worker_to_raw": round(drained / raw, 3),
+        "faust_ceiling_eps": round(ceiling),
+        "worker_to_faust_ceiling": round(drained / ceiling, 3),
         "alert_latency_ms": latency,
         "replay_eps": round(replayed),
         "core_scaling": scaling,

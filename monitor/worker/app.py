@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import faust
@@ -60,6 +61,20 @@ def _outbox_key(change: StatusChange) -> str:
     return journal_key(_OUTBOX, change.exchange, change.id)
 
 
+@lru_cache(maxsize=1 << 16)  # journal keys repeat: the same few per exchange
+def _kind_and_owner(key: str) -> tuple[str, str]:
+    """A journal key's kind and the exchange (or, for a price, the asset) it belongs to."""
+    kind, owner = json.loads(key)[:2]
+    return kind, owner
+
+
+@lru_cache(maxsize=1 << 16)
+def _key_text(key: str) -> str:
+    """A journal key as the tables' json key serialiser writes it."""
+    return json.dumps(key)
+
+
+@lru_cache(maxsize=1 << 16)  # murmur2 in Python, for the same few owners again and again
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
     return (int(murmur2(key.encode("utf-8"))) & 0x7FFFFFFF) % partitions
@@ -75,6 +90,19 @@ class Monitor:
         self.policy = policy
         self.registry = registry or CollectorRegistry()
         self.metrics = worker_metrics.create(self.registry)
+        # each record's series, looked up once: per topic, its evaluation timing, its
+        # event lag and its outcome counters
+        self.intake_metrics = {
+            topic: (
+                self.metrics.evaluation.labels(topic.value),
+                self.metrics.event_lag.labels(topic.value),
+                {
+                    outcome: self.metrics.events.labels(topic.value, outcome.value)
+                    for outcome in Outcome
+                },
+            )
+            for topic in Topic
+        }
         self.engine = Engine(policy)
         self.clock = WatermarkClock()
         self.dirty: set[str] = set()
@@ -168,16 +196,15 @@ class Monitor:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
         self.unacked.append(event)
-        with self.metrics.evaluation.labels(topic.value).time():
-            verdict = take(
-                self.engine, self.clock, topic, message.key, message.value, time.monotonic()
-            )
+        timing, lag, outcomes = self.intake_metrics[topic]
+        started = time.perf_counter()
+        verdict = take(self.engine, self.clock, topic, message.key, message.value, time.monotonic())
+        timing.observe(time.perf_counter() - started)
         if verdict.step is None or verdict.event_time is None:
             await self._reject(topic, event, verdict.error or "rejected")
             return
-        self.metrics.events.labels(topic.value, verdict.outcome.value).inc()
-        lag = (datetime.now(UTC) - verdict.event_time).total_seconds()
-        self.metrics.event_lag.labels(topic.value).observe(max(0.0, lag))
+        outcomes[verdict.outcome].inc()
+        lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
         self.pending.update(verdict.step.writes)
 
     async def _reject(self, topic: Topic, event: EventT[bytes], error: str) -> None:
@@ -240,43 +267,51 @@ class Monitor:
         pending, self.pending = self.pending, {}
         taken, self.unacked = self.unacked, []
         if pending:
-            n = self.settings.partitions
-            flushes: dict[str, dict[str, dict[str, Any] | None]] = {}
-            entries = []
-            for key, value in pending.items():
-                kind, owner = json.loads(key)[:2]
-                table = self.prices if kind == "price" else self.state
-                if table is self.state:
-                    flushes.setdefault(owner, {})[key] = value
-                entries.append((table, partition_of(owner, n), key, value))
-            whole = [
-                (
-                    self.state,
-                    partition_of(exchange, n),
-                    journal_key(_FLUSH, exchange),
-                    {"entries": e},
-                )
-                for exchange, e in flushes.items()
-            ]
-            # straight to the producer, serialised as the tables' json schema reads it
-            # back: Faust's Topic.send costs about half a millisecond a record
-            producer = self.app.producer
-            for table, partition, key, value in whole + entries:  # each whole flush first
-                if value is None:
-                    table.data.pop(key, None)
-                else:
-                    table.data[key] = value
-                await producer.send(
-                    table.changelog_topic.get_topic_name(),
-                    json.dumps(key).encode(),
-                    None if value is None else json.dumps(value).encode(),
-                    partition,
-                    None,
-                    None,
-                )
-            await producer.flush()
+            await self._send_journal(pending)
         for event in taken:
             event.ack()
+
+    async def _send_journal(self, pending: dict[str, dict[str, Any] | None]) -> None:
+        n = self.settings.partitions
+        # each value serialised once, as the tables' json schema reads it back: the
+        # exchange's whole flush record is assembled from the same text
+        flushes: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        entries = []
+        for key, value in pending.items():
+            kind, owner = _kind_and_owner(key)
+            table = self.prices if kind == "price" else self.state
+            text = "null" if value is None else json.dumps(value)
+            if table is self.state:
+                record, texts = flushes.setdefault(owner, ({}, []))
+                record[key] = value
+                texts.append(f"{_key_text(key)}:{text}")
+            entries.append((table, partition_of(owner, n), key, value, text))
+        whole = [
+            (
+                self.state,
+                partition_of(exchange, n),
+                journal_key(_FLUSH, exchange),
+                {"entries": record},
+                '{"entries":{' + ",".join(texts) + "}}",
+            )
+            for exchange, (record, texts) in flushes.items()
+        ]
+        # straight to the producer: Faust's Topic.send costs about half a millisecond
+        producer = self.app.producer
+        for table, partition, key, value, text in whole + entries:  # each whole flush first
+            if value is None:
+                table.data.pop(key, None)
+            else:
+                table.data[key] = value
+            await producer.send(
+                table.changelog_topic.get_topic_name(),
+                _key_text(key).encode(),
+                None if value is None else text.encode(),
+                partition,
+                None,
+                None,
+            )
+        await producer.flush()
 
     def _alert(self, change: StatusChange) -> dict[str, Any]:
         """The record of ``change`` on the alert topics (kept in the outbox until sent)."""

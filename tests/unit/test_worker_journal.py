@@ -99,3 +99,27 @@ async def test_a_rebuild_waits_for_the_flush_under_way() -> None:
     monitor.app.assignor.assigned_actives = lambda: set()  # type: ignore[method-assign]
     await monitor._rebuild()  # reads the tables: they must hold the whole flush
     assert flush.done()
+
+
+async def test_each_flush_record_carries_its_exchange_entries_whole_and_no_others() -> None:
+    monitor, producer = worker()
+    monitor.pending = {
+        bucket(1): {"amount": "7"},
+        bucket(2): None,  # a bucket that left the window: deleted, in the flush too
+        journal_key("volume", "coincheck", 1): {"amount": "3"},
+        journal_key("price", "BTC"): {"price": "10700000"},
+    }
+    await monitor._commit(Step())
+
+    flushes = {key: value for _, key, value in producer.sent if json.loads(key)[0] == "flush"}
+    assert flushes == {
+        journal_key("flush", "dmm"): {"entries": {bucket(1): {"amount": "7"}, bucket(2): None}},
+        journal_key("flush", "coincheck"): {
+            "entries": {journal_key("volume", "coincheck", 1): {"amount": "3"}}
+        },
+    }
+    # each whole record precedes its entries, and the table holds what was sent
+    order = [key for _, key, _ in producer.sent]
+    assert order.index(journal_key("flush", "dmm")) < order.index(bucket(1))
+    assert monitor.state.data[journal_key("flush", "dmm")] == flushes[journal_key("flush", "dmm")]
+    assert monitor.prices.data[journal_key("price", "BTC")] == {"price": "10700000"}
