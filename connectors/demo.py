@@ -764,7 +764,13 @@ def remove_topics(bootstrap: str, prefixes: Sequence[str]) -> int:
 
 
 def _worker_env(bootstrap: str, prefix: str, app_id: str, web_port: int) -> dict[str, str]:
-    env = dict(os.environ)
+    # the demo's worker runs the built-in packs with the default settings, whatever
+    # the shell running the demo has set for a worker of its own
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("RESERVE_MONITOR_", "KAFKA_"))
+    }
     env.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

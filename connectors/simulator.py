@@ -302,8 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--topic-prefix",
-        default=os.environ.get(TOPIC_PREFIX_ENV, ""),
-        help=f"prepended to every topic (default ${TOPIC_PREFIX_ENV})",
+        help=(
+            f"prepended to every topic (default for Kafka: ${TOPIC_PREFIX_ENV}; for --jsonl: "
+            "none, so that replay reads the file)"
+        ),
     )
     parser.add_argument("--rate", type=_positive(float), help="events per second (default: max)")
     parser.add_argument(
@@ -312,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="steady, stamped with the wall clock, until --duration or --count (or Ctrl-C)",
     )
     return parser
+
+
+def topic_prefix(args: argparse.Namespace) -> str:
+    """The prefix of the topics ``args`` write to.
+
+    The deployment's prefix (``$RESERVE_MONITOR_TOPIC_PREFIX``) is Kafka's: JSON Lines
+    get a prefix only when asked, since ``replay`` reads bare topic names.
+    """
+    if args.topic_prefix is not None:
+        return str(args.topic_prefix)
+    return "" if args.jsonl is not None else os.environ.get(TOPIC_PREFIX_ENV, "")
 
 
 class _PhaseAnnouncer:
@@ -333,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``reserve-monitor simulate``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.topic_prefix = topic_prefix(args)
     stderr = sys.stderr
     if args.live:
         if args.jsonl is not None:

@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="run the rules over JSON Lines, no Kafka")
     replay.add_argument("file", help="JSON Lines file, or - for stdin")
-    replay.add_argument("--policy", help="policy file (default: RESERVE_MONITOR_POLICY or jp)")
+    replay.add_argument(
+        "--policy",
+        help="policy file (default: $RESERVE_MONITOR_POLICY, else the built-in packs jp and ops)",
+    )
     replay.set_defaults(run=_replay)
 
     commands.add_parser(
@@ -145,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SignatureError as error:  # an unusable signing key
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:  # a file named
+        print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 1
 
 

@@ -135,6 +135,12 @@ class Monitor:
             web_port=s.web_port,
             web_bind=s.web_host,
             web_host=s.web_host,
+            # Faust's own pages would serve the state tables' entries by key and its
+            # statistics to anyone who reaches the port: only the monitor's pages are on
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
             producer_acks=-1,
             # a dead letter carries a rejected message's bytes in base64: up to 4/3 its size
             producer_max_request_size=DEADLETTER_MAX_BYTES,

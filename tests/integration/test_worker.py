@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.error
 
 import pytest
 
@@ -211,3 +212,16 @@ async def test_a_killed_worker_restarts_with_its_state(deployment: Deployment, l
     unique = {e["id"]: e for e in events(alerts.records) if e["data"]["rule"] == RESERVE}
     history = [(e["data"]["previous_status"], e["data"]["status"]) for e in unique.values()]
     assert history == [("unknown", "ok"), ("ok", "breach"), ("breach", "ok")]
+
+
+def test_the_worker_serves_its_own_pages_and_none_of_faust_s_table_pages(
+    worker: WorkerProcess,
+) -> None:
+    # Faust's /table/ would hand out the state tables' entries by key to anyone
+    for path in ("/table/", "/table/state/", "/router/", "/stats/"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            worker.get(path)
+        refused.value.close()  # the error holds the response and its socket
+        assert refused.value.code == 404, path
+    assert worker.get("/status")["exchanges"] == []
+    assert worker.get("/healthz")["healthy"]

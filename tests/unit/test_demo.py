@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+import pytest
+
 from connectors.demo import (
     Style,
     Tally,
+    _worker_env,
     events_counted,
     format_alert,
     format_amount,
@@ -222,3 +225,17 @@ def test_playback_compresses_the_live_span_and_rushes_the_rest() -> None:
     # a later phase counts from its own start
     surge = [r for r in records if r.ts >= start + timedelta(seconds=60)]
     assert playback_offsets(surge, start + timedelta(seconds=60), live, 10.0)[0] == 0.0
+
+
+def test_the_demo_worker_takes_none_of_the_shell_s_worker_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESERVE_MONITOR_POLICY", "/etc/reserve/production.yaml")
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("PATH", "/usr/bin")
+    env = _worker_env("127.0.0.1:9092", "demo.", "demo-app", 6100)
+    assert "RESERVE_MONITOR_POLICY" not in env  # the built-in packs, as the story expects
+    assert "KAFKA_SECURITY_PROTOCOL" not in env  # the demo's broker is a local plaintext one
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092"
+    assert env["RESERVE_MONITOR_TOPIC_PREFIX"] == "demo."
+    assert env["PATH"] == "/usr/bin"

@@ -468,3 +468,12 @@ def test_an_unreachable_worker_and_a_policy_for_a_worker_are_errors(
     argv = ["policy", "explain", "--exchange", "dmm", "--url", "http://x", "--policy", "p.yaml"]
     assert main(argv) == 1
     assert "--policy applies to --input" in capsys.readouterr().err
+
+
+def test_replay_of_a_missing_file_names_it_in_one_line_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["replay", "missing.jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["error: cannot read missing.jsonl: No such file or directory"]

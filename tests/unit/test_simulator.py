@@ -725,6 +725,18 @@ def test_cli_writes_the_scenario_and_prints_its_phases(
     assert "phase 2: overheads restated" in capsys.readouterr().err
 
 
+def test_jsonl_takes_no_prefix_from_the_environment_so_replay_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESERVE_MONITOR_TOPIC_PREFIX", "tenant-7.")  # a worker's, for Kafka
+    out = tmp_path / "eu.jsonl"
+    argv = ["--scenario", "eu-venue", "--seed", str(SEED), "--start", "2024-05-31T13:00:00Z"]
+    assert simulator.main([*argv, "--jsonl", str(out)]) == 0
+    expected = io.StringIO()
+    simulator.write_jsonl(records_of("eu-venue"), expected)
+    assert out.read_text() == expected.getvalue()
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -746,11 +758,11 @@ def test_cli_takes_kafka_settings_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-1:9093")
     monkeypatch.setenv("RESERVE_MONITOR_TOPIC_PREFIX", "tenant-a.")
     args = simulator.build_parser().parse_args([])
-    assert (args.bootstrap, args.topic_prefix) == ("broker-1:9093", "tenant-a.")
+    assert (args.bootstrap, simulator.topic_prefix(args)) == ("broker-1:9093", "tenant-a.")
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS")
     monkeypatch.delenv("RESERVE_MONITOR_TOPIC_PREFIX")
     args = simulator.build_parser().parse_args([])
-    assert (args.bootstrap, args.topic_prefix) == ("localhost:9092", "")
+    assert (args.bootstrap, simulator.topic_prefix(args)) == ("localhost:9092", "")
 
 
 def test_runs_from_another_start_do_not_share_event_ids() -> None:
