@@ -65,7 +65,14 @@ from monitor.core.rules import (
     Segregation,
 )
 from monitor.core.rules.base import Assessment, ExchangeView, classify
-from monitor.core.state import ExchangeState, Feed, HotFall, Ledger, RuleState
+from monitor.core.state import (
+    AWAITING_TRADES_KEPT,
+    ExchangeState,
+    Feed,
+    HotFall,
+    Ledger,
+    RuleState,
+)
 from monitor.core.status import Status
 from monitor.core.valuation import Valuer
 
@@ -280,6 +287,16 @@ class Engine:
             self._advance(moment)
             if state.restorable_clock is None or moment > state.restorable_clock:
                 state.restorable_clock = moment
+        elif kind == "awaiting":
+            held = []
+            for held_document in document["trades"]:
+                trade = from_document(Topic.TRADES, held_document)
+                assert isinstance(trade, Trade)
+                held.append((trade, held_document))
+                self._advance(trade.ts)
+            state.awaiting[parts[1]] = held
+            self._dependents[parts[1]].add(state.exchange)
+            self._dirty.add(state.exchange)  # a price held already releases them
         elif kind == "seen":
             state.seen.restore({event_id: int(n) for event_id, n in document["ids"].items()})
         elif kind == "rule":
@@ -355,20 +372,14 @@ class Engine:
             self.exchanges[exchange].holdings.reprice(price.asset, old, price.price)
 
     def _apply_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
-        notional = self.valuer.to_reporting(trade.notional, trade.currency)
-        if notional is None:
-            step.outcome, step.error = (
-                Outcome.INVALID,
-                (
-                    f"currency: no market.prices price of {trade.currency} to convert the notional "
-                    f"into {self.valuer.reporting_currency}"
-                ),
-            )
-            return
         if self.clock is not None:
             # the window ends at the clock, not at the newest trade: a trade the window
             # has left is stale, whether or not a newer trade (or a restart) came between
             state.volume.total(self.clock)
+        notional = self.valuer.to_reporting(trade.notional, trade.currency)
+        if notional is None:
+            self._hold_trade(state, trade, step)
+            return
         bucket = state.volume.add(trade.ts, notional)
         if bucket is None:
             step.outcome = Outcome.STALE
@@ -390,6 +401,64 @@ class Engine:
         step.writes.extend(
             (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
         )
+        self._saw_trade(state, trade, step)
+
+    def _hold_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
+        """Keep a trade no price converts yet, to count it once one does (:meth:`_release`).
+
+        Input topics are read side by side, so a trade may come before the first
+        price of its currency; refusing it would understate the volume the floor
+        grows with. Until it is counted, ``jp.liability_reserve`` is ``unknown``.
+        """
+        if not state.volume.admits(trade.ts):
+            step.outcome = Outcome.STALE
+            return
+        if state.awaiting_trades() >= AWAITING_TRADES_KEPT:
+            step.outcome, step.error = (
+                Outcome.INVALID,
+                (
+                    f"currency: no market.prices price of {trade.currency} converts the "
+                    f"notional into {self.valuer.reporting_currency}, and "
+                    f"{AWAITING_TRADES_KEPT} trades of {state.exchange} already wait for a price"
+                ),
+            )
+            return
+        step.outcome = Outcome.APPLIED
+        self._advance(trade.ts)
+        held = state.awaiting.setdefault(trade.currency, [])
+        held.append((trade, to_document(trade)))
+        self._dependents[trade.currency].add(state.exchange)  # its price makes it dirty
+        step.writes.append(
+            (
+                journal_key("awaiting", state.exchange, trade.currency),
+                {"trades": [document for _, document in held]},
+            )
+        )
+        self._saw_trade(state, trade, step)
+
+    def _release(self, state: ExchangeState, step: Step) -> None:
+        """Count the held trades whose currency has a price now, at that price."""
+        priced = [currency for currency in state.awaiting if currency in self.valuer.prices]
+        for currency in priced:
+            buckets = set()
+            for trade, _ in state.awaiting.pop(currency):
+                notional = self.valuer.to_reporting(trade.notional, currency)
+                assert notional is not None
+                bucket = state.volume.add(trade.ts, notional)  # None: the window has left it
+                if bucket is not None:
+                    buckets.add(bucket)
+            step.writes.extend(
+                (
+                    journal_key("volume", state.exchange, b),
+                    {"amount": decimal_text(state.volume.amount(b))},
+                )
+                for b in sorted(buckets)
+            )
+            step.writes.append((journal_key("awaiting", state.exchange, currency), None))
+        if priced:
+            self._drop_dependencies(state)
+
+    def _saw_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
         # apart from the buckets, which leave with the window: the trades feed's age
         if state.saw(Feed.TRADES, trade.ts):
             step.writes.append(
@@ -508,7 +577,7 @@ class Engine:
         Called when a ledger figure changes currency, so an exchange depends on the
         same prices as one restored from the journal, whatever its history.
         """
-        needed = set(state.holdings.assets) | set(state.ledger.liabilities)
+        needed = set(state.holdings.assets) | set(state.ledger.liabilities) | set(state.awaiting)
         needed.update(figure.currency for figure in _currency_figures(state.ledger))
         for asset, dependents in self._dependents.items():
             if asset not in needed:
@@ -516,6 +585,8 @@ class Engine:
 
     def _evaluate(self, state: ExchangeState, step: Step) -> None:
         assert self.clock is not None
+        if state.awaiting:
+            self._release(state, step)
         self._journal_clock(state, step)
         self._observe_hot_value(state, step)
         view = ExchangeView(state, self.valuer, self.clock)

@@ -18,6 +18,7 @@ from monitor.core.events import (
     InsurancePolicy,
     OwnFunds,
     ReserveFund,
+    Trade,
 )
 from monitor.core.holdings import Holdings
 from monitor.core.money import decimal_text
@@ -101,6 +102,9 @@ class HotFall:
 
 # how many hot-wallet falls within the drain window an exchange keeps as evidence
 HOT_FALLS_KEPT = 5
+# how many trades of one exchange may wait for the first price of their currency; more
+# are refused (a currency that never gets a price must not grow the state without bound)
+AWAITING_TRADES_KEPT = 1000
 
 
 class ExchangeState:
@@ -130,6 +134,12 @@ class ExchangeState:
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
         self.hot_falls: list[HotFall] = []
+        # trades in a currency market.prices has not priced yet, by currency, with the
+        # document each is journalled as: counted in the volume once a price converts them
+        self.awaiting: dict[str, list[tuple[Trade, dict[str, Any]]]] = {}
+
+    def awaiting_trades(self) -> int:
+        return sum(len(trades) for trades in self.awaiting.values())
 
     def saw(self, feed: str, moment: datetime) -> bool:
         """Note data of ``feed`` as of ``moment``; whether the feed's time moved."""

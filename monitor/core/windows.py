@@ -46,6 +46,10 @@ class RollingSum:
         self._total = MONEY_CONTEXT.add(self._total, amount)
         return index
 
+    def admits(self, moment: datetime) -> bool:
+        """Whether an amount at ``moment`` would still land in the window (see :meth:`add`)."""
+        return self.bucket_of(moment) > self._newest - self._size
+
     def total(self, now: datetime) -> Decimal:
         """The sum over the window that ends at ``now`` (never moves time backwards)."""
         index = self.bucket_of(now)

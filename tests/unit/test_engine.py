@@ -156,16 +156,17 @@ def test_a_repeated_price_event_is_a_duplicate() -> None:
     assert one(e, price("2", event_id="p-1")).outcome is Outcome.DUPLICATE
 
 
-def test_a_trade_in_a_currency_without_a_price_is_invalid() -> None:
+def test_a_trade_before_the_first_price_of_its_currency_waits_for_it() -> None:
     e = Engine(load_policy())
-    step = one(e, trade(100, currency="USDT"))
-    assert step.outcome is Outcome.INVALID
-    assert step.error is not None and step.error.startswith("currency: ")
-    assert "USDT" in step.error
-    assert step.writes == []
+    step = one(e, trade(100, currency="USDT", event_id="t-1"))
+    assert step.outcome is Outcome.APPLIED and step.error is None
+    assert e.exchanges["dmm"].trading_volume(T0) == 0  # not counted yet: no price converts it
+    assert one(e, trade(100, currency="USDT", event_id="t-1")).outcome is Outcome.DUPLICATE
     feed(e, price("150", asset="USDT"))
-    assert one(e, trade(100, currency="USDT")).outcome is Outcome.APPLIED
-    assert e.exchanges["dmm"].trading_volume(T0) == 15000
+    assert e.exchanges["dmm"].trading_volume(T0) == 15000  # counted at the price that came
+    assert one(e, trade(100, currency="USDT", event_id="t-2")).outcome is Outcome.APPLIED
+    assert e.exchanges["dmm"].trading_volume(T0) == 30000
+    assert e.exchanges["dmm"].awaiting == {}
 
 
 def test_a_price_not_in_the_reporting_currency_is_invalid() -> None:

@@ -16,6 +16,7 @@ from monitor.core.status import Status
 from tests.unit.builders import (
     at,
     changes,
+    event,
     feed,
     liability,
     price,
@@ -202,3 +203,32 @@ def test_reasons_read_as_percentages_and_grouped_amounts() -> None:
         "add 3,000,000,000 JPY"
     )
     assert reserve.shortfall == 3 * BILLION  # the machine-readable fields are untouched
+
+
+def test_trades_waiting_for_a_price_survive_a_restore_and_count_once_it_comes() -> None:
+    policy = load_policy()
+    e, journal = Engine(policy), {}
+    _journal(
+        feed(
+            e,
+            trade(1000, currency="USDT", event_id="t-1"),
+            trade(2000, currency="USDT", event_id="t-2", when=at(minutes=5)),
+        ),
+        journal,
+    )
+    assert json.loads(next(k for k in journal if k.startswith('["awaiting"')))[2] == "USDT"
+    for seed in range(3):
+        restored = _restored(policy, journal, seed)
+        assert restored.exchanges["dmm"].awaiting_trades() == 2
+        # the ids were journalled with them: a redelivered trade is a duplicate
+        assert restored.apply(event(trade(1000, currency="USDT", event_id="t-1"))).outcome is (
+            Outcome.DUPLICATE
+        )
+        _journal([restored.apply(event(price("150", asset="USDT", when=at(minutes=6))))], {})
+        assert restored.exchanges["dmm"].trading_volume(at(minutes=6)) == 450_000
+    # once counted, the volume is journalled and the waiting entry is gone
+    _journal(feed(e, price("150", asset="USDT", when=at(minutes=6))), journal)
+    assert not any(k.startswith('["awaiting"') for k in journal)
+    again = _restored(policy, journal)
+    assert again.exchanges["dmm"].trading_volume(at(minutes=6)) == 450_000
+    assert again.exchanges["dmm"].awaiting == {}

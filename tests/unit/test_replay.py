@@ -116,7 +116,7 @@ def test_bad_lines_are_counted_invalid_and_the_replay_goes_on() -> None:
         json.dumps({"topic": "exchange.unknown", "value": {}}) + "\n",
         line(trade("-5", event_id="t-neg")),  # negative amount
         line(trade(event_id="t-key"), key="bitflyer"),  # key names another exchange
-        line(trade(currency="XYZ", event_id="t-xyz")),  # no price of XYZ
+        line(trade("-7", currency="XYZ", event_id="t-xyz")),  # negative, in an unpriced currency
         json.dumps({"topic": "exchange.trades", "value": {}, "partition": 3}) + "\n",
         "\n",
     ]

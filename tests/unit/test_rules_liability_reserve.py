@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 
-from monitor.core.engine import Engine
+from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import PolicyError
 from monitor.core.policy import load_policy, parse_policy
+from monitor.core.state import AWAITING_TRADES_KEPT
 from monitor.core.status import Status
 from tests.unit.builders import (
     T0,
     assessment_of,
     at,
     changes,
+    event,
     feed,
     insurance,
     liability,
@@ -100,6 +102,41 @@ def test_trades_in_another_currency_count_at_its_price() -> None:
     assert measured(e).required == D("7500000000")
     assert measured(e).evidence["trading_volume"] == "1500000000000"
     assert status_of(e, RULE) is Status.WARNING  # 8 / 7.5 is under 1.2
+
+
+def test_trades_waiting_for_their_currency_s_first_price_leave_the_floor_unknown() -> None:
+    e = engine()
+    feed(e, reserve_fund(8 * BILLION), trade(10 * BILLION, currency="USDT", when=at(minutes=1)))
+    assert status_of(e, RULE) is Status.UNKNOWN  # the volume the floor grows with is partial
+    assert measured(e).reason == (
+        "1 trade of dmm in USDT waits for a market.prices price: the trading volume the "
+        "floor grows with is not complete"
+    )
+    assert measured(e).evidence == {"awaiting_price": "USDT"}
+    feed(e, price("150", asset="USDT", when=at(minutes=2)))
+    assert measured(e).required == D("7500000000")  # counted at the price that came
+    assert status_of(e, RULE) is Status.WARNING
+
+
+def test_a_trade_outside_the_window_is_stale_even_without_a_price() -> None:
+    e = engine()
+    feed(e, reserve_fund(8 * BILLION, when=at(days=40)))
+    step = e.apply(event(trade(BILLION, currency="USDT", when=T0)))
+    assert step.outcome is Outcome.STALE
+    assert e.exchanges["dmm"].awaiting == {}
+
+
+def test_waiting_trades_are_bounded_and_the_next_one_is_refused_with_its_reason() -> None:
+    e = engine()
+    for n in range(AWAITING_TRADES_KEPT):
+        feed(e, trade(1, currency="XYZ", event_id=f"t-{n}", when=at(seconds=n)))
+    step = e.apply(event(trade(1, currency="XYZ", event_id="t-over", when=at(hours=1))))
+    assert step.outcome is Outcome.INVALID
+    assert step.error == (
+        "currency: no market.prices price of XYZ converts the notional into JPY, and "
+        f"{AWAITING_TRADES_KEPT} trades of dmm already wait for a price"
+    )
+    assert e.exchanges["dmm"].awaiting_trades() == AWAITING_TRADES_KEPT
 
 
 def test_hot_customer_value_component_when_configured() -> None:

@@ -65,6 +65,16 @@ class LiabilityReserve:
             stale = stale_input(view, Feed.TRADES, last_trade, p.max_trades_age)
             if stale is not None:
                 return stale
+        if p.volume_rate and state.awaiting:
+            currencies = ", ".join(sorted(state.awaiting))
+            waiting = state.awaiting_trades()
+            trades = "1 trade" if waiting == 1 else f"{waiting} trades"
+            return unknown(
+                f"{trades} of {state.exchange} in {currencies} "
+                f"{'waits' if waiting == 1 else 'wait'} for a market.prices price: the trading "
+                "volume the floor grows with is not complete",
+                awaiting_price=currencies,
+            )
         fund_value = valuer.to_reporting(fund.amount, fund.currency)
         if fund_value is None:
             return unknown(
