@@ -369,7 +369,9 @@ class Engine:
     def _take_price(self, price: Price) -> None:
         old = self.valuer.replace(price)
         for exchange in self._dependents.get(price.asset, ()):
-            self.exchanges[exchange].holdings.reprice(price.asset, old, price.price)
+            holdings = self.exchanges[exchange].holdings
+            holdings.reprice(price.asset, old, price.price)
+            holdings.priced_at(price.asset, price.ts)
 
     def _apply_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
         if self.clock is not None:
@@ -518,6 +520,9 @@ class Engine:
     def _take_wallet(self, state: ExchangeState, wallet: WalletBalance) -> None:
         self._dependents[wallet.asset].add(state.exchange)
         state.holdings.replace(wallet, self.valuer.prices)
+        price = self.valuer.latest.get(wallet.asset)
+        if price is not None:
+            state.holdings.priced_at(wallet.asset, price.ts)
         state.saw(Feed.WALLETS, wallet.ts)
 
     def _apply_ledger(self, state: ExchangeState, entry: LedgerEvent, step: Step) -> None:

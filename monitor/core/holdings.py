@@ -51,6 +51,9 @@ class Holdings:
         self.segregation = AssetCoverage()
         # when each asset's customer liability was stated; the oldest is the one to watch
         self.liabilities_stated: KeyedMin[str, datetime] = KeyedMin()
+        # when the price each held asset is valued at was stated: the oldest one is the
+        # one to watch, since one stale price is enough to misvalue the holdings
+        self.prices_stated: KeyedMin[str, datetime] = KeyedMin()
 
     def newer_than_held(self, snapshot: WalletBalance) -> bool:
         held = self.snapshots.get((snapshot.wallet, snapshot.asset))
@@ -69,6 +72,15 @@ class Holdings:
         """Customers are owed ``amount`` of ``asset``, as stated at ``stated``."""
         self.segregation.set_required(asset, amount, price)
         self.liabilities_stated.set(asset, stated)
+
+    def priced_at(self, asset: str, stated: datetime) -> None:
+        """The price of ``asset`` the holdings are valued at was stated at ``stated``."""
+        if asset in self.assets:
+            self.prices_stated.set(asset, stated)
+
+    def oldest_price(self) -> tuple[datetime, str] | None:
+        """When the oldest price of a held asset was stated, and its asset."""
+        return self.prices_stated.smallest()
 
     def oldest_liability(self) -> tuple[datetime, str] | None:
         """When the oldest customer liability figure was stated, and its asset."""

@@ -155,6 +155,25 @@ def test_unknown_once_prices_are_older_than_max_price_age() -> None:
     assert "prices" in measured(e).reason
 
 
+def test_one_asset_s_stale_price_is_enough_while_others_stay_fresh() -> None:
+    e = Engine(load_policy())
+    feed(e, price("10000000"), price("500000", asset="ETH"))
+    feed(e, *split("96", "4"), *split("960", "40", asset="ETH"))
+    assert status_of(e, RULE) is Status.OK
+    # the ETH prices go on, the BTC feed stops: BTC is valued at a price an hour old
+    later = at(hours=1, seconds=1)
+    feed(e, price("510000", asset="ETH", when=later), *split("96", "4", when=later))
+    feed(e, *split("960", "40", asset="ETH", when=later))
+    assert status_of(e, RULE) is Status.UNKNOWN
+    assert measured(e).reason == (
+        "the newest market.prices price of BTC, which values dmm's holdings, is 3601s old, "
+        "older than the 1h this rule allows"
+    )
+    assert measured(e).evidence["asset"] == "BTC"
+    feed(e, price("10100000", when=at(hours=1, seconds=2)))  # BTC priced again
+    assert status_of(e, RULE) is Status.OK
+
+
 def test_status_changes_once_per_change_not_per_event() -> None:
     e = Engine(load_policy())
     steps = feed(e, price("1"), *split("96", "4"))

@@ -24,11 +24,10 @@ from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
     Explanation,
-    stale_input,
+    stale_prices,
     unknown,
 )
 from monitor.core.rules.inputs import short_assets, short_text
-from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 
@@ -65,7 +64,7 @@ def assess_coverage(
             f"{wording.unvalued} cannot be valued: no price for " + ", ".join(names),
             unpriced=names,
         )
-    stale = stale_input(view, Feed.PRICES, view.valuer.newest, max_price_age)
+    stale = stale_prices(view, max_price_age)
     if stale is not None:
         return stale
 

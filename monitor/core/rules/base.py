@@ -149,6 +149,30 @@ def stale_input(
     return None
 
 
+def stale_prices(view: ExchangeView, max_age: timedelta) -> Assessment | None:
+    """``unknown`` when the price of any asset the exchange holds is older than ``max_age``.
+
+    One stale price is enough to misvalue the holdings (a feed of one asset that
+    stops while the others go on), so the oldest price of a held asset is judged.
+    An exchange that holds no priced asset is judged on the newest price of any.
+    """
+    oldest = view.state.holdings.oldest_price()
+    if oldest is None:
+        return stale_input(view, "prices", view.valuer.newest, max_age)
+    stated, asset = oldest
+    age = view.now - stated
+    if age > max_age:
+        return unknown(
+            f"the newest market.prices price of {asset}, which values "
+            f"{view.state.exchange}'s holdings, is {duration_text(age)} old, older than "
+            f"the {duration_text(max_age)} this rule allows",
+            feed="prices",
+            asset=asset,
+            last_seen=stated.isoformat(),
+        )
+    return None
+
+
 def classify(assessment: Assessment, thresholds: Thresholds, previous: Status) -> Status:
     """The status after hysteresis; ``unknown`` whenever the assessment is.
 

@@ -22,6 +22,7 @@ from monitor.core.rules.base import (
     ExchangeView,
     Explanation,
     stale_input,
+    stale_prices,
     unknown,
 )
 from monitor.core.state import Feed
@@ -51,7 +52,7 @@ class ColdStorage:
                 + ", ".join(sorted(holdings.unpriced)),
                 unpriced=sorted(holdings.unpriced),
             )
-        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
+        stale = stale_prices(view, p.max_price_age)
         if stale is not None:
             return stale
         cold = holdings.value_of(Custody.COLD, Holder.CUSTOMER)

@@ -29,7 +29,14 @@ from monitor.core.money import (
     ratio_text,
 )
 from monitor.core.policy import CompensationCoverParams
-from monitor.core.rules.base import Assessment, ExchangeView, Explanation, stale_input, unknown
+from monitor.core.rules.base import (
+    Assessment,
+    ExchangeView,
+    Explanation,
+    stale_input,
+    stale_prices,
+    unknown,
+)
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import InsuranceAhead, insurance_ahead, with_ahead
 from monitor.core.state import Feed
@@ -59,7 +66,7 @@ class CompensationCover:
                 "customer crypto cannot be valued: no price for " + ", ".join(names),
                 unpriced=names,
             )
-        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
+        stale = stale_prices(view, p.max_price_age)
         if stale is not None:
             return stale
         cold = holdings.value_of(Custody.COLD, Holder.CUSTOMER)

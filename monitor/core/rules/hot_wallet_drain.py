@@ -32,7 +32,14 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import HotWalletDrainParams
-from monitor.core.rules.base import Assessment, ExchangeView, Explanation, stale_input, unknown
+from monitor.core.rules.base import (
+    Assessment,
+    ExchangeView,
+    Explanation,
+    stale_input,
+    stale_prices,
+    unknown,
+)
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
@@ -62,7 +69,7 @@ class HotWalletDrain:
                 "hot-wallet value is incomplete: no price for " + ", ".join(names),
                 unpriced=names,
             )
-        stale = stale_input(view, Feed.PRICES, view.valuer.newest, p.max_price_age)
+        stale = stale_prices(view, p.max_price_age)
         if stale is not None:
             return stale
         peaks = state.hot_peaks
