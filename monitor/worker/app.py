@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -88,6 +88,8 @@ class Monitor:
         # interleaved flushes could write a key's older value after its newer one
         self.journal_lock = asyncio.Lock()
         self.last_tick = 0.0
+        # events dated further ahead of the wall clock are refused (monitor.worker.intake)
+        self.max_ahead = timedelta(seconds=settings.max_future_seconds)
         # Unix time of the newest fetch answer the consumer has had, kept across
         # rebalances (aiokafka forgets it with the partitions it reassigns)
         self.last_fetch: float | None = None
@@ -172,15 +174,23 @@ class Monitor:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
         self.unacked.append(event)
+        wall_now = datetime.now(UTC)
         with self.metrics.evaluation.labels(topic.value).time():
             verdict = take(
-                self.engine, self.clock, topic, message.key, message.value, time.monotonic()
+                self.engine,
+                self.clock,
+                topic,
+                message.key,
+                message.value,
+                time.monotonic(),
+                wall_now=wall_now,
+                max_ahead=self.max_ahead,
             )
         if verdict.step is None or verdict.event_time is None:
             await self._reject(topic, event, verdict.error or "rejected")
             return
         self.metrics.events.labels(topic.value, verdict.outcome.value).inc()
-        lag = (datetime.now(UTC) - verdict.event_time).total_seconds()
+        lag = (wall_now - verdict.event_time).total_seconds()
         self.metrics.event_lag.labels(topic.value).observe(max(0.0, lag))
         self.pending.update(verdict.step.writes)
 
