@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import os
 import re
@@ -56,14 +57,17 @@ SCALE_PARTITIONS = 12
 INPUTS = ("exchange.trades", "exchange.wallet-balances", "exchange.ledger", "market.prices")
 
 
-def _records(count: int) -> list[Any]:
-    start = datetime.now(UTC) - timedelta(hours=2)
-    records = []
-    for record in steady(start, 11, exchanges=20, duration=None):
-        records.append(record)
-        if len(records) == count:
-            return records
-    return records
+def _records(count: int, start: datetime | None = None) -> list[Any]:
+    """``count`` records of the steady scenario, none dated after now.
+
+    A worker refuses events dated ahead of its clock; about 14 records a second of
+    event time, so a large ``count`` must start further back than two hours.
+    """
+    if start is None:
+        now = datetime.now(UTC)
+        span = _records(count, now)[-1].ts - now if count else timedelta(0)
+        start = now - max(timedelta(hours=2), span)
+    return list(itertools.islice(steady(start, 11, exchanges=20, duration=None), count))
 
 
 async def _prefill(bootstrap: str, prefix: str, records: list[Any]) -> None:
@@ -138,7 +142,8 @@ async def _latencies(d: Deployment, samples: int, background: int) -> list[float
         produce_live(d.bootstrap, d.prefix, rate=background, duration=3600, exchanges=20, seed=5)
     )
     latencies = []
-    base = datetime.now(UTC)
+    # one second apart, the last about now: a worker refuses events dated ahead of its clock
+    base = datetime.now(UTC) - timedelta(seconds=samples)
     ts = lambda i: (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")  # noqa: E731
     ex = "bench-latency"
     setup = [

@@ -3,9 +3,11 @@
 Starts a local Kafka broker unless one already runs on ``KAFKA_PORT`` (and
 stops only a broker it started), starts one ``reserve-monitor worker`` on a
 fresh topic prefix and application id, plays ``dmm-incident`` phase by phase
-with event times that end the incident about now, prints every CloudEvent of
-``<prefix>reserve.alerts`` as it arrives, then the worker's final adequacy
-table from ``GET /status``, and stops everything it started, whatever happens.
+with event times that end the story, its quiet hour after the incident
+included, about now (a worker refuses events dated ahead of its clock), prints
+every CloudEvent of ``<prefix>reserve.alerts`` as it arrives, then the worker's
+final adequacy table from ``GET /status``, and stops everything it started,
+whatever happens.
 
 The run's topics are deleted at the end; the worker's log stays in
 ``.kafka/demo-<run>.log`` (``DEMO_WORKER_LOG_LEVEL``, default ``warning``, sets
@@ -36,14 +38,21 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from connectors.scenarios import Phase, Record, format_ts, generate, phase_of, phases
+from connectors.scenarios import (
+    Phase,
+    Record,
+    format_ts,
+    generate,
+    phase_of,
+    phases,
+    start_ending_at,
+)
 from connectors.simulator import encode
 
 SCENARIO = "dmm-incident"
 SEED = 1
 # dmm-incident's live part (after 24 h of trade history, before the quiet hour)
-# spans the first 240 s from its start; starting it that long ago ends the
-# incident about now.
+# spans the first 240 s from its start: it plays paced, the rest at once.
 STORY_SECONDS = 240
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -818,13 +827,17 @@ def run(out: TextIO = sys.stdout) -> int:
             f"http://127.0.0.1:{web_port}/status\nworker    log {shown}",
             file=out,
         )
-        start = (datetime.now(UTC) - timedelta(seconds=STORY_SECONDS)).replace(microsecond=0)
+        # the whole story in the past, ending about now: sent faster than it happened,
+        # none of it may be dated ahead of the worker's clock
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = start_ending_at(SCENARIO, now, SEED)
         records = generate(SCENARIO, start, SEED)
         scenario_phases = phases(SCENARIO, start, SEED)
         print(
             style.dim(
                 f"scenario  {len(records)} records, seed {SEED}; the incident starts at "
-                f"{format_ts(start)} (event time, {STORY_SECONDS // 60} min ago); "
+                f"{format_ts(start)} (event time, {(now - start) // timedelta(minutes=1)} min "
+                "ago); "
                 f"the story plays {SPEEDUP:g}x faster than life, the trade history and the "
                 "quiet hour at once; times below are event times (UTC)"
             ),

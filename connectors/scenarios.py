@@ -1006,6 +1006,18 @@ def generate(name: str, start: datetime, seed: int, **params: Any) -> list[Recor
     return list(_scenario(name, params).records(start, seed, **params))
 
 
+def start_ending_at(name: str, end: datetime, seed: int, **params: Any) -> datetime:
+    """The start at which a named scenario's last record is dated `end`.
+
+    A worker refuses events dated ahead of its wall clock (by more than
+    RESERVE_MONITOR_MAX_FUTURE_SECONDS), so a scenario sent to Kafka faster than
+    it happened must lie in the past: started this long ago, it ends at `end`.
+    """
+    end = event_time(end)
+    last = max((record.ts for record in generate(name, end, seed, **params)), default=end)
+    return end - (last - end)
+
+
 def phases(name: str, start: datetime, seed: int, **params: Any) -> list[Phase]:
     """The phases of a named scenario, in time order."""
     return _scenario(name, params).phases(start, seed, **params)

@@ -30,6 +30,7 @@ from connectors.scenarios import (
     phase_of,
     phases,
     restamp,
+    start_ending_at,
     steady,
 )
 from connectors.scenarios import generate as generate_records
@@ -278,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--start",
         type=_rfc3339,
-        help="event time the scenario starts at, RFC 3339 with offset (default: now)",
+        help="event time the scenario starts at, RFC 3339 with offset (default: so that it "
+        "ends now; a worker refuses events dated ahead of its clock)",
     )
     parser.add_argument("--exchanges", type=_positive(int), help="steady: number of exchanges")
     parser.add_argument(
@@ -369,7 +371,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.count is not None:
         parser.error("--count applies to --live only")
 
-    start = args.start or datetime.now(UTC).replace(microsecond=0)
     params: dict[str, Any] = {}
     if args.exchanges is not None:
         params["exchanges"] = args.exchanges
@@ -378,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.settle_minutes is not None:
         params["settle_minutes"] = args.settle_minutes
     try:
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = args.start or start_ending_at(args.scenario, now, args.seed, **params)
         records = generate_records(args.scenario, start, args.seed, **params)
         scenario_phases = phases(args.scenario, start, args.seed, **params)
     except ValueError as error:

@@ -80,6 +80,10 @@ class Settings(KafkaClientSettings):
     settle_seconds: float = Field(0.05, gt=0, alias="RESERVE_MONITOR_SETTLE_SECONDS")
     # a dead worker's partitions move to the others after this long without heartbeats
     session_timeout_seconds: float = Field(20.0, gt=0, alias="RESERVE_MONITOR_SESSION_TIMEOUT")
+    # an event dated further ahead of this worker's wall clock is invalid: one producer
+    # with a broken clock would otherwise move the time every figure of every exchange
+    # is judged at
+    max_future_seconds: float = Field(300.0, ge=0, alias="RESERVE_MONITOR_MAX_FUTURE_SECONDS")
     log_level: str = Field("info", alias="RESERVE_MONITOR_LOG_LEVEL")
     # PEM Ed25519 private key: CloudEvents published are signed with it (see monitor.core.signing)
     signing_key: str | None = Field(None, alias="RESERVE_MONITOR_SIGNING_KEY")

@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +35,7 @@ from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report
 from monitor.core.signing import load_signer
 from monitor.settings import Settings
+from monitor.worker import health as worker_health
 from monitor.worker import metrics as worker_metrics
 from monitor.worker.connection import broker_credentials
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES, deadletter_record
@@ -115,6 +116,11 @@ class Monitor:
         # interleaved flushes could write a key's older value after its newer one
         self.journal_lock = asyncio.Lock()
         self.last_tick = 0.0
+        # events dated further ahead of the wall clock are refused (monitor.worker.intake)
+        self.max_ahead = timedelta(seconds=settings.max_future_seconds)
+        # Unix time of the newest fetch answer the consumer has had, kept across
+        # rebalances (aiokafka forgets it with the partitions it reassigns)
+        self.last_fetch: float | None = None
         self.signer = load_signer(settings.signing_key) if settings.signing_key else None
         self.app = self._create_app()
 
@@ -203,14 +209,24 @@ class Monitor:
         message = event.message
         self.unacked.append(event)
         timing, lag, outcomes = self.intake_metrics[topic]
+        wall_now = time.time()
         started = time.perf_counter()
-        verdict = take(self.engine, self.clock, topic, message.key, message.value, time.monotonic())
+        verdict = take(
+            self.engine,
+            self.clock,
+            topic,
+            message.key,
+            message.value,
+            time.monotonic(),
+            wall_now=datetime.fromtimestamp(wall_now, UTC),
+            max_ahead=self.max_ahead,
+        )
         timing.observe(time.perf_counter() - started)
         if verdict.step is None or verdict.event_time is None:
             await self._reject(topic, event, verdict.error or "rejected")
             return
         outcomes[verdict.outcome].inc()
-        lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
+        lag.observe(max(0.0, wall_now - verdict.event_time.timestamp()))
         self.pending.update(verdict.step.writes)
 
     async def _reject(self, topic: Topic, event: EventT[bytes], error: str) -> None:
@@ -471,12 +487,23 @@ class Monitor:
         return self.app.web.json({"app_id": self.settings.app_id, "exchanges": reports})
 
     async def _health_view(self, request: Any) -> Any:
-        healthy = (
-            self.last_tick > 0
-            and time.monotonic() - self.last_tick < max(10.0, 5 * self.settings.tick_seconds)
-            and not self.app.rebalancing
+        health = self.health()
+        return self.app.web.json(health.to_document(), status=health.http_status)
+
+    def health(self) -> worker_health.Health:
+        """Whether this worker consumes now (see :mod:`monitor.worker.health`)."""
+        consumer = worker_health.aiokafka_consumer(self.app.consumer)
+        fetched = worker_health.newest_fetch(consumer) if consumer is not None else None
+        if fetched is not None and (self.last_fetch is None or fetched > self.last_fetch):
+            self.last_fetch = fetched
+        return worker_health.assess(
+            since_tick=time.monotonic() - self.last_tick if self.last_tick else None,
+            tick_limit=worker_health.tick_silence_limit(self.settings.tick_seconds),
+            rebalancing=self.app.rebalancing,
+            since_fetch=time.time() - self.last_fetch if self.last_fetch is not None else None,
+            # the group gives up on a member silent this long; so does the health check
+            fetch_limit=self.settings.session_timeout_seconds,
         )
-        return self.app.web.json({"healthy": healthy}, status=200 if healthy else 503)
 
 
 def create_app(

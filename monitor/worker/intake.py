@@ -5,18 +5,26 @@ worker settles the engine apart, on a timer) and says how the record is
 accounted for (``reserve_monitor_events_total``). It never raises, whatever the
 bytes, and it needs no Kafka: the worker sends what it decides (journal,
 dead letter), tests call it directly.
+
+A live worker also refuses an event dated too far ahead of its own wall clock
+(:func:`ahead_of_clock`): the time every figure of every exchange is judged at
+follows the newest event applied, so one producer with a broken clock would
+otherwise age every feed at once. The engine never reads a wall clock, and
+``replay``, which has none, takes every event as dated.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Topic, decode
+from monitor.core.money import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,21 @@ class Verdict:
     event_time: datetime | None = None
 
 
+def ahead_of_clock(
+    event_time: datetime, wall_now: datetime, max_ahead: timedelta
+) -> InvalidEvent | None:
+    """The error of an event dated more than ``max_ahead`` after ``wall_now``, else None."""
+    ahead = event_time - wall_now
+    if ahead <= max_ahead:
+        return None
+    return InvalidEvent(
+        "ts",
+        f"{rfc3339(event_time)} is {math.ceil(ahead.total_seconds())} s ahead of this "
+        f"worker's clock ({rfc3339(wall_now.replace(microsecond=0))}); at most "
+        f"{max_ahead.total_seconds():g} s is accepted (RESERVE_MONITOR_MAX_FUTURE_SECONDS)",
+    )
+
+
 def take(
     engine: Engine,
     clock: WatermarkClock,
@@ -42,8 +65,15 @@ def take(
     key: bytes | None,
     value: bytes | None,
     monotonic_now: float,
+    *,
+    wall_now: datetime,
+    max_ahead: timedelta,
 ) -> Verdict:
-    """Decode and apply one record of ``topic``; never raises."""
+    """Decode and apply one record of ``topic``; never raises.
+
+    ``wall_now`` is the worker's wall clock as the record is taken: an event dated
+    more than ``max_ahead`` after it is invalid and changes nothing.
+    """
     try:
         event = decode(topic, key, value or b"")
     except InvalidEvent as error:
@@ -51,6 +81,9 @@ def take(
     except Exception as error:  # a decoding bug must not stop the monitor: keep the bytes
         log.exception("decoding failed on a record of %s", topic.value)
         return Verdict(Outcome.INVALID, error=f"internal: {type(error).__name__}: {error}")
+    too_far = ahead_of_clock(event.ts, wall_now, max_ahead)
+    if too_far is not None:
+        return Verdict(Outcome.INVALID, error=str(too_far))
     try:
         step = engine.take(event)
     except Exception as error:  # an engine bug must not stop the monitor: keep the bytes
@@ -61,6 +94,6 @@ def take(
         return Verdict(Outcome.INVALID, error=step.error or "rejected")
     if step.outcome is Outcome.APPLIED:
         # only an applied event moves time: a rejected, duplicate or stale one dated
-        # in the future would otherwise age every figure of every exchange
+        # ahead would otherwise age every figure of every exchange
         clock.observe(event.ts, monotonic_now)
     return Verdict(step.outcome, step=step, event_time=event.ts)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -192,6 +193,14 @@ class WorkerProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
             body = reply.read().decode()
         return body if path == "/metrics" else json.loads(body)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """``/healthz``: its HTTP status and its body, a 503's included."""
+        try:
+            return 200, self.get("/healthz")
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read().decode())
 
     def metrics(self) -> str:
         return str(self.get("/metrics"))

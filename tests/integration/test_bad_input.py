@@ -44,9 +44,11 @@ COLD = "jp.cold_storage"
 
 def _late_and_repeated() -> list[tuple[str, str, object]]:
     """After ``healthy("dmm")`` at 13:00: what each outcome other than invalid looks like."""
-    repeated_wallet = wallet(1, "dmm", "btc-cold-1", "BTC", "1", "cold", "2099-01-01T00:00:00Z")
+    # w-1 again, a month after the other events (but not after the wall clock, which would
+    # make it invalid): a duplicate, which must not move time
+    repeated_wallet = wallet(1, "dmm", "btc-cold-1", "BTC", "1", "cold", "2024-07-01T00:00:00Z")
     return [
-        repeated_wallet,  # w-1 again, dated far ahead: a duplicate that must not move time
+        repeated_wallet,
         wallet(90, "dmm", "btc-cold-1", "BTC", "1", "cold", "2024-05-31T12:00:00Z"),  # stale
         fund(90, "dmm", "1", "2024-05-31T12:00:00Z"),  # older than the fund held: stale
         trade(1, "dmm", "1250000", "2024-05-31T12:30:00Z"),  # late, inside the window
@@ -120,7 +122,8 @@ async def test_every_message_is_accounted_for_and_every_bad_one_dead_lettered(
     assert sum(worker.outcomes().values()) == sent
 
     # the worker went on: the healthy exchange is judged, once, on the events it applied,
-    # at the time they set (nothing dated 2099 moved the clock)
+    # at the time they set: nothing dated ahead moved the clock, neither the wallet dated
+    # 2099 (ahead of the worker's wall clock) nor the refused and repeated ones of July
     report = worker.status()["dmm"]
     assert report["as_of"].startswith("2024-05-31T")
     assert report["trading_volume"]["amount"] == "1250000"  # the late trade, counted once

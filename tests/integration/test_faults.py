@@ -249,6 +249,34 @@ async def test_the_worker_reconnects_after_a_broker_restart_and_loses_nothing(
     assert 0 < len(errors) < 300, f"{len(errors)} error lines"
 
 
+async def test_healthz_answers_503_while_the_broker_is_away_and_200_once_it_is_back(
+    own_broker: KafkaBroker, log_dir: Path
+) -> None:
+    d = Deployment(own_broker.bootstrap)
+    worker = WorkerProcess(d, log_dir).start()
+    # the worker judges its consumer cut off after this long without a fetch answer
+    limit = float(worker.env()["RESERVE_MONITOR_SESSION_TIMEOUT"])
+    try:
+        # idle, not one input record, for twice that long: empty fetch answers keep it healthy
+        idle_until = time.monotonic() + 2 * limit
+        while time.monotonic() < idle_until:
+            assert worker.health() == (200, {"healthy": True})
+            await asyncio.sleep(0.5)
+
+        await asyncio.to_thread(own_broker.down)
+        status, body = await wait_for(
+            lambda: (answer := worker.health())[0] != 200 and answer, timeout=60
+        )
+        assert status == 503 and body["healthy"] is False
+        assert body["reason"].startswith("cut off from Kafka: no answer from a broker"), body
+
+        await asyncio.to_thread(own_broker.up)
+        # it reconnects, rejoins its group (a rebalance: 503 meanwhile) and consumes again
+        await wait_for(lambda: worker.health() == (200, {"healthy": True}), timeout=120)
+    finally:
+        worker.stop()
+
+
 def _applied(worker: WorkerProcess) -> int:
     return worker.outcomes().get((TRADES, "applied"), 0)
 

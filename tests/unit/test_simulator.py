@@ -37,6 +37,7 @@ from connectors.scenarios import (
     phase_of,
     phases,
     restamp,
+    start_ending_at,
     steady,
 )
 
@@ -735,6 +736,33 @@ def test_jsonl_takes_no_prefix_from_the_environment_so_replay_reads_it(
     expected = io.StringIO()
     simulator.write_jsonl(records_of("eu-venue"), expected)
     assert out.read_text() == expected.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [(name, {}) for name in SCENARIOS] + [("dmm-incident", {"settle_minutes": 10})],
+)
+def test_a_scenario_started_that_long_ago_ends_at_the_given_time(
+    name: str, params: dict[str, int]
+) -> None:
+    """Sent faster than it happened, nothing of it is dated ahead of a worker's clock."""
+    end = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    start = start_ending_at(name, end, SEED, **params)
+    records = generate(name, start, SEED, **params)
+    assert max(record.ts for record in records) == end
+    assert records[0].ts < end
+
+
+def test_cli_plays_a_scenario_that_ends_now_by_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert simulator.main(["--scenario", "dmm-incident", "--jsonl", "-"]) == 0
+    after = datetime.now(UTC)
+    lines = capsys.readouterr().out.splitlines()
+    times = [datetime.fromisoformat(json.loads(line)["value"]["ts"]) for line in lines]
+    assert before <= max(times) <= after
+    assert min(times) < before - timedelta(hours=24)  # the volume window's history
 
 
 @pytest.mark.parametrize(
