@@ -191,6 +191,7 @@ class Monitor:
         app.page("/metrics")(self._metrics_view)  # type: ignore[arg-type]
         app.page("/status")(self._status_view)  # type: ignore[arg-type]
         app.page("/healthz")(self._health_view)  # type: ignore[arg-type]
+        app.page("/livez")(self._liveness_view)  # type: ignore[arg-type]
         return app
 
     def _agent(self, app: faust.App, topic: Topic, channel: faust.TopicT) -> None:
@@ -489,6 +490,13 @@ class Monitor:
     async def _health_view(self, request: Any) -> Any:
         health = self.health()
         return self.app.web.json(health.to_document(), status=health.http_status)
+
+    async def _liveness_view(self, request: Any) -> Any:
+        alive = worker_health.liveness(
+            since_tick=time.monotonic() - self.last_tick if self.last_tick else None,
+            tick_limit=worker_health.tick_silence_limit(self.settings.tick_seconds),
+        )
+        return self.app.web.json(alive.to_document(), status=alive.http_status)
 
     def health(self) -> worker_health.Health:
         """Whether this worker consumes now (see :mod:`monitor.worker.health`)."""

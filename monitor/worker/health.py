@@ -97,6 +97,22 @@ def assess(
     return HEALTHY
 
 
+def liveness(*, since_tick: float | None, tick_limit: float) -> Health:
+    """Whether the worker's process is alive (``GET /livez``): its own timer runs.
+
+    Kafka, rebalances and recovery do not count: a restart mends none of them, so a
+    liveness probe that restarted workers while the brokers are away would only
+    add state recovery to the outage. Before the first tick it is alive (starting).
+    """
+    if since_tick is not None and since_tick >= tick_limit:
+        return Health(
+            False,
+            f"stalled: the worker's timer last ran {since_tick:.0f} s ago (limit "
+            f"{tick_limit:.0f} s); the event loop is blocked or a flush waits forever",
+        )
+    return HEALTHY
+
+
 def newest_fetch(consumer: Any) -> float | None:
     """When ``consumer`` (an aiokafka consumer) last had a fetch answer, in Unix seconds.
 

@@ -269,6 +269,8 @@ async def test_healthz_answers_503_while_the_broker_is_away_and_200_once_it_is_b
         )
         assert status == 503 and body["healthy"] is False
         assert body["reason"].startswith("cut off from Kafka: no answer from a broker"), body
+        # not consuming, yet alive: a liveness probe must not restart it for the outage
+        assert worker.get("/livez") == {"healthy": True}
 
         await asyncio.to_thread(own_broker.up)
         # it reconnects, rejoins its group (a rebalance: 503 meanwhile) and consumes again

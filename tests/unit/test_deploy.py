@@ -460,9 +460,11 @@ def test_probes_and_ports_are_the_web_port(deployment: dict[str, Any]) -> None:
     port = web_port(env_of(container))
     (declared,) = container["ports"]
     assert declared["containerPort"] == port and declared["name"] == "metrics"
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    # started and ready once consuming; alive (not restarted) while its loop runs, Kafka or not
+    paths = {"startupProbe": "/healthz", "readinessProbe": "/healthz", "livenessProbe": "/livez"}
+    for probe, path in paths.items():
         check = container[probe]["httpGet"]
-        assert check["path"] == "/healthz", probe
+        assert check["path"] == path, probe
         assert check["port"] in (port, declared["name"]), probe
     (service_port,) = manifest("service.yaml")["spec"]["ports"]
     assert service_port["name"] == "metrics"

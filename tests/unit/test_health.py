@@ -11,6 +11,7 @@ from monitor.worker.health import (
     Health,
     aiokafka_consumer,
     assess,
+    liveness,
     newest_fetch,
     tick_silence_limit,
 )
@@ -130,3 +131,13 @@ def test_the_aiokafka_consumer_is_none_until_faust_has_one() -> None:
     assert aiokafka_consumer(object()) is None  # a Faust that renamed its private parts
     AppConsumer._thread._consumer = consumer = object()
     assert aiokafka_consumer(AppConsumer()) is consumer
+
+
+def test_a_worker_is_alive_while_its_timer_runs_whatever_kafka_does() -> None:
+    assert liveness(since_tick=None, tick_limit=10.0) == HEALTHY  # starting
+    assert liveness(since_tick=9.9, tick_limit=10.0) == HEALTHY
+    stalled = liveness(since_tick=10.0, tick_limit=10.0)
+    assert not stalled.healthy and stalled.http_status == 503
+    assert stalled.reason is not None and stalled.reason.startswith(
+        "stalled: the worker's timer last ran 10 s ago (limit 10 s)"
+    )
