@@ -19,17 +19,15 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.types import EventT
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.clock import WatermarkClock
-from monitor.core.engine import Engine, Outcome, StatusChange, Step, journal_key
+from monitor.core.engine import Engine, Outcome, StatusChange, Step
 from monitor.core.events import Topic
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report
@@ -40,6 +38,7 @@ from monitor.worker import metrics as worker_metrics
 from monitor.worker.connection import broker_credentials
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES, deadletter_record
 from monitor.worker.intake import take
+from monitor.worker.journal import Journal, outbox_key
 
 log = logging.getLogger(__name__)
 
@@ -50,35 +49,6 @@ DEADLETTER = "reserve.deadletter"
 OUTPUT_TOPICS = (ALERTS, BREACHES, ADEQUACY, DEADLETTER)
 _METRICS_TYPE = "text/plain; version=0.0.4"
 _CLOUDEVENT_HEADERS = {"content-type": CONTENT_TYPE.encode()}
-
-
-# journal entries of alerts not yet delivered: ["outbox", exchange, change id]
-_OUTBOX = "outbox"
-# the latest flush of an exchange's journal, whole, in one record: ["flush", exchange]
-_FLUSH = "flush"
-
-
-def _outbox_key(change: StatusChange) -> str:
-    return journal_key(_OUTBOX, change.exchange, change.id)
-
-
-@lru_cache(maxsize=1 << 16)  # journal keys repeat: the same few per exchange
-def _kind_and_owner(key: str) -> tuple[str, str]:
-    """A journal key's kind and the exchange (or, for a price, the asset) it belongs to."""
-    kind, owner = json.loads(key)[:2]
-    return kind, owner
-
-
-@lru_cache(maxsize=1 << 16)
-def _key_text(key: str) -> str:
-    """A journal key as the tables' json key serialiser writes it."""
-    return json.dumps(key)
-
-
-@lru_cache(maxsize=1 << 16)  # murmur2 in Python, for the same few owners again and again
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
-    return (int(murmur2(key.encode("utf-8"))) & 0x7FFFFFFF) % partitions
 
 
 class Monitor:
@@ -164,19 +134,20 @@ class Monitor:
         }
         self.outputs = {name: app.topic(s.topic(name), **raw) for name in OUTPUT_TOPICS}
         # journal keys are JSON-list strings, values JSON documents (see Engine.restore)
-        journal: faust.Schema[Any, Any] = faust.Schema(
+        schema: faust.Schema[Any, Any] = faust.Schema(
             key_serializer="json", value_serializer="json"
         )
-        self.state = app.Table("state", default=None, partitions=s.partitions, schema=journal)
+        self.state = app.Table("state", default=None, partitions=s.partitions, schema=schema)
         # recovery_buffer_size=1: a global table otherwise holds other workers' live
         # writes in a 1000-event buffer until the next rebalance (faust-streaming#283)
         self.prices = app.GlobalTable(
             "prices",
             default=None,
             partitions=s.partitions,
-            schema=journal,
+            schema=schema,
             recovery_buffer_size=1,
         )
+        self.journal = Journal(self.state, self.prices, s.partitions)
         for topic in Topic:
             self._agent(app, topic, app.topic(s.topic(topic.value), **raw))
         self.state.on_recover(self._rebuild)
@@ -264,7 +235,7 @@ class Monitor:
     async def _commit_locked(self, step: Step) -> None:
         self.pending.update(step.writes)
         self.dirty.update(step.evaluated)
-        outbox = [(_outbox_key(change), self._alert(change)) for change in step.changes]
+        outbox = [(outbox_key(change), self._alert(change)) for change in step.changes]
         self.pending.update(outbox)
         await self._persist()
         if not outbox:
@@ -290,51 +261,9 @@ class Monitor:
         pending, self.pending = self.pending, {}
         taken, self.unacked = self.unacked, []
         if pending:
-            await self._send_journal(pending)
+            await self.journal.write(self.app.producer, pending)
         for event in taken:
             event.ack()
-
-    async def _send_journal(self, pending: dict[str, dict[str, Any] | None]) -> None:
-        n = self.settings.partitions
-        # each value serialised once, as the tables' json schema reads it back: the
-        # exchange's whole flush record is assembled from the same text
-        flushes: dict[str, tuple[dict[str, Any], list[str]]] = {}
-        entries = []
-        for key, value in pending.items():
-            kind, owner = _kind_and_owner(key)
-            table = self.prices if kind == "price" else self.state
-            text = "null" if value is None else json.dumps(value)
-            if table is self.state:
-                record, texts = flushes.setdefault(owner, ({}, []))
-                record[key] = value
-                texts.append(f"{_key_text(key)}:{text}")
-            entries.append((table, partition_of(owner, n), key, value, text))
-        whole = [
-            (
-                self.state,
-                partition_of(exchange, n),
-                journal_key(_FLUSH, exchange),
-                {"entries": record},
-                '{"entries":{' + ",".join(texts) + "}}",
-            )
-            for exchange, (record, texts) in flushes.items()
-        ]
-        # straight to the producer: Faust's Topic.send costs about half a millisecond
-        producer = self.app.producer
-        for table, partition, key, value, text in whole + entries:  # each whole flush first
-            if value is None:
-                table.data.pop(key, None)
-            else:
-                table.data[key] = value
-            await producer.send(
-                table.changelog_topic.get_topic_name(),
-                _key_text(key).encode(),
-                None if value is None else text.encode(),
-                partition,
-                None,
-                None,
-            )
-        await producer.flush()
 
     def _alert(self, change: StatusChange) -> dict[str, Any]:
         """The record of ``change`` on the alert topics (kept in the outbox until sent)."""
@@ -433,31 +362,12 @@ class Monitor:
             for tp in self.app.assignor.assigned_actives()
             if tp.topic == self.state.changelog_topic.get_topic_name()
         }
-        n = self.settings.partitions
         engine = Engine(self.policy)
-        for key, document in list(self.prices.data.items()):
+        for key, document in self.journal.recovered_prices():
             engine.restore(key, document)
-        entries: dict[str, dict[str, Any] | None] = {}
-        flushes = []
-        for key, document in list(self.state.data.items()):
-            kind, owner = json.loads(key)[:2]
-            if document is None or partition_of(owner, n) not in owned:
-                continue
-            if kind == _FLUSH:
-                flushes.append(document["entries"])
-            else:
-                entries[key] = document
-        for flush in flushes:  # the latest flush, whole, over what its own entries left
-            entries.update(flush)
-        kept, outbox = 0, []
-        for key, document in entries.items():
-            if document is None:
-                continue
-            if json.loads(key)[0] == _OUTBOX:
-                outbox.append((key, document))
-            else:
-                engine.restore(key, document)
-            kept += 1
+        entries, outbox = self.journal.recovered(owned)
+        for key, document in entries:
+            engine.restore(key, document)
         self.engine = engine
         self.metrics.retain_exchanges(engine.exchanges)
         if engine.clock is not None:  # time goes on from the newest event recovered
@@ -465,7 +375,7 @@ class Monitor:
         self.dirty = set(engine.exchanges)
         log.info(
             "state rebuilt: %d entries, %d exchanges, partitions %s",
-            kept,
+            len(entries) + len(outbox),
             len(engine.exchanges),
             sorted(owned),
         )

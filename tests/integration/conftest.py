@@ -21,8 +21,13 @@ def _kafka(command: str, *, check: bool = True) -> subprocess.CompletedProcess[s
 
 @pytest.fixture(scope="session")
 def bootstrap() -> Iterator[str]:
-    """A broker on KAFKA_PORT (19092 for tests): reused if running, else started and stopped."""
-    with local_broker(KAFKA, TEST_PORT) as address:
+    """A broker on KAFKA_PORT (19092 for tests): reused if running, else started and stopped.
+
+    One the session started is wiped when it stops: the topics of run after run
+    (thousands of partitions) slow every group join, and a new worker's first join
+    has been seen to stall in Faust on such a broker.
+    """
+    with local_broker(KAFKA, TEST_PORT, wipe=True) as address:
         yield address
 
 

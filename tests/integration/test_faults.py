@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from connectors.scenarios import steady
 from connectors.simulator import encode
 from monitor.core.events import Topic
-from monitor.worker.app import partition_of
+from monitor.worker.journal import partition_of
 from tests.integration.conftest import TEST_PORT
 from tests.integration.harness import (
     Deployment,

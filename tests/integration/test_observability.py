@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors import simulator
 from connectors.scenarios import generate, phases
 from monitor.core.events import Topic
-from monitor.worker.app import partition_of
+from monitor.worker.journal import partition_of
 from tests import dashboards
 from tests.integration.harness import Deployment, WorkerProcess, produce, wait_for
 from tests.integration.monitoring import Server, start_alertmanager, start_prometheus
