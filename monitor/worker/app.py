@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, Message
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.core.alerts import CONTENT_TYPE, cloud_event
@@ -35,7 +35,8 @@ from monitor.core.signing import load_signer
 from monitor.settings import Settings
 from monitor.worker import health as worker_health
 from monitor.worker import metrics as worker_metrics
-from monitor.worker.connection import broker_credentials
+from monitor.worker.connection import aiokafka_security, broker_credentials
+from monitor.worker.continuity import Continuity, read_again
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES, deadletter_record
 from monitor.worker.intake import take
 from monitor.worker.journal import Journal, outbox_key
@@ -49,6 +50,18 @@ DEADLETTER = "reserve.deadletter"
 OUTPUT_TOPICS = (ALERTS, BREACHES, ADEQUACY, DEADLETTER)
 _METRICS_TYPE = "text/plain; version=0.0.4"
 _CLOUDEVENT_HEADERS = {"content-type": CONTENT_TYPE.encode()}
+# how long the worker waits for records Faust skipped, read again from the broker
+READ_AGAIN_SECONDS = 30.0
+
+
+class _Acknowledgement:
+    """A record read outside Faust's streams, acknowledged to Faust's consumer as one of its own."""
+
+    def __init__(self, consumer: Any, message: Message) -> None:
+        self.consumer, self.message = consumer, message
+
+    def ack(self) -> bool:
+        return bool(self.consumer.ack(self.message))
 
 
 class Monitor:
@@ -81,10 +94,11 @@ class Monitor:
         self.pending: dict[str, dict[str, Any] | None] = {}
         # input records taken since the last durable flush: acknowledged (so their
         # offsets may be committed) only once the state they produced is in Kafka
-        self.unacked: list[EventT[bytes]] = []
+        self.unacked: list[EventT[bytes] | _Acknowledgement] = []
         # one journal flush at a time, and none while the engine is rebuilt: two
         # interleaved flushes could write a key's older value after its newer one
         self.journal_lock = asyncio.Lock()
+        self.continuity = Continuity()
         self.last_tick = 0.0
         # events dated further ahead of the wall clock are refused (monitor.worker.intake)
         self.max_ahead = timedelta(seconds=settings.max_future_seconds)
@@ -179,7 +193,13 @@ class Monitor:
     async def handle(self, topic: Topic, event: EventT[bytes]) -> None:
         """Apply one input record; never raises, whatever its bytes."""
         message = event.message
+        skipped = self.continuity.skipped(message.tp, message.offset)
+        if skipped is not None:
+            await self._take_skipped(topic, message, skipped)
         self.unacked.append(event)
+        await self._take_record(topic, message)
+
+    async def _take_record(self, topic: Topic, message: Message) -> None:
         timing, lag, outcomes = self.intake_metrics[topic]
         wall_now = time.time()
         started = time.perf_counter()
@@ -195,14 +215,52 @@ class Monitor:
         )
         timing.observe(time.perf_counter() - started)
         if verdict.step is None or verdict.event_time is None:
-            await self._reject(topic, event, verdict.error or "rejected")
+            await self._reject(topic, message, verdict.error or "rejected")
             return
         outcomes[verdict.outcome].inc()
         lag.observe(max(0.0, wall_now - verdict.event_time.timestamp()))
         self.pending.update(verdict.step.writes)
 
-    async def _reject(self, topic: Topic, event: EventT[bytes], error: str) -> None:
-        message = event.message
+    async def _take_skipped(self, topic: Topic, message: Message, first: int) -> None:
+        """Take the records Faust skipped before ``message``, read from the broker directly.
+
+        Each is acknowledged, like any record, once its state is in the changelog,
+        so the partition's committed offset passes them only then.
+        """
+        log.warning(
+            "%s[%d]: offsets %d to %d were not delivered; reading them again",
+            message.topic,
+            message.partition,
+            first,
+            message.offset - 1,
+        )
+        client = {"bootstrap_servers": self.settings.kafka_bootstrap_servers}
+        client.update(aiokafka_security(self.settings))
+        try:
+            records = await asyncio.wait_for(
+                read_again(client, message.topic, message.partition, first, message.offset),
+                timeout=READ_AGAIN_SECONDS,
+            )
+        except Exception:  # the record stays unacknowledged: Faust commits no further
+            log.exception("could not read %s[%d] again", message.topic, message.partition)
+            return
+        for record in records:
+            skipped = Message(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.timestamp / 1000,
+                record.timestamp_type,
+                list(record.headers),
+                record.key,
+                record.value,
+                None,
+                tp=message.tp,
+            )
+            self.unacked.append(_Acknowledgement(self.app.consumer, skipped))
+            await self._take_record(topic, skipped)
+
+    async def _reject(self, topic: Topic, message: Message, error: str) -> None:
         self.metrics.events.labels(topic.value, Outcome.INVALID.value).inc()
         self.metrics.deadletters.labels(topic.value).inc()
         record = deadletter_record(
@@ -357,6 +415,7 @@ class Monitor:
 
     async def _rebuild_locked(self) -> None:
         self.pending, self.unacked = {}, []
+        self.continuity.forget()
         owned = {
             tp.partition
             for tp in self.app.assignor.assigned_actives()

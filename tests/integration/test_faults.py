@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from connectors.scenarios import steady
 from connectors.simulator import encode
 from monitor.core.events import Topic
+from monitor.worker.continuity import read_again
 from monitor.worker.journal import partition_of
 from tests.integration.conftest import TEST_PORT
 from tests.integration.harness import (
@@ -309,12 +310,28 @@ async def test_a_worker_killed_under_load_restarts_with_every_event_applied_once
         # every trade applied once, counted across both lives of the worker
         try:
             await wait_for(lambda: volumes() == expected, timeout=60)
-        except AssertionError:  # say which exchange is off, and by how much
-            raise AssertionError(f"trading volumes {volumes()}, sent {expected}") from None
+        except AssertionError:  # say which exchange is off, by how much, and where to look
+            raise AssertionError(
+                f"trading volumes {volumes()}, sent {expected}; outcomes since the restart "
+                f"{worker.outcomes()}; worker log {worker.log_path}"
+            ) from None
     finally:
         await producer.stop()
         worker.stop()
     assert sent == 7000
+
+
+async def test_records_faust_skipped_are_read_again_straight_from_the_broker(
+    deployment: Deployment,
+) -> None:
+    topic = deployment.topic("read-again")
+    landed = await produce(deployment.bootstrap, [(topic, "k", {"n": n}) for n in range(8)])
+    partition = landed[0].partition
+    assert [r.offset for r in landed] == list(range(8))  # one key: one partition, in order
+    client = {"bootstrap_servers": deployment.bootstrap}
+    records = await read_again(client, topic, partition, 2, 5)
+    assert [(r.offset, json.loads(r.value)["n"]) for r in records] == [(2, 2), (3, 3), (4, 4)]
+    assert await read_again(client, topic, partition, 5, 5) == []  # nothing between
 
 
 # The burst's size: 100,000 by default; set TEST_BURST_EVENTS for a quicker run.
