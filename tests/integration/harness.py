@@ -38,9 +38,15 @@ WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
 def broker_script(script: Path, port: str, *args: str, check: bool = True) -> CompletedProcess:
     """Run a ``deploy/kafka`` script (``kafka.sh``, ``kafka-secure.sh``) for ``port``."""
     env = dict(os.environ, KAFKA_PORT=port)
-    return subprocess.run(
-        [str(script), *args], env=env, text=True, capture_output=True, check=check, timeout=600
+    done = subprocess.run(
+        [str(script), *args], env=env, text=True, capture_output=True, check=False, timeout=600
     )
+    if check and done.returncode != 0:  # say why, not only that it failed
+        raise AssertionError(
+            f"{script.name} {' '.join(args)} (port {port}) exited with {done.returncode}:\n"
+            f"{done.stdout}{done.stderr}"
+        )
+    return done
 
 
 @contextmanager
