@@ -39,7 +39,7 @@ from monitor.worker.connection import aiokafka_security, broker_credentials
 from monitor.worker.continuity import Continuity, read_again
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES, deadletter_record
 from monitor.worker.intake import take
-from monitor.worker.journal import Journal, outbox_key
+from monitor.worker.journal import Journal, kind_and_owner, outbox_key
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ class Monitor:
     async def _sync_prices(self) -> None:
         """Bring in prices other workers consumed (they arrive through the global table)."""
         for key, document in list(self.prices.data.items()):
-            held = self.engine.valuer.latest.get(json.loads(key)[1])
+            held = self.engine.valuer.latest.get(kind_and_owner(key)[1])
             if held is not None and held.event_id == document.get("event_id"):
                 continue
             self.engine.restore(key, document)
@@ -461,11 +461,14 @@ class Monitor:
         return self.app.web.json(health.to_document(), status=health.http_status)
 
     async def _liveness_view(self, request: Any) -> Any:
-        alive = worker_health.liveness(
-            since_tick=time.monotonic() - self.last_tick if self.last_tick else None,
-            tick_limit=worker_health.tick_silence_limit(self.settings.tick_seconds),
-        )
+        since_tick, tick_limit = self._tick_silence()
+        alive = worker_health.liveness(since_tick=since_tick, tick_limit=tick_limit)
         return self.app.web.json(alive.to_document(), status=alive.http_status)
+
+    def _tick_silence(self) -> tuple[float | None, float]:
+        """How long the timer has been silent (None before its first run), and its limit."""
+        since = time.monotonic() - self.last_tick if self.last_tick else None
+        return since, worker_health.tick_silence_limit(self.settings.tick_seconds)
 
     def health(self) -> worker_health.Health:
         """Whether this worker consumes now (see :mod:`monitor.worker.health`)."""
@@ -473,9 +476,10 @@ class Monitor:
         fetched = worker_health.newest_fetch(consumer) if consumer is not None else None
         if fetched is not None and (self.last_fetch is None or fetched > self.last_fetch):
             self.last_fetch = fetched
+        since_tick, tick_limit = self._tick_silence()
         return worker_health.assess(
-            since_tick=time.monotonic() - self.last_tick if self.last_tick else None,
-            tick_limit=worker_health.tick_silence_limit(self.settings.tick_seconds),
+            since_tick=since_tick,
+            tick_limit=tick_limit,
             rebalancing=self.app.rebalancing,
             since_fetch=time.time() - self.last_fetch if self.last_fetch is not None else None,
             # the group gives up on a member silent this long; so does the health check
