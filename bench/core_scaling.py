@@ -51,7 +51,7 @@ class _Market:
             for asset in ASSETS:
                 liability = {"type": "customer_liability", "asset": asset, "amount": str(wallets)}
                 self.engine.take(self._event(Topic.LEDGER, exchange, liability))
-            self.engine.settle()
+            self.engine.finish()
 
     def _event(self, topic: Topic, exchange: str | None, fields: dict[str, Any]) -> Event:
         self.n += 1
@@ -107,7 +107,7 @@ def _per_event_us(market: _Market, events: int, make: Any) -> float:
     started = time.process_time()
     for event in batch:
         engine.take(event)
-        engine.settle()
+        engine.finish()
     return (time.process_time() - started) / events * 1e6
 
 
@@ -119,7 +119,7 @@ def _calls_per_event(market: _Market, events: int) -> float:
     profile.enable()
     for event in batch:
         engine.take(event)
-        engine.settle()
+        engine.finish()
     profile.disable()
     calls = sum(entry.callcount for entry in profile.getstats())
     return calls / events

@@ -91,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     replay = commands.add_parser("replay", help="run the rules over JSON Lines, no Kafka")
-    replay.add_argument("file", help="JSON Lines file, or - for stdin")
+    replay.add_argument(
+        "file",
+        nargs="+",
+        help="JSON Lines files (- for stdin); several are merged by their records' timestamp",
+    )
     replay.add_argument(
         "--policy",
         help="policy file (default: $RESERVE_MONITOR_POLICY, else the built-in packs jp and ops)",

@@ -1,19 +1,26 @@
 """``reserve-monitor replay``: the engine driven from JSON Lines, no Kafka.
 
-Each line is one Kafka record: ``{"topic": ..., "value": {...}, "key": ...}``.
-Every status change is written to ``out`` as the CloudEvent the worker would
-publish; the final adequacy table goes to ``err``. The clock is the newest
-event time seen, so the same input always gives the same output.
+Each line is one Kafka record: ``{"topic": ..., "value": {...}, "key": ...,
+"timestamp": ...}`` (key and timestamp optional). Every status change is
+written to ``out`` as the CloudEvent the worker would publish; the final
+adequacy table goes to ``err``. Each exchange is judged at its own moments
+(CONTRACT section 8), so the same input always gives the same output, and an
+exchange's changes do not depend on the other exchanges' lines.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import IO, Any, cast
 
 from monitor.core.alerts import cloud_event
 from monitor.core.engine import Engine, Outcome, StatusChange
@@ -35,11 +42,22 @@ class ReplayResult:
     changes: int = 0
 
 
-def _record(line: str) -> tuple[Topic, str | None, Any]:
-    record = parse_json(line.encode("utf-8"))
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One parsed line: the record it carries, or why it cannot be read."""
+
+    number: int
+    topic: str
+    record: tuple[Topic, str | None, Any] | None
+    appended: datetime | None
+    problem: str | None = None
+
+
+def _record(text: str) -> tuple[Topic, str | None, Any, datetime | None]:
+    record = parse_json(text.encode("utf-8"))
     if not isinstance(record, dict):
         raise InvalidEvent("line", "must be a JSON object with topic, value and optional key")
-    unknown = set(record) - {"topic", "key", "value"}
+    unknown = set(record) - {"topic", "key", "value", "timestamp"}
     if unknown:
         raise InvalidEvent("line", f"unknown fields {sorted(unknown)}")
     try:
@@ -49,20 +67,77 @@ def _record(line: str) -> tuple[Topic, str | None, Any]:
     key = record.get("key")
     if key is not None and not isinstance(key, str):
         raise InvalidEvent("key", "must be a string")
-    return topic, key, record.get("value")
+    return topic, key, record.get("value"), _timestamp(record.get("timestamp"))
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A record timestamp: RFC 3339, or whole milliseconds since the epoch as Kafka keeps it."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+    raise InvalidEvent(
+        "timestamp", "must be an RFC 3339 time with an offset or whole epoch milliseconds"
+    )
+
+
+def read_lines(lines: Iterable[str]) -> Iterator[Line]:
+    """The non-blank lines of one input, parsed, numbered from 1."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            topic, key, value, appended = _record(text)
+        except InvalidEvent as error:
+            yield Line(number, "?", None, None, f"line {number}: {error}")
+            continue
+        yield Line(number, topic.value, (topic, key, value), appended)
+
+
+def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
+    """Several inputs merged by their lines' record timestamps (CONTRACT section 8).
+
+    A line without a timestamp keeps its place after the line before it in its
+    own input; ties go to the input named first. One input is taken as it is.
+    """
+    if len(inputs) == 1:
+        yield from read_lines(inputs[0])
+        return
+
+    def keyed(index: int, lines: Iterable[str]) -> Iterator[tuple[float, int, int, Line]]:
+        at = float("-inf")
+        for line in read_lines(lines):
+            if line.appended is not None:
+                at = max(at, line.appended.timestamp())
+            if names is not None and line.problem is not None:
+                line = replace(line, problem=f"{names[index]}: {line.problem}")
+            yield at, index, line.number, line
+
+    streams = [keyed(index, lines) for index, lines in enumerate(inputs)]
+    for *_, line in heapq.merge(*streams, key=lambda item: item[:3]):
+        yield line
 
 
 def replay(
-    lines: Iterable[str],
+    lines: Iterable[str] | Iterable[Line],
     engine: Engine,
     out: IO[str],
     *,
     app_id: str = DEFAULT_APP_ID,
     signer: Signer | None = None,
 ) -> ReplayResult:
-    """Feed ``lines`` through ``engine``, writing each status change to ``out``.
+    """Feed ``lines`` through ``engine`` in order, writing each status change to ``out``.
 
-    With a ``signer`` every CloudEvent is signed, as the worker signs it.
+    Each record is taken at its timestamp, when the line has one; the end of
+    the input judges every exchange's open moment. With a ``signer`` every
+    CloudEvent is signed, as the worker signs it.
     """
     result = ReplayResult()
     currency = engine.policy.reporting_currency
@@ -73,28 +148,40 @@ def replay(
             out.write(json.dumps(signer.sign(alert) if signer else alert) + "\n")
             result.changes += 1
 
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for line in _as_lines(lines):
+        if line.record is None:
+            assert line.problem is not None
+            result.outcomes[(line.topic, Outcome.INVALID.value)] += 1
+            result.problems.append(line.problem)
             continue
-        topic_name = "?"
+        topic, key, value = line.record
         try:
-            topic, key, value = _record(line)
-            topic_name = topic.value
             event = decode_document(topic, key, value)
         except InvalidEvent as error:
-            result.outcomes[(topic_name, Outcome.INVALID.value)] += 1
-            result.problems.append(f"line {number}: {error}")
+            result.outcomes[(topic.value, Outcome.INVALID.value)] += 1
+            result.problems.append(f"line {line.number}: {error}")
             continue
-        if engine.clock is not None and event.ts > engine.clock:
-            # every event of one moment is in: judge the state as of that moment
-            publish(engine.settle().changes)
-        step = engine.take(event)
+        step = engine.take(event, line.appended)
+        publish(step.changes)
         assert step.outcome is not None
-        result.outcomes[(topic_name, step.outcome.value)] += 1
+        result.outcomes[(topic.value, step.outcome.value)] += 1
         if step.error:
-            result.problems.append(f"line {number}: {step.error}")
-    publish(engine.settle().changes)
+            result.problems.append(f"line {line.number}: {step.error}")
+    publish(engine.finish().changes)
     return result
+
+
+def _as_lines(lines: Iterable[str] | Iterable[Line]) -> Iterator[Line]:
+    """Lines as given, or read from text lines (numbered from 1)."""
+    iterator = iter(lines)
+    first = next(iterator, None)
+    if first is None:
+        return
+    if isinstance(first, Line):
+        yield first
+        yield from cast(Iterator[Line], iterator)
+    else:
+        yield from read_lines(itertools.chain([cast(str, first)], cast(Iterator[str], iterator)))
 
 
 def summary(engine: Engine, result: ReplayResult) -> str:
@@ -112,13 +199,22 @@ def summary(engine: Engine, result: ReplayResult) -> str:
 
 
 def run(
-    path: str, policy: Policy, out: IO[str], err: IO[str], app_id: str, signer: Signer | None = None
+    paths: str | list[str],
+    policy: Policy,
+    out: IO[str],
+    err: IO[str],
+    app_id: str,
+    signer: Signer | None = None,
 ) -> int:
+    """Replay the files at ``paths`` (``-`` for stdin), merged by record timestamps."""
+    names = [paths] if isinstance(paths, str) else list(paths)
     engine = Engine(policy)
-    if path == "-":
-        result = replay(sys.stdin, engine, out, app_id=app_id, signer=signer)
-    else:
-        with open(path, encoding="utf-8") as lines:
-            result = replay(lines, engine, out, app_id=app_id, signer=signer)
+    with ExitStack() as stack:
+        inputs: list[Iterable[str]] = [
+            sys.stdin if name == "-" else stack.enter_context(open(name, encoding="utf-8"))
+            for name in names
+        ]
+        lines = merged(inputs, names if len(names) > 1 else None)
+        result = replay(lines, engine, out, app_id=app_id, signer=signer)
     err.write(summary(engine, result) + "\n")
     return 0

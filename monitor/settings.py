@@ -75,9 +75,12 @@ class Settings(KafkaClientSettings):
     partitions: int = Field(8, ge=1, alias="RESERVE_MONITOR_PARTITIONS")
     # how often time passes for the rules without new events (windows, stale feeds)
     tick_seconds: float = Field(1.0, gt=0, alias="RESERVE_MONITOR_TICK_SECONDS")
-    # how often the exchanges new events changed are evaluated (one evaluation per
-    # exchange per interval, however many events arrived): the bound it adds to alert latency
+    # how often the worker checks for exchanges whose input has gone quiet, so their
+    # newest moment is judged (see max_idle_seconds)
     settle_seconds: float = Field(0.05, gt=0, alias="RESERVE_MONITOR_SETTLE_SECONDS")
+    # how long of append time an exchange's input stays quiet before its newest moment is
+    # judged (CONTRACT section 8); it bounds alert latency from below
+    max_idle_seconds: float = Field(0.1, ge=0, alias="RESERVE_MONITOR_MAX_IDLE_SECONDS")
     # a dead worker's partitions move to the others after this long without heartbeats
     session_timeout_seconds: float = Field(20.0, gt=0, alias="RESERVE_MONITOR_SESSION_TIMEOUT")
     # an event dated further ahead of this worker's wall clock is invalid: one producer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.core.engine import StatusChange
+from monitor.core.changes import StatusChange
 from monitor.core.money import optional_text, ratio_text, rfc3339
 
 CLOUDEVENT_TYPE = "reserve.status.changed"

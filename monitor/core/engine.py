@@ -1,59 +1,63 @@
-"""The engine: applies input events to per-exchange state and evaluates the rules.
+"""The engine: routes records to their exchanges and keeps the shared price table.
 
 The engine knows nothing of Kafka. A driver (the worker, ``replay``) hands it
-decoded events with :meth:`Engine.take`, which updates the state and marks the
-exchanges it affected dirty, and calls :meth:`Engine.settle` to evaluate the
-dirty exchanges once per batch of events (``replay`` settles whenever event
-time moves on, the worker a few times a second). Each call returns a
-:class:`Step`: the outcome the event is counted under, the status changes to
-publish, and the journal writes that let a driver with durable storage rebuild
-the state later with :meth:`Engine.restore`.
+decoded records in the order the broker appended them, and tells it when time
+passes in append time or the input ends; the engine decides when each
+exchange's moments close and are judged (CONTRACT section 8):
+
+* :meth:`Engine.take` applies one record. An exchange record goes to its
+  :class:`~monitor.core.exchange.Exchange`; a price record goes to the
+  versioned :class:`~monitor.core.prices.PriceTable`, and to every exchange
+  valued in its asset, for which a price dated after its clock is a moment.
+  ``appended``, the record's append time, first lets the quiet gaps pass.
+* :meth:`Engine.idle` says that append time has reached ``now`` with nothing
+  more to take: an exchange whose input has been quiet for ``max_idle`` of
+  append time has its newest moment judged.
+* :meth:`Engine.finish` says the input has ended: every open moment is judged.
+
+Each call returns a :class:`~monitor.core.changes.Step`: the outcome the
+record is counted under, the status changes of the moments judged, and the
+journal writes that let a driver with durable storage rebuild the state later
+with :meth:`Engine.restore`.
 
 Journal keys are JSON lists: ``["price", asset]`` for prices (global), and for
 everything else the exchange id second, so a driver can place each entry on the
 partition of its exchange: ``wallet``, ``ledger``, ``volume`` (one per bucket),
 ``feed`` (time of the newest trade), ``seen`` (event ids, in numbered blocks),
-``rule``, ``peak``, ``hotfalls`` and ``clock`` (the time the exchange was last
-evaluated at).
-
-Cost per event: an exchange event touches one exchange; a price event
-revalues only the exchanges that hold the asset or keep ledger figures in it.
-Neither sums over wallets. A settle evaluates each dirty exchange's rules on
-running totals, once, however many events of the batch touched it.
+``rule``, ``peak``, ``hotfalls``, ``awaiting`` and ``clock`` (the exchange's
+clock, and whether its moment there is judged yet).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections import defaultdict
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
+from monitor.core.changes import (
+    CHANGE_NAMESPACE,
+    Outcome,
+    StatusChange,
+    Step,
+    Write,
+    journal_key,
+)
 from monitor.core.events import (
-    Custody,
-    CustomerLiability,
     Event,
-    FixedOverheads,
-    InsurancePolicy,
-    LedgerEvent,
-    OwnFunds,
     Price,
-    ReserveFund,
     Topic,
     Trade,
     WalletBalance,
     from_document,
     to_document,
 )
-from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text
+from monitor.core.exchange import Exchange
 from monitor.core.peaks import Level
 from monitor.core.policy import ExchangePolicy, Policy
+from monitor.core.prices import DEFAULT_PRICE_HISTORY, PriceTable
 from monitor.core.rules import (
     ColdStorage,
     CompensationCover,
@@ -64,75 +68,29 @@ from monitor.core.rules import (
     Rule,
     Segregation,
 )
-from monitor.core.rules.base import Assessment, ExchangeView, classify
-from monitor.core.state import (
-    AWAITING_TRADES_KEPT,
-    ExchangeState,
-    Feed,
-    HotFall,
-    Ledger,
-    RuleState,
-)
+from monitor.core.rules.base import Inputs
+from monitor.core.state import HotFall, RuleState
 from monitor.core.status import Status
-from monitor.core.valuation import Valuer
 
-# Namespace of the deterministic ids of status changes (uuid5 of the change's identity).
-CHANGE_NAMESPACE = uuid.UUID("6f1c2a52-3b0e-5d1c-9c61-2f7a1d0b9e41")
+__all__ = [
+    "CHANGE_NAMESPACE",
+    "DEFAULT_MAX_IDLE",
+    "Engine",
+    "Outcome",
+    "StatusChange",
+    "Step",
+    "Write",
+    "journal_key",
+    "rules_for",
+]
+
 DEFAULT_SEEN_IDS = 20_000
+# how long of append time an exchange's input stays quiet before its newest moment is
+# judged (RESERVE_MONITOR_MAX_IDLE_SECONDS)
+DEFAULT_MAX_IDLE = timedelta(seconds=0.1)
 # trading volume of an exchange whose packs set no window (reported, not judged)
 DEFAULT_VOLUME_WINDOW = timedelta(days=1)
 DEFAULT_VOLUME_BUCKET = timedelta(hours=1)
-
-Write = tuple[str, dict[str, Any] | None]
-
-
-class Outcome(StrEnum):
-    """How an input message is accounted for (``reserve_monitor_events_total``)."""
-
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    STALE = "stale"
-    INVALID = "invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """One rule of one exchange moved from ``previous`` to ``status``."""
-
-    exchange: str
-    rule: str
-    status: Status
-    previous: Status
-    sequence: int
-    as_of: datetime
-    assessment: Assessment
-
-    @property
-    def id(self) -> str:
-        """The same change, recomputed after a restart or in a replay, has the same id."""
-        name = f"{self.exchange}/{self.rule}/{self.sequence}/{self.previous}/{self.status}"
-        return str(uuid.uuid5(CHANGE_NAMESPACE, name))
-
-    @property
-    def touches_breach(self) -> bool:
-        return Status.BREACH in (self.status, self.previous)
-
-
-@dataclass(slots=True)
-class Step:
-    """What one call of the engine did."""
-
-    outcome: Outcome | None = None
-    error: str | None = None
-    changes: list[StatusChange] = field(default_factory=list)
-    writes: list[Write] = field(default_factory=list)
-    evaluated: list[str] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1 << 16)  # the same few keys per exchange are written again and again
-def journal_key(*parts: str | int) -> str:
-    """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``."""
-    return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
 
 
 def rules_for(policy: ExchangePolicy) -> list[Rule]:
@@ -158,173 +116,121 @@ def rules_for(policy: ExchangePolicy) -> list[Rule]:
     return rules
 
 
-def _currency_figures(
-    ledger: Ledger,
-) -> Iterable[ReserveFund | InsurancePolicy | OwnFunds | FixedOverheads]:
-    """The ledger figures stated in a currency."""
-    yield from ledger.insurance.values()
-    for figure in (ledger.reserve_fund, ledger.own_funds, ledger.fixed_overheads):
-        if figure is not None:
-            yield figure
-
-
-def _ledger_slot(event: LedgerEvent) -> tuple[str, ...]:
-    if isinstance(event, CustomerLiability):
-        return ("customer_liability", event.asset)
-    if isinstance(event, InsurancePolicy):
-        return ("insurance_policy", event.policy_id)
-    return (event.type,)
-
-
 class Engine:
-    """Reserve adequacy of every exchange it has seen, kept current event by event."""
+    """Reserve adequacy of every exchange it has seen, each judged at its own moments.
 
-    def __init__(self, policy: Policy, *, seen_ids: int = DEFAULT_SEEN_IDS) -> None:
+    ``guarded`` False runs every rule at every moment (to check the guards);
+    ``max_idle`` is the quiet gap of append time that closes a moment;
+    ``price_history`` how far back each asset's prices are kept.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        seen_ids: int = DEFAULT_SEEN_IDS,
+        max_idle: timedelta = DEFAULT_MAX_IDLE,
+        price_history: timedelta = DEFAULT_PRICE_HISTORY,
+        guarded: bool = True,
+    ) -> None:
         self.policy = policy
-        self.valuer = Valuer(policy.reporting_currency)
-        self.exchanges: dict[str, ExchangeState] = {}
-        self.clock: datetime | None = None
+        self.prices = PriceTable(policy.reporting_currency, price_history)
+        self._exchanges: dict[str, Exchange] = {}
         self._seen_ids = seen_ids
+        self._max_idle = max_idle.total_seconds()
+        self._guarded = guarded
         self._rules: dict[int, list[Rule]] = {}
-        # asset or currency -> exchanges whose figures are valued in it
-        self._dependents: defaultdict[str, set[str]] = defaultdict(set)
-        # exchanges taken events have changed since the last settle
-        self._dirty: set[str] = set()
+        # asset or currency -> the exchanges valued in it
+        self._dependents: dict[str, set[str]] = {}
+        # (append time, exchange) of records that opened or re-opened a moment, in append
+        # order; an entry is current while it is its exchange's last append
+        self._quiet: deque[tuple[float, str]] = deque()
+        self._appended: float | None = None
+        self._journal: dict[str, dict[str, Any]] = {}  # restored, not yet rebuilt
 
     # -- driving -----------------------------------------------------------------
 
-    def apply(self, event: Event) -> Step:
-        """Take one event and evaluate what it affected at once: :meth:`take`, :meth:`settle`."""
-        step = self.take(event)
-        settled = self.settle()
-        step.changes, step.evaluated = settled.changes, settled.evaluated
-        step.writes.extend(settled.writes)
-        return step
-
-    def take(self, event: Event) -> Step:
-        """Apply one decoded input event to the state; the exchanges it affects become dirty.
-
-        Nothing is evaluated here: :meth:`settle` evaluates every dirty exchange
-        once, however many events dirtied it, so a driver that takes a batch of
-        events pays one evaluation per exchange per batch. Only an applied event
-        moves the clock: a duplicate, a stale or an invalid one changes nothing,
-        not even the time every figure's age is judged at.
-        """
+    def take(self, event: Event, appended: datetime | None = None) -> Step:
+        """Apply one record, appended at ``appended`` (None: no append time known)."""
+        self._rebuilt()
+        step = Step()
+        seconds = None
+        if appended is not None:
+            seconds = appended.timestamp()
+            self._pass_quiet(seconds, step)
         if isinstance(event, Price):
-            return self._apply_price(event)
-        known = event.exchange in self.exchanges
-        state = self.state_of(event.exchange)
-        if event.event_id in state.seen:
-            return Step(Outcome.DUPLICATE)
-        step = Step()
-        if isinstance(event, Trade):
-            self._apply_trade(state, event, step)
-        elif isinstance(event, WalletBalance):
-            self._apply_wallet(state, event, step)
-        else:
-            self._apply_ledger(state, event, step)
-        if step.outcome is not Outcome.APPLIED:
-            if not known:  # nothing of it is journalled: a restored engine would not have it
-                del self.exchanges[event.exchange]
+            self._take_price(event, step, seconds)
             return step
-        block, ids, dropped = state.seen.add(event.event_id)
-        step.writes.append((journal_key("seen", state.exchange, block), {"ids": ids}))
-        if dropped is not None:
-            step.writes.append((journal_key("seen", state.exchange, dropped), None))
-        self._dirty.add(state.exchange)
+        exchange = self._exchanges.get(event.exchange)
+        known = exchange is not None
+        if exchange is None:
+            exchange = self._new_exchange(event.exchange)
+        exchange.take(event, step)
+        if step.outcome is not Outcome.APPLIED:
+            if not known:  # nothing of it is journalled: a rebuilt engine would not have it
+                self._forget_one(event.exchange)
+            return step
+        self._opened(exchange, seconds)
         return step
 
-    def settle(self) -> Step:
-        """Evaluate every exchange dirtied since the last call, in exchange order."""
+    def idle(self, now: datetime) -> Step:
+        """Append time has reached ``now`` and nothing more is to be taken yet."""
+        self._rebuilt()
         step = Step()
-        dirty, self._dirty = self._dirty, set()
-        for exchange in sorted(dirty):
-            state = self.exchanges.get(exchange)
-            if state is not None:
-                self._evaluate(state, step)
+        self._pass_quiet(now.timestamp(), step)
         return step
 
-    def tick(self, now: datetime) -> Step:
-        """Let time pass to ``now`` and re-evaluate every exchange (windows, staleness)."""
-        self._advance(now)
-        self._dirty.update(self.exchanges)
-        return self.settle()
+    def finish(self) -> Step:
+        """The input has ended: judge every exchange's open moment, in exchange order."""
+        self._rebuilt()
+        step = Step()
+        for name in sorted(self._exchanges):
+            exchange = self._exchanges[name]
+            if exchange.open:
+                exchange.judge(step)
+        self._quiet.clear()
+        return step
+
+    def apply(self, event: Event) -> Step:
+        """Take one record and judge what it opened, as if the input ended there.
+
+        A further record of the same moment re-opens it and it is judged again.
+        """
+        step = self.take(event)
+        finished = self.finish()
+        step.changes, step.evaluated = finished.changes, finished.evaluated
+        step.writes.extend(finished.writes)
+        return step
 
     def restore(self, key: str, document: dict[str, Any]) -> None:
-        """Put back one journalled piece of state (any order; later writes win).
+        """Put back one journalled piece of state (any order; a later write of a key wins).
 
-        The engine is whole again once every surviving entry has been restored;
-        no further call is needed. Its clock is the newest time any entry holds.
+        The engine rebuilds itself from what was put back on its next use.
         """
-        kind, *parts = json.loads(key)
-        if kind == "price":
-            price = from_document(Topic.PRICES, document)
-            assert isinstance(price, Price)
-            if self.valuer.newer_than_held(price):
-                self._take_price(price)
-            self._advance(price.ts)
-            return
-        state = self.state_of(parts[0])
-        if kind == "wallet":
-            wallet = from_document(Topic.WALLET_BALANCES, document)
-            assert isinstance(wallet, WalletBalance)
-            if state.holdings.newer_than_held(wallet):
-                self._take_wallet(state, wallet)
-            self._advance(wallet.ts)
-        elif kind == "ledger":
-            entry = from_document(Topic.LEDGER, document)
-            assert not isinstance(entry, Trade | WalletBalance | Price)
-            self._take_ledger(state, entry)
-            self._advance(entry.ts)
-        elif kind == "volume":
-            state.volume.restore(int(parts[1]), Decimal(document["amount"]))
-            if "last" in document:
-                state.seen.restore_one(document["last"], int(document["n"]))
-        elif kind == "feed":
-            state.saw(parts[1], datetime.fromisoformat(document["ts"]))
-        elif kind == "clock":
-            moment = datetime.fromisoformat(document["ts"])
-            self._advance(moment)
-            if state.restorable_clock is None or moment > state.restorable_clock:
-                state.restorable_clock = moment
-        elif kind == "awaiting":
-            held = []
-            for held_document in document["trades"]:
-                trade = from_document(Topic.TRADES, held_document)
-                assert isinstance(trade, Trade)
-                held.append((trade, held_document))
-                self._advance(trade.ts)
-            state.awaiting[parts[1]] = held
-            self._dependents[parts[1]].add(state.exchange)
-            self._dirty.add(state.exchange)  # a price held already releases them
-        elif kind == "seen":
-            state.seen.restore({event_id: int(n) for event_id, n in document["ids"].items()})
-        elif kind == "rule":
-            state.rules[parts[1]] = RuleState(Status(document["status"]), document["changes"])
-        elif kind == "peak":
-            if state.hot_peaks is not None:
-                state.hot_peaks.restore(Level.from_document(int(parts[1]), document))
-        elif kind == "hotfalls":
-            state.hot_falls = [HotFall.from_document(fall) for fall in document["falls"]]
-        else:
+        kind = json.loads(key)[0]
+        if kind not in _JOURNAL_KINDS:
             raise ValueError(f"unknown journal key {key!r}")
+        self._journal[key] = document
 
     # -- reading -----------------------------------------------------------------
 
-    def state_of(self, exchange: str) -> ExchangeState:
-        state = self.exchanges.get(exchange)
-        if state is None:
-            policy = self.policy.for_exchange(exchange)
-            jp, ops = policy.jp, policy.ops
-            window, bucket = (
-                (jp.liability_reserve.volume_window, jp.liability_reserve.volume_bucket)
-                if jp is not None
-                else (DEFAULT_VOLUME_WINDOW, DEFAULT_VOLUME_BUCKET)
-            )
-            drain_window = ops.hot_wallet_drain.window if ops is not None else None
-            state = ExchangeState(exchange, window, bucket, self._seen_ids, drain_window)
-            self.exchanges[exchange] = state
-        return state
+    @property
+    def exchanges(self) -> dict[str, Exchange]:
+        self._rebuilt()
+        return self._exchanges
+
+    @property
+    def clock(self) -> datetime | None:
+        """The newest moment of any exchange (None before any record)."""
+        clocks = [ex.clock for ex in self.exchanges.values() if ex.clock is not None]
+        newest = self.prices.newest
+        if newest is not None:
+            clocks.append(newest)
+        return max(clocks) if clocks else None
+
+    def state_of(self, exchange: str) -> Exchange:
+        held = self.exchanges.get(exchange)
+        return held if held is not None else self._new_exchange(exchange)
 
     def rules_of(self, exchange: str) -> list[Rule]:
         policy = self.policy.for_exchange(exchange)
@@ -336,306 +242,179 @@ class Engine:
     def forget(self, exchanges: Iterable[str]) -> None:
         """Drop the state of exchanges this engine no longer owns (partitions moved away)."""
         for exchange in exchanges:
-            self.exchanges.pop(exchange, None)
-            self._dirty.discard(exchange)
-            for dependents in self._dependents.values():
-                dependents.discard(exchange)
+            self._forget_one(exchange)
 
     # -- the parts ---------------------------------------------------------------
 
-    def _advance(self, moment: datetime) -> None:
-        if self.clock is None or moment > self.clock:
-            self.clock = moment
+    def _new_exchange(self, name: str) -> Exchange:
+        policy = self.policy.for_exchange(name)
+        jp, ops = policy.jp, policy.ops
+        window, bucket = (
+            (jp.liability_reserve.volume_window, jp.liability_reserve.volume_bucket)
+            if jp is not None
+            else (DEFAULT_VOLUME_WINDOW, DEFAULT_VOLUME_BUCKET)
+        )
+        exchange = Exchange(
+            name,
+            self.rules_of(name),
+            self.prices,
+            self._dependents,
+            volume_window=window,
+            volume_bucket=bucket,
+            seen_ids=self._seen_ids,
+            drain_window=ops.hot_wallet_drain.window if ops is not None else None,
+            guarded=self._guarded,
+        )
+        self._exchanges[name] = exchange
+        return exchange
 
-    def _apply_price(self, price: Price) -> Step:
-        held = self.valuer.latest.get(price.asset)
+    def _forget_one(self, name: str) -> None:
+        exchange = self._exchanges.pop(name, None)
+        if exchange is not None:
+            exchange.forget()
+
+    def _take_price(self, price: Price, step: Step, appended: float | None) -> None:
+        held = self.prices.latest(price.asset)
         if held is not None and held.event_id == price.event_id:
-            return Step(Outcome.DUPLICATE)
-        if price.currency != self.valuer.reporting_currency:
-            return Step(
-                Outcome.INVALID,
-                f"currency: prices must be in the reporting currency "
-                f"{self.valuer.reporting_currency}, not {price.currency}",
-            )
-        if not self.valuer.newer_than_held(price):
-            return Step(Outcome.STALE)
-        step = Step(Outcome.APPLIED)
-        self._advance(price.ts)
-        self._take_price(price)
-        step.writes.append((journal_key("price", price.asset), to_document(price)))
-        self._dirty.update(self._dependents.get(price.asset, ()))
-        return step
-
-    def _take_price(self, price: Price) -> None:
-        old = self.valuer.replace(price)
-        for exchange in self._dependents.get(price.asset, ()):
-            holdings = self.exchanges[exchange].holdings
-            holdings.reprice(price.asset, old, price.price)
-            holdings.priced_at(price.asset, price.ts)
-
-    def _apply_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
-        if self.clock is not None:
-            # the window ends at the clock, not at the newest trade: a trade the window
-            # has left is stale, whether or not a newer trade (or a restart) came between
-            state.volume.total(self.clock)
-        notional = self.valuer.to_reporting(trade.notional, trade.currency)
-        if notional is None:
-            self._hold_trade(state, trade, step)
+            step.outcome = Outcome.DUPLICATE
             return
-        bucket = state.volume.add(trade.ts, notional)
-        if bucket is None:
-            step.outcome = Outcome.STALE
-            return
-        step.outcome = Outcome.APPLIED
-        self._advance(trade.ts)
-        step.writes.append(
-            (
-                journal_key("volume", state.exchange, bucket),
-                # the trade's id rides with the sum it joined: a crash between this entry
-                # and the id's own cannot make a restored engine count the trade twice
-                {
-                    "amount": decimal_text(state.volume.amount(bucket)),
-                    "last": trade.event_id,
-                    "n": state.seen.upcoming,
-                },
-            )
-        )
-        step.writes.extend(
-            (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
-        )
-        self._saw_trade(state, trade, step)
-
-    def _hold_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
-        """Keep a trade no price converts yet, to count it once one does (:meth:`_release`).
-
-        Input topics are read side by side, so a trade may come before the first
-        price of its currency; refusing it would understate the volume the floor
-        grows with. Until it is counted, ``jp.liability_reserve`` is ``unknown``.
-        """
-        if not state.volume.admits(trade.ts):
-            step.outcome = Outcome.STALE
-            return
-        if state.awaiting_trades() >= AWAITING_TRADES_KEPT:
+        if price.currency != self.prices.reporting_currency:
             step.outcome, step.error = (
                 Outcome.INVALID,
-                (
-                    f"currency: no market.prices price of {trade.currency} converts the "
-                    f"notional into {self.valuer.reporting_currency}, and "
-                    f"{AWAITING_TRADES_KEPT} trades of {state.exchange} already wait for a price"
-                ),
+                f"currency: prices must be in the reporting currency "
+                f"{self.prices.reporting_currency}, not {price.currency}",
             )
             return
-        step.outcome = Outcome.APPLIED
-        self._advance(trade.ts)
-        held = state.awaiting.setdefault(trade.currency, [])
-        held.append((trade, to_document(trade)))
-        self._dependents[trade.currency].add(state.exchange)  # its price makes it dirty
-        step.writes.append(
-            (
-                journal_key("awaiting", state.exchange, trade.currency),
-                {"trades": [document for _, document in held]},
-            )
-        )
-        self._saw_trade(state, trade, step)
-
-    def _release(self, state: ExchangeState, step: Step) -> None:
-        """Count the held trades whose currency has a price now, at that price."""
-        priced = [currency for currency in state.awaiting if currency in self.valuer.prices]
-        for currency in priced:
-            buckets = set()
-            for trade, _ in state.awaiting.pop(currency):
-                notional = self.valuer.to_reporting(trade.notional, currency)
-                assert notional is not None
-                bucket = state.volume.add(trade.ts, notional)  # None: the window has left it
-                if bucket is not None:
-                    buckets.add(bucket)
-            step.writes.extend(
-                (
-                    journal_key("volume", state.exchange, b),
-                    {"amount": decimal_text(state.volume.amount(b))},
-                )
-                for b in sorted(buckets)
-            )
-            step.writes.append((journal_key("awaiting", state.exchange, currency), None))
-        if priced:
-            self._drop_dependencies(state)
-
-    def _saw_trade(self, state: ExchangeState, trade: Trade, step: Step) -> None:
-        # apart from the buckets, which leave with the window: the trades feed's age
-        if state.saw(Feed.TRADES, trade.ts):
-            step.writes.append(
-                (journal_key("feed", state.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
-            )
-
-    def _apply_wallet(self, state: ExchangeState, wallet: WalletBalance, step: Step) -> None:
-        if not state.holdings.newer_than_held(wallet):
+        if not self.prices.newer_than_held(price):
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
-        self._advance(wallet.ts)
-        self._note_hot_fall(state, wallet, step)
-        self._take_wallet(state, wallet)
-        step.writes.append(
-            (
-                journal_key("wallet", state.exchange, wallet.wallet, wallet.asset),
-                to_document(wallet),
-            )
-        )
+        self.prices.take(price)
+        step.writes.append((journal_key("price", price.asset), to_document(price)))
+        for name in sorted(self._dependents.get(price.asset, ())):
+            exchange = self._exchanges[name]
+            exchange.take_price(price, step)
+            self._opened(exchange, appended)
 
-    def _note_hot_fall(self, state: ExchangeState, wallet: WalletBalance, step: Step) -> None:
-        """Keep a live snapshot that lowers a hot balance as evidence of a drain."""
-        if state.hot_peaks is None:
+    def _opened(self, exchange: Exchange, appended: float | None) -> None:
+        """``exchange`` took a record appended at ``appended``: its quiet gap starts again."""
+        if appended is None:
             return
-        held = state.holdings.snapshots.get((wallet.wallet, wallet.asset))
-        before = held.balance if held is not None and held.custody is Custody.HOT else ZERO
-        after = wallet.balance if wallet.custody is Custody.HOT else ZERO
-        if after >= before:
-            return
-        price = self.valuer.prices.get(wallet.asset, ZERO)
-        value = MONEY_CONTEXT.multiply(MONEY_CONTEXT.subtract(before, after), price)
-        fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
-        assert self.clock is not None
-        if state.record_fall(fall, self.clock - state.hot_peaks.window):
-            step.writes.append(
-                (
-                    journal_key("hotfalls", state.exchange),
-                    {"falls": [kept.to_document() for kept in state.hot_falls]},
+        exchange.last_append = appended
+        self._quiet.append((appended, exchange.exchange))
+
+    def _pass_quiet(self, now: float, step: Step) -> None:
+        """Judge the open moments of exchanges quiet for ``max_idle`` of append time by ``now``."""
+        if self._appended is not None and now < self._appended:
+            now = self._appended  # append time never goes back
+        self._appended = now
+        quiet, horizon = self._quiet, now - self._max_idle
+        while quiet and quiet[0][0] <= horizon:
+            appended, name = quiet.popleft()
+            exchange = self._exchanges.get(name)
+            if exchange is not None and exchange.open and exchange.last_append == appended:
+                exchange.judge(step)
+
+    # -- rebuilding from the journal ---------------------------------------------
+
+    def _rebuilt(self) -> None:
+        if self._journal:
+            journal, self._journal = self._journal, {}
+            self._rebuild(journal)
+
+    def _rebuild(self, journal: dict[str, dict[str, Any]]) -> None:
+        """Put back the state a journal describes: prices first, then each exchange."""
+        parsed = sorted(
+            (json.loads(key), document) for key, document in journal.items()
+        )  # a fixed order: the same journal always rebuilds the same engine
+        by_exchange: dict[str, list[tuple[list[Any], dict[str, Any]]]] = {}
+        for parts, document in parsed:
+            if parts[0] == "price":
+                price = from_document(Topic.PRICES, document)
+                assert isinstance(price, Price)
+                if self.prices.newer_than_held(price):
+                    self.prices.take(price)
+            else:
+                by_exchange.setdefault(parts[1], []).append((parts, document))
+        for name, entries in by_exchange.items():
+            exchange = self._exchanges.get(name) or self._new_exchange(name)
+            _rebuild_exchange(exchange, entries)
+            if exchange.clock is None:  # nothing but ids and statuses: nothing to judge
+                self._forget_one(name)
+
+
+_JOURNAL_KINDS = {
+    "price",
+    "wallet",
+    "ledger",
+    "volume",
+    "feed",
+    "clock",
+    "awaiting",
+    "seen",
+    "rule",
+    "peak",
+    "hotfalls",
+}
+
+
+def _rebuild_exchange(exchange: Exchange, entries: list[tuple[list[Any], dict[str, Any]]]) -> None:
+    """Put back one exchange: its clock first, so its prices are those in force then."""
+    clock, is_open = None, False
+    for parts, document in entries:
+        if parts[0] == "clock":
+            clock, is_open = datetime.fromisoformat(document["ts"]), bool(document["open"])
+    if clock is None:  # a journal of an older version: the newest time it holds
+        times = [
+            datetime.fromisoformat(document["ts"])
+            for parts, document in entries
+            if parts[0] in ("wallet", "ledger", "feed")
+        ]
+        clock = max(times) if times else None
+    exchange.clock = clock
+    for parts, document in entries:
+        kind = parts[0]
+        if kind == "wallet":
+            wallet = from_document(Topic.WALLET_BALANCES, document)
+            assert isinstance(wallet, WalletBalance)
+            if exchange.holdings.newer_than_held(wallet):
+                exchange.put_wallet(wallet)
+        elif kind == "ledger":
+            entry = from_document(Topic.LEDGER, document)
+            assert not isinstance(entry, Trade | WalletBalance | Price)
+            exchange.put_ledger(entry)
+        elif kind == "volume":
+            exchange.volume.restore(int(parts[2]), Decimal(document["amount"]))
+            if "last" in document:
+                exchange.seen.restore_one(document["last"], int(document["n"]))
+        elif kind == "feed":
+            exchange.saw(parts[2], datetime.fromisoformat(document["ts"]))
+        elif kind == "awaiting":
+            held = []
+            for held_document in document["trades"]:
+                trade = from_document(Topic.TRADES, held_document)
+                assert isinstance(trade, Trade)
+                held.append((trade, held_document))
+            exchange.awaiting[parts[2]] = held
+            exchange.depend(parts[2])
+        elif kind == "seen":
+            exchange.seen.restore({event_id: int(n) for event_id, n in document["ids"].items()})
+        elif kind == "rule":
+            if parts[2] in exchange.rules:
+                pending = document.get("pending")
+                exchange.rules[parts[2]] = RuleState(
+                    Status(document["status"]),
+                    document["changes"],
+                    pending=None if pending is None else datetime.fromisoformat(pending),
                 )
-            )
-
-    def _observe_hot_value(self, state: ExchangeState, step: Step) -> None:
-        """Move the exchange's hot-value peak window to now, with the value now."""
-        peaks = state.hot_peaks
-        if peaks is None or not state.holdings.snapshots:
-            return
-        assert self.clock is not None
-        peaks.observe(self.clock, state.holdings.hot_value())
-        written, dropped = peaks.journal()
-        step.writes.extend((journal_key("peak", state.exchange, seq), None) for seq in dropped)
-        step.writes.extend(
-            (journal_key("peak", state.exchange, level.seq), level.to_document())
-            for level in written
-        )
-
-    def _take_wallet(self, state: ExchangeState, wallet: WalletBalance) -> None:
-        self._dependents[wallet.asset].add(state.exchange)
-        state.holdings.replace(wallet, self.valuer.prices)
-        price = self.valuer.latest.get(wallet.asset)
-        if price is not None:
-            state.holdings.priced_at(wallet.asset, price.ts)
-        state.saw(Feed.WALLETS, wallet.ts)
-
-    def _apply_ledger(self, state: ExchangeState, entry: LedgerEvent, step: Step) -> None:
-        held = self._held_ledger(state, entry)
-        if held is not None and held.ts >= entry.ts:
-            step.outcome = Outcome.STALE
-            return
-        step.outcome = Outcome.APPLIED
-        self._advance(entry.ts)
-        self._take_ledger(state, entry)
-        step.writes.append(
-            (journal_key("ledger", state.exchange, *_ledger_slot(entry)), to_document(entry))
-        )
-
-    def _held_ledger(self, state: ExchangeState, entry: LedgerEvent) -> LedgerEvent | None:
-        ledger = state.ledger
-        if isinstance(entry, CustomerLiability):
-            return ledger.liabilities.get(entry.asset)
-        if isinstance(entry, InsurancePolicy):
-            return ledger.insurance.get(entry.policy_id)
-        if isinstance(entry, ReserveFund):
-            return ledger.reserve_fund
-        if isinstance(entry, OwnFunds):
-            return ledger.own_funds
-        return ledger.fixed_overheads
-
-    def _take_ledger(self, state: ExchangeState, entry: LedgerEvent) -> None:
-        held = self._held_ledger(state, entry)
-        if held is not None and held.ts >= entry.ts:
-            return
-        ledger = state.ledger
-        old_currency = getattr(held, "currency", None)
-        if isinstance(entry, CustomerLiability):
-            ledger.liabilities[entry.asset] = entry
-            self._dependents[entry.asset].add(state.exchange)
-            state.holdings.owe(
-                entry.asset, entry.amount, entry.ts, self.valuer.prices.get(entry.asset)
-            )
-        elif isinstance(entry, InsurancePolicy):
-            ledger.insurance[entry.policy_id] = entry
-        elif isinstance(entry, ReserveFund):
-            ledger.reserve_fund = entry
-        elif isinstance(entry, OwnFunds):
-            ledger.own_funds = entry
-        elif isinstance(entry, FixedOverheads):
-            ledger.fixed_overheads = entry
-        currency = getattr(entry, "currency", None)
-        if currency is not None and currency != self.valuer.reporting_currency:
-            self._dependents[currency].add(state.exchange)
-        if old_currency is not None and old_currency != currency:
-            self._drop_dependencies(state)
-        state.saw(Feed.LEDGER, entry.ts)
-
-    def _drop_dependencies(self, state: ExchangeState) -> None:
-        """Stop revaluing ``state`` on prices its figures no longer need.
-
-        Called when a ledger figure changes currency, so an exchange depends on the
-        same prices as one restored from the journal, whatever its history.
-        """
-        needed = set(state.holdings.assets) | set(state.ledger.liabilities) | set(state.awaiting)
-        needed.update(figure.currency for figure in _currency_figures(state.ledger))
-        for asset, dependents in self._dependents.items():
-            if asset not in needed:
-                dependents.discard(state.exchange)
-
-    def _evaluate(self, state: ExchangeState, step: Step) -> None:
-        assert self.clock is not None
-        if state.awaiting:
-            self._release(state, step)
-        self._journal_clock(state, step)
-        self._observe_hot_value(state, step)
-        view = ExchangeView(state, self.valuer, self.clock)
-        for rule in self.rules_of(state.exchange):
-            assessment = rule.assess(view)
-            held = state.rules.setdefault(rule.id, RuleState())
-            status = classify(assessment, rule.thresholds, held.status)
-            held.assessment = assessment
-            if status is held.status:
-                continue
-            held.changes += 1
-            step.changes.append(
-                StatusChange(
-                    state.exchange,
-                    rule.id,
-                    status,
-                    held.status,
-                    held.changes,
-                    self.clock,
-                    assessment,
-                )
-            )
-            held.status = status
-            step.writes.append(
-                (
-                    journal_key("rule", state.exchange, rule.id),
-                    {"status": status.value, "changes": held.changes},
-                )
-            )
-        step.writes.extend(
-            (journal_key("volume", state.exchange, b), None) for b in state.volume.evicted()
-        )
-        step.evaluated.append(state.exchange)
-
-    def _journal_clock(self, state: ExchangeState, step: Step) -> None:
-        """Journal the time ``state`` is evaluated at, so a restore brings the clock back.
-
-        One write per evaluation at a newer time. None when a price entry (restored
-        by every worker, whatever partitions it owns) already holds that time.
-        """
-        clock = self.clock
-        assert clock is not None
-        if state.restorable_clock is not None and clock <= state.restorable_clock:
-            return
-        state.restorable_clock = clock
-        if self.valuer.newest is None or clock > self.valuer.newest:
-            step.writes.append((journal_key("clock", state.exchange), {"ts": clock.isoformat()}))
+        elif kind == "peak":
+            if exchange.hot_peaks is not None:
+                exchange.hot_peaks.restore(Level.from_document(int(parts[2]), document))
+        elif kind == "hotfalls":
+            exchange.hot_falls = [HotFall.from_document(fall) for fall in document["falls"]]
+    if exchange.hot_peaks is not None:
+        exchange.hot_peaks.journal()  # what was put back is journalled already
+    exchange.volume.evicted()
+    exchange.open = is_open
+    exchange.changed = Inputs.ALL  # every rule runs at its next judgment
+    exchange._journalled_clock = (clock, is_open)

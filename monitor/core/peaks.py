@@ -102,6 +102,12 @@ class PeakWindow:
         """The largest level in the window as last advanced; None before any observation."""
         return self._levels[0] if self._levels else None
 
+    def peak_leaves(self) -> datetime | None:
+        """When the peak level leaves the window, so a lower level may become the peak."""
+        if not self._levels or self._levels[0].end is None:
+            return None
+        return self._levels[0].end + self.window
+
     def levels(self) -> list[Level]:
         return list(self._levels)
 

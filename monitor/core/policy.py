@@ -56,8 +56,16 @@ def _duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+def _hold(value: Any) -> timedelta:
+    if value in (0, "0", "0s"):  # publish at once
+        return timedelta(0)
+    return _duration(value)
+
+
 Number = Annotated[Decimal, BeforeValidator(_decimal)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# a `for` duration: like Duration, and 0 (or "0s") publishes at once
+Hold = Annotated[timedelta, BeforeValidator(_hold)]
 # how far ahead a rule looks for insurance that ends; null turns the look ahead off
 Horizon = Duration | None
 
@@ -80,6 +88,8 @@ class LiabilityReserveParams(_Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_ledger_age: Duration
     max_trades_age: Duration
 
@@ -98,6 +108,8 @@ class ColdStorageParams(_Params):
     minimum_share: Annotated[Number, Field(le=1)]
     warning_share: Annotated[Number, Field(le=1)]
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_price_age: Duration
 
@@ -119,6 +131,8 @@ class HotWalletGuaranteeParams(_Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_price_age: Duration
 
@@ -134,6 +148,8 @@ class SegregationParams(_Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_liability_age: Duration
     max_price_age: Duration
@@ -157,6 +173,8 @@ class CompensationCoverParams(_Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_ledger_age: Duration
     max_wallet_age: Duration
     max_price_age: Duration
@@ -186,6 +204,8 @@ class MicaOwnFundsParams(_Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_own_funds_age: Duration
     max_overheads_age: Duration
     max_price_age: Duration
@@ -209,6 +229,8 @@ class HotWalletDrainParams(_Params):
     max_drop_share: Annotated[Number, Field(gt=0, lt=1)]
     warning_drop_share: Annotated[Number, Field(gt=0, lt=1)]
     hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_price_age: Duration
 

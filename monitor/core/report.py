@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.core.engine import Engine
+from monitor.core.exchange import Exchange
 from monitor.core.money import (
     decimal_text,
     duration_text,
@@ -93,18 +94,19 @@ def rule_document(report: RuleReport) -> dict[str, Any]:
 
 
 def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
-    """The report of ``exchange`` as of the engine's clock."""
+    """The report of ``exchange`` as of its own clock: its statuses, measured afresh.
+
+    The statuses are those last judged; the figures are measured now, since a
+    rule whose inputs did not change since it last ran was not run again.
+    """
     state = engine.exchanges[exchange]
-    assert engine.clock is not None
-    # an exchange restored from the journal keeps its statuses, not its measurements:
-    # until it is evaluated again, measure it as of its last evaluation, without judging
-    view = ExchangeView(state, engine.valuer, state.restorable_clock or engine.clock)
+    moment = state.clock
+    assert moment is not None
+    view = ExchangeView(state, state.valuer, moment)
     rules = []
     for rule in engine.rules_of(exchange):
         held = state.rules.get(rule.id)
-        a = held.assessment if held else None
-        if a is None:
-            a = rule.assess(view)
+        a = rule.assess(view)
         rules.append(
             RuleReport(
                 rule.id,
@@ -120,20 +122,21 @@ def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
         )
     return AdequacyReport(
         exchange,
-        engine.clock,
+        moment,
         engine.policy.reporting_currency,
         tuple(rules),
-        state.trading_volume(engine.clock),
+        state.trading_volume(moment),
         duration_text(state.volume.window),
-        _feeds(engine, state.feeds),
+        _feeds(state),
     )
 
 
-def _feeds(engine: Engine, feeds: dict[str, datetime]) -> dict[str, datetime]:
-    """When each feed of an exchange last spoke; prices are one feed for all exchanges."""
-    if engine.valuer.newest is None:
-        return dict(feeds)
-    return {**feeds, Feed.PRICES: engine.valuer.newest}
+def _feeds(state: Exchange) -> dict[str, datetime]:
+    """When each feed of an exchange last spoke; prices: the newest it is valued at."""
+    stated = [price.ts for price in state.valuer.latest.values()]
+    if not stated:
+        return dict(state.feeds)
+    return {**state.feeds, Feed.PRICES: max(stated)}
 
 
 def adequacy_table(reports: list[AdequacyReport]) -> str:

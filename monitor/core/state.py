@@ -1,14 +1,12 @@
-"""The state of one exchange: holdings, ledger, trading volume, feeds, rule statuses.
+"""Pieces of an exchange's state: its feeds, ledger, rule statuses, hot-wallet falls.
 
-Plain data updated in place by the engine; every change it makes is also
-returned to the engine's caller as a journal write, so a driver with durable
-storage (the worker's changelog-backed table) can rebuild it after a restart.
+Plain data, owned and updated by :class:`monitor.core.exchange.Exchange`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,15 +16,10 @@ from monitor.core.events import (
     InsurancePolicy,
     OwnFunds,
     ReserveFund,
-    Trade,
 )
-from monitor.core.holdings import Holdings
 from monitor.core.money import decimal_text
-from monitor.core.peaks import PeakWindow
-from monitor.core.recent import RecentIds
 from monitor.core.rules.base import Assessment
 from monitor.core.status import Status
-from monitor.core.windows import RollingSum
 
 
 class Feed:
@@ -40,11 +33,18 @@ class Feed:
 
 @dataclass(slots=True)
 class RuleState:
-    """The last status of one rule, how many changes it has had, and its last assessment."""
+    """The last status of one rule, how many changes it has had, and its last assessment.
+
+    ``pending`` is the moment a breach not yet published (held ``for`` its rule's
+    ``breach_for``) was first seen; ``due`` when time alone could change the rule's
+    answer (None: only its inputs can).
+    """
 
     status: Status = Status.UNKNOWN
     changes: int = 0
     assessment: Assessment | None = None
+    pending: datetime | None = None
+    due: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -105,66 +105,3 @@ HOT_FALLS_KEPT = 5
 # how many trades of one exchange may wait for the first price of their currency; more
 # are refused (a currency that never gets a price must not grow the state without bound)
 AWAITING_TRADES_KEPT = 1000
-
-
-class ExchangeState:
-    """Everything the monitor knows about one exchange.
-
-    ``hot_peaks`` (only with a ``drain_window``, i.e. the ``ops`` pack) is the
-    peak of the exchange's hot-wallet value over that window; ``hot_falls`` the
-    largest few hot-wallet snapshots within it that lowered a balance (by value).
-    """
-
-    def __init__(
-        self,
-        exchange: str,
-        volume_window: timedelta,
-        volume_bucket: timedelta,
-        seen_ids: int,
-        drain_window: timedelta | None = None,
-    ) -> None:
-        self.exchange = exchange
-        self.holdings = Holdings()
-        self.ledger = Ledger()
-        self.volume = RollingSum(volume_window, volume_bucket)
-        self.feeds: dict[str, datetime] = {}
-        # the latest evaluation time a restore will bring back (see Engine._evaluate)
-        self.restorable_clock: datetime | None = None
-        self.rules: dict[str, RuleState] = {}
-        self.seen = RecentIds(seen_ids)
-        self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
-        self.hot_falls: list[HotFall] = []
-        # trades in a currency market.prices has not priced yet, by currency, with the
-        # document each is journalled as: counted in the volume once a price converts them
-        self.awaiting: dict[str, list[tuple[Trade, dict[str, Any]]]] = {}
-
-    def awaiting_trades(self) -> int:
-        return sum(len(trades) for trades in self.awaiting.values())
-
-    def saw(self, feed: str, moment: datetime) -> bool:
-        """Note data of ``feed`` as of ``moment``; whether the feed's time moved."""
-        held = self.feeds.get(feed)
-        if held is None or moment > held:
-            self.feeds[feed] = moment
-            return True
-        return False
-
-    def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
-        """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.
-
-        At most :data:`HOT_FALLS_KEPT` falls are kept, so this is O(1).
-        """
-        kept = [held for held in self.hot_falls if held.ts >= horizon]
-        changed = len(kept) != len(self.hot_falls)
-        if len(kept) >= HOT_FALLS_KEPT:
-            smallest = min(kept, key=lambda held: held.value)
-            if smallest.value >= fall.value:
-                self.hot_falls = kept
-                return changed
-            kept.remove(smallest)
-        kept.append(fall)
-        self.hot_falls = sorted(kept, key=lambda held: held.ts)
-        return True
-
-    def trading_volume(self, now: datetime) -> Decimal:
-        return self.volume.total(now)

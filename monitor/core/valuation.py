@@ -31,6 +31,11 @@ class Valuer:
             self.newest = price.ts
         return old
 
+    def forget(self, asset: str) -> None:
+        """Stop valuing in ``asset`` (nothing held or stated in it any more)."""
+        self.latest.pop(asset, None)
+        self.prices.pop(asset, None)
+
     def to_reporting(self, amount: Decimal, currency: str) -> Decimal | None:
         """``amount`` of ``currency`` in the reporting currency; None without a price."""
         if currency == self.reporting_currency:

@@ -73,6 +73,12 @@ class RollingSum:
         )
         self._buckets[index] = amount
 
+    def next_eviction(self) -> datetime | None:
+        """When the oldest bucket held leaves the window, changing the total; None if empty."""
+        if not self._buckets:
+            return None
+        return _EPOCH + self.bucket * (min(self._buckets) + self._size)
+
     def amount(self, index: int) -> Decimal:
         """The sum held in bucket ``index`` (zero when none)."""
         return self._buckets.get(index, ZERO)

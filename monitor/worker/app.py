@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, StatusChange, Step
-from monitor.core.events import Topic
+from monitor.core.events import Topic, from_document
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report
 from monitor.core.signing import load_signer
@@ -87,8 +87,13 @@ class Monitor:
             )
             for topic in Topic
         }
-        self.engine = Engine(policy)
+        self.max_idle = timedelta(seconds=settings.max_idle_seconds)
+        self.engine = Engine(policy, max_idle=self.max_idle)
         self.clock = WatermarkClock()
+        # status changes of moments judged as records were taken, published at the next
+        # commit; and the append time of the newest record, with when it was taken
+        self.carried: list[StatusChange] = []
+        self.last_append: tuple[datetime, float] | None = None
         self.dirty: set[str] = set()
         # journal writes not yet sent to a changelog: key -> value (None deletes)
         self.pending: dict[str, dict[str, Any] | None] = {}
@@ -202,6 +207,9 @@ class Monitor:
     async def _take_record(self, topic: Topic, message: Message) -> None:
         timing, lag, outcomes = self.intake_metrics[topic]
         wall_now = time.time()
+        appended = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
+        if appended is not None:
+            self.last_append = (appended, time.monotonic())
         started = time.perf_counter()
         verdict = take(
             self.engine,
@@ -212,6 +220,7 @@ class Monitor:
             time.monotonic(),
             wall_now=datetime.fromtimestamp(wall_now, UTC),
             max_ahead=self.max_ahead,
+            appended=appended,
         )
         timing.observe(time.perf_counter() - started)
         if verdict.step is None or verdict.event_time is None:
@@ -220,6 +229,8 @@ class Monitor:
         outcomes[verdict.outcome].inc()
         lag.observe(max(0.0, wall_now - verdict.event_time.timestamp()))
         self.pending.update(verdict.step.writes)
+        self.carried.extend(verdict.step.changes)
+        self.dirty.update(verdict.step.evaluated)
 
     async def _take_skipped(self, topic: Topic, message: Message, first: int) -> None:
         """Take the records Faust skipped before ``message``, read from the broker directly.
@@ -293,12 +304,13 @@ class Monitor:
     async def _commit_locked(self, step: Step) -> None:
         self.pending.update(step.writes)
         self.dirty.update(step.evaluated)
-        outbox = [(outbox_key(change), self._alert(change)) for change in step.changes]
+        changes, self.carried = [*self.carried, *step.changes], []
+        outbox = [(outbox_key(change), self._alert(change)) for change in changes]
         self.pending.update(outbox)
         await self._persist()
         if not outbox:
             return
-        for (_, alert), change in zip(outbox, step.changes, strict=True):
+        for (_, alert), change in zip(outbox, changes, strict=True):
             await self._publish(alert)
             self._count(change)
         await self.app.producer.flush()
@@ -367,27 +379,39 @@ class Monitor:
     # -- time passing ---------------------------------------------------------------
 
     async def _settle(self) -> None:
-        with self.metrics.evaluation.labels(worker_metrics.SETTLE).time():
-            step = self.engine.settle()
+        """Judge the exchanges whose input has gone quiet, and publish what was judged.
+
+        Append time goes on, between records, by the worker's own clock since it took
+        the newest one: a live feed that stops has its last moment judged after
+        ``RESERVE_MONITOR_MAX_IDLE_SECONDS``, as a backlog's gap would.
+        """
+        step = Step()
+        if self.last_append is not None:
+            appended, taken_at = self.last_append
+            now = appended + timedelta(seconds=time.monotonic() - taken_at)
+            with self.metrics.evaluation.labels(worker_metrics.SETTLE).time():
+                step = self.engine.idle(now)
         await self._commit(step)
 
     async def _tick(self) -> None:
         self.last_tick = time.monotonic()
         await self._sync_prices()
-        now = self.clock.now(time.monotonic())
-        if now is not None:
-            with self.metrics.evaluation.labels(worker_metrics.TICK).time():
-                step = self.engine.tick(now)
-            await self._commit(step)
         await self._publish_reports()
 
     async def _sync_prices(self) -> None:
-        """Bring in prices other workers consumed (they arrive through the global table)."""
+        """Take the prices other workers consumed (they arrive through the global table)."""
+        step = Step()
         for key, document in list(self.prices.data.items()):
-            held = self.engine.valuer.latest.get(kind_and_owner(key)[1])
+            held = self.engine.prices.latest(kind_and_owner(key)[1])
             if held is not None and held.event_id == document.get("event_id"):
                 continue
-            self.engine.restore(key, document)
+            price = from_document(Topic.PRICES, document)
+            taken = self.engine.take(price)
+            step.changes.extend(taken.changes)
+            step.writes.extend(taken.writes)
+            step.evaluated.extend(taken.evaluated)
+        if step.changes or step.writes:
+            await self._commit(step)
 
     async def _publish_reports(self) -> None:
         dirty, self.dirty = self.dirty, set()
@@ -421,7 +445,8 @@ class Monitor:
             for tp in self.app.assignor.assigned_actives()
             if tp.topic == self.state.changelog_topic.get_topic_name()
         }
-        engine = Engine(self.policy)
+        self.carried = []
+        engine = Engine(self.policy, max_idle=self.max_idle)
         for key, document in self.journal.recovered_prices():
             engine.restore(key, document)
         entries, outbox = self.journal.recovered(owned)

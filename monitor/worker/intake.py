@@ -68,11 +68,13 @@ def take(
     *,
     wall_now: datetime,
     max_ahead: timedelta,
+    appended: datetime | None = None,
 ) -> Verdict:
     """Decode and apply one record of ``topic``; never raises.
 
     ``wall_now`` is the worker's wall clock as the record is taken: an event dated
-    more than ``max_ahead`` after it is invalid and changes nothing.
+    more than ``max_ahead`` after it is invalid and changes nothing. ``appended`` is
+    the record's timestamp (its append time on a LogAppendTime topic).
     """
     try:
         event = decode(topic, key, value or b"")
@@ -85,7 +87,7 @@ def take(
     if too_far is not None:
         return Verdict(Outcome.INVALID, error=str(too_far))
     try:
-        step = engine.take(event)
+        step = engine.take(event, appended)
     except Exception as error:  # an engine bug must not stop the monitor: keep the bytes
         log.exception("engine failed on a record of %s", topic.value)
         return Verdict(Outcome.INVALID, error=f"internal: {type(error).__name__}: {error}")

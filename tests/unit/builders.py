@@ -18,6 +18,8 @@ from typing import Any
 from monitor.core.engine import Engine, StatusChange, Step
 from monitor.core.events import Event, Topic, decode_document
 from monitor.core.money import rfc3339
+from monitor.core.policy import ExchangePolicy, Policy
+from monitor.core.rules.base import ExchangeView
 from monitor.core.status import Status
 
 T0 = datetime(2024, 5, 31, 13, 0, tzinfo=UTC)
@@ -225,9 +227,44 @@ def line(doc: Any, *, topic: Topic | str | None = None, key: str | None = None) 
     return json.dumps(record) + "\n"
 
 
+def without_hold(policy: Policy) -> Policy:
+    """``policy`` with every rule publishing a breach at once (``breach_for`` 0).
+
+    For the tests of a rule's arithmetic at one moment; the hold itself has tests
+    of its own (test_moments.py).
+    """
+    resolved = {}
+    for exchange, packs in policy.resolved.items():
+        held = {}
+        for name, pack in packs.packs.items():
+            rules = {
+                field: params.model_copy(update={"breach_for": timedelta(0)})
+                for field, params in pack
+                if hasattr(params, "breach_for")
+            }
+            held[name] = pack.model_copy(update=rules)
+        resolved[exchange] = ExchangePolicy(held)
+    return Policy(policy.reporting_currency, resolved)
+
+
+def instant_engine(policy: Policy, **options: Any) -> Engine:
+    """An engine on ``policy`` whose rules publish a breach at once (:func:`without_hold`)."""
+    return Engine(without_hold(policy), **options)
+
+
 def feed(engine: Engine, *docs: Doc) -> list[Step]:
     """Apply each document to ``engine`` in order; the steps."""
     return [engine.apply(event(doc)) for doc in docs]
+
+
+def moment(engine: Engine, when: datetime, exchange: str = EXCHANGE) -> Step:
+    """Let ``exchange``'s event time reach ``when``: a trade of nothing, judged at once.
+
+    Time passes for an exchange only with its own records (CONTRACT section 8);
+    an empty trade moves its clock without changing any figure but the trades
+    feed's age.
+    """
+    return engine.apply(event(trade(0, when=when, exchange=exchange)))
 
 
 def changes(steps: Iterable[Step]) -> list[StatusChange]:
@@ -239,6 +276,13 @@ def status_of(engine: Engine, rule: str, exchange: str = EXCHANGE) -> Status:
 
 
 def assessment_of(engine: Engine, rule: str, exchange: str = EXCHANGE) -> Any:
-    assessment = engine.exchanges[exchange].rules[rule].assessment
-    assert assessment is not None
-    return assessment
+    """What ``rule`` measures of ``exchange`` at its clock, as its adequacy report shows.
+
+    Measured afresh: a judgment does not run a rule again while nothing it reads
+    has changed, so the assessment it holds may carry figures from before a price moved.
+    """
+    state = engine.exchanges[exchange]
+    assert state.rules[rule].assessment is not None  # judged at least once
+    (check,) = [r for r in engine.rules_of(exchange) if r.id == rule]
+    assert state.clock is not None
+    return check.assess(ExchangeView(state, state.valuer, state.clock))

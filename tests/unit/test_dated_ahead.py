@@ -107,7 +107,7 @@ def test_an_event_of_any_kind_dated_far_ahead_is_invalid_and_changes_nothing(
     # the time every figure is judged at, and every figure, are as before
     assert engine.clock == T0
     assert clock.now(1.0) == T0 + timedelta(seconds=1)
-    assert engine.settle().evaluated == []
+    assert engine.finish().evaluated == []
     assert adequacy_report(engine, "dmm").to_document() == before
 
 

@@ -24,6 +24,7 @@ from tests.unit.builders import (
     feed,
     insurance,
     liability,
+    moment,
     price,
     reserve_fund,
     status_of,
@@ -146,7 +147,8 @@ def test_a_price_older_than_the_one_held_is_stale() -> None:
     e = Engine(load_policy())
     feed(e, price("2", when=at(minutes=1)))
     assert one(e, price("1", when=T0)).outcome is Outcome.STALE
-    assert e.valuer.prices["BTC"] == 2
+    latest = e.prices.latest("BTC")
+    assert latest is not None and latest.price == 2
 
 
 def test_a_repeated_price_event_is_a_duplicate() -> None:
@@ -173,7 +175,7 @@ def test_a_price_not_in_the_reporting_currency_is_invalid() -> None:
     step = one(e, price("67000", currency="USD"))
     assert step.outcome is Outcome.INVALID
     assert step.error is not None and step.error.startswith("currency: ")
-    assert "BTC" not in e.valuer.prices
+    assert e.prices.latest("BTC") is None
 
 
 # -- status changes ------------------------------------------------------------------
@@ -259,16 +261,17 @@ def test_exchanges_are_judged_independently() -> None:
     assert len({c.id for c in reserve}) == 2
 
 
-def test_tick_reevaluates_every_exchange_and_journals_the_changes() -> None:
+def test_each_exchange_is_judged_at_its_own_moments_and_the_changes_journalled() -> None:
     e = Engine(load_policy())
     feed(e, reserve_fund(3 * BILLION, exchange="a"), reserve_fund(3 * BILLION, exchange="b"))
-    step = e.tick(at(hours=37))
-    assert sorted(step.evaluated) == ["a", "b"]
+    # a's time moves on with a's own record; b's does not
+    step = moment(e, at(hours=37), exchange="a")
+    assert step.evaluated == ["a"]
     assert {(c.exchange, c.status) for c in step.changes if c.rule == LIABILITY} == {
-        ("a", Status.UNKNOWN),
-        ("b", Status.UNKNOWN),
+        ("a", Status.UNKNOWN)
     }
     assert (journal_key("rule", "a", LIABILITY), {"status": "unknown", "changes": 2}) in step.writes
+    assert status_of(e, LIABILITY, "b") is Status.OK
 
 
 def test_evicted_volume_buckets_are_journalled_as_deletions() -> None:
@@ -276,7 +279,7 @@ def test_evicted_volume_buckets_are_journalled_as_deletions() -> None:
     (step,) = feed(e, trade(BILLION), reserve_fund(3 * BILLION))[:1]
     (volume_key,) = [k for k, v in step.writes if k.startswith('["volume"')]
     feed(e, reserve_fund(3 * BILLION, when=at(days=29)))  # the rule reads the volume
-    later = e.tick(at(days=30))
+    later = moment(e, at(days=30))
     assert (volume_key, None) in later.writes
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
-from monitor.core.engine import Engine
 from monitor.core.explain import explain_report, explain_rule
 from monitor.core.policy import Policy, load_policy, parse_policy
 from monitor.core.report import adequacy_report
@@ -29,6 +28,7 @@ from tests.unit.builders import (
     at,
     feed,
     fixed_overheads,
+    instant_engine,
     insurance,
     liability,
     line,
@@ -48,7 +48,7 @@ def policy_of(*packs: str, **pack_params: Any) -> Policy:
 
 
 def report(policy: Policy, *docs: Doc) -> dict[str, Any]:
-    e = Engine(policy)
+    e = instant_engine(policy)
     feed(e, *docs)
     return adequacy_report(e, EXCHANGE).to_document()
 
@@ -123,7 +123,7 @@ def test_liability_reserve_with_a_hot_value_component_a_capped_insurance_and_a_w
 
 
 def test_a_status_held_by_hysteresis_says_so() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, reserve_fund(1_900_000_000), reserve_fund(2_030_000_000, when=at(minutes=1)))
     document = adequacy_report(e, EXCHANGE).to_document()
     text = explained(document, "jp.liability_reserve")
@@ -365,7 +365,7 @@ def story() -> list[str]:
 
 
 def expected_text() -> str:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, *(json.loads(text)["value"] for text in story()))
     return explain_report(adequacy_report(e, "dmm").to_document())
 
@@ -448,7 +448,7 @@ def status_server() -> Iterator[_StatusServer]:
 def test_the_command_explains_a_workers_status_document(
     status_server: _StatusServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, *(json.loads(text)["value"] for text in story()))
     documents = [adequacy_report(e, name).to_document() for name in sorted(e.exchanges)]
     status_server.body = json.dumps({"app_id": "x", "exchanges": documents}).encode()

@@ -27,8 +27,10 @@ from tests.unit.builders import (
     changes,
     feed,
     fixed_overheads,
+    instant_engine,
     insurance,
     line,
+    moment,
     own_funds,
     price,
     reserve_fund,
@@ -44,8 +46,8 @@ YEAR = timedelta(days=365)
 
 def jp_engine(**params: Any) -> Engine:
     if not params:
-        return Engine(load_policy())
-    return Engine(parse_policy({"packs": {"jp": {"liability_reserve": params}}}))
+        return instant_engine(load_policy())
+    return instant_engine(parse_policy({"packs": {"jp": {"liability_reserve": params}}}))
 
 
 def cover(ends: datetime, coverage: int = BILLION, policy_id: str = "tokio-2026", **kw: Any) -> Doc:
@@ -82,7 +84,7 @@ def test_a_policy_whose_end_would_breach_warns_from_the_horizon_on(
         assert ahead(e) == {"horizon": "30d", "ending": {}}
         assert "tokio-2026" not in assessment_of(e, JP).reason
         # time brings the end within the horizon, and the warning with it
-        e.tick(ends - HORIZON)
+        moment(e, ends - HORIZON)
         assert status_of(e, JP) is Status.WARNING
 
 
@@ -242,10 +244,10 @@ def test_a_successor_that_cannot_be_valued_does_not_clear_the_warning() -> None:
 def test_the_warning_gives_way_to_a_breach_at_the_exact_instant_of_the_end() -> None:
     e = jp_engine()
     steps = feed(e, reserve_fund(1_500_000_000), cover(at(hours=1)))
-    steps.append(e.tick(at(hours=1) - timedelta(microseconds=1)))
+    steps.append(moment(e, at(hours=1) - timedelta(microseconds=1)))
     assert status_of(e, JP) is Status.WARNING
     assert assessment_of(e, JP).available == 2_500_000_000
-    steps.append(e.tick(at(hours=1)))
+    steps.append(moment(e, at(hours=1)))
     assert status_of(e, JP) is Status.BREACH
     assert assessment_of(e, JP).available == 1_500_000_000
     assert [(c.previous, c.status) for c in changes(steps)][-2:] == [
@@ -293,7 +295,7 @@ def test_a_longer_horizon_sees_further() -> None:
 
 def test_hk_compensation_cover_warns_before_its_insurance_ends() -> None:
     policy = parse_policy({"exchanges": {"default": {"packs": ["hk"]}}})
-    e = Engine(policy)
+    e = instant_engine(policy)
     feed(
         e,
         price("1"),
@@ -307,7 +309,7 @@ def test_hk_compensation_cover_warns_before_its_insurance_ends() -> None:
     assert ahead(e, rule)["shortfall"] == "20"
     assert "Insurance tokio-2026 ends at 2024-06-29T13:00:00Z" in assessment_of(e, rule).reason
     # cover without insurance has nothing to foresee
-    e = Engine(
+    e = instant_engine(
         parse_policy(
             {
                 "packs": {"hk": {"compensation_cover": {"components": ["reserve_fund"]}}},
@@ -320,7 +322,7 @@ def test_hk_compensation_cover_warns_before_its_insurance_ends() -> None:
 
 
 def test_eu_mica_looks_90_days_ahead_and_a_renewal_must_itself_qualify() -> None:
-    e = Engine(parse_policy({"exchanges": {"default": {"packs": ["eu"]}}}))
+    e = instant_engine(parse_policy({"exchanges": {"default": {"packs": ["eu"]}}}))
     rule = "eu.mica_own_funds"
     feed(
         e,
@@ -383,7 +385,7 @@ def test_replay_warns_of_the_end_and_clears_on_renewal_the_same_way_every_time()
     outputs = []
     for _ in range(2):
         out = io.StringIO()
-        replay(lines, Engine(load_policy()), out)
+        replay(lines, instant_engine(load_policy()), out)
         outputs.append(out.getvalue())
     assert outputs[0] == outputs[1]
     events = [json.loads(text)["data"] for text in outputs[0].splitlines()]

@@ -19,6 +19,7 @@ from tests.unit.builders import (
     event,
     feed,
     liability,
+    moment,
     price,
     reserve_fund,
     status_of,
@@ -65,7 +66,7 @@ def test_every_key_but_a_price_names_the_exchange_second() -> None:
         trade(BILLION, when=at(minutes=2)),
         liability("100", when=at(minutes=3)),
     )
-    steps.append(e.tick(at(days=40)))
+    steps.append(moment(e, at(days=40)))
     keys = [json.loads(key) for step in steps for key, _ in step.writes]
     kinds = {key[0] for key in keys}
     assert {"price", "clock", "feed", "seen", "volume", "rule", "wallet", "ledger"} <= kinds
@@ -79,21 +80,25 @@ def test_an_exchange_event_writes_a_bounded_number_of_entries() -> None:
         (step,) = feed(e, trade(BILLION, when=at(minutes=minute)))
         assert step.outcome is Outcome.APPLIED
         assert len([kind for kind in _kinds(step) if kind != "rule"]) <= 5
-        assert _kinds(step).count("clock") == 1
+        # the moment opened, then judged (apply judges at once)
+        assert _kinds(step).count("clock") == 2
         assert _kinds(step).count("feed") == 1
 
 
-def test_the_clock_and_the_trades_feed_are_written_only_when_they_move() -> None:
+def test_the_clock_moves_only_forward_and_the_trades_feed_only_when_it_moves() -> None:
     e = Engine(load_policy())
     feed(e, reserve_fund(3 * BILLION), trade(BILLION, when=at(minutes=30)))
-    (older,) = feed(e, trade(BILLION, when=at(minutes=10)))  # within the window: applied
+    older = e.take(event(trade(BILLION, when=at(minutes=10))))  # within the window: applied
     assert older.outcome is Outcome.APPLIED
-    assert "clock" not in _kinds(older) and "feed" not in _kinds(older)
-    assert "clock" not in _kinds(e.tick(at(minutes=20)))  # time does not run backwards
-    assert _kinds(e.tick(at(minutes=40))).count("clock") == 1
+    assert "feed" not in _kinds(older)
+    # a late record re-opens the newest moment; the clock stays there
+    assert journal_entries(older, "clock") == [{"ts": at(minutes=30).isoformat(), "open": True}]
+    assert journal_entries(e.finish(), "clock") == [
+        {"ts": at(minutes=30).isoformat(), "open": False}
+    ]
 
 
-def test_a_price_event_writes_no_clock_entries_and_the_clock_is_still_restored() -> None:
+def test_a_price_dated_after_an_exchanges_clock_is_a_moment_of_each_exchange_holding_it() -> None:
     policy = load_policy()
     original = Engine(policy)
     journal: dict[str, Any] = {}
@@ -101,24 +106,31 @@ def test_a_price_event_writes_no_clock_entries_and_the_clock_is_still_restored()
         price("10000000"),
         wallet("96"),
         wallet("50", exchange="bf"),
+        reserve_fund(3 * BILLION, exchange="ftx"),  # holds no BTC: not its moment
         price("11000000", when=at(hours=2)),
     ]
     steps = feed(original, *history)
     assert steps[-1].evaluated == ["bf", "dmm"]
-    assert "clock" not in _kinds(steps[-1])  # the price entry holds the time
     _journal(steps, journal)
-    assert _restored(policy, journal).clock == original.clock == at(hours=2)
+    restored = _restored(policy, journal)
+    for name in ("bf", "dmm"):
+        assert restored.exchanges[name].clock == original.exchanges[name].clock == at(hours=2)
+    assert restored.exchanges["ftx"].clock == original.exchanges["ftx"].clock == at()
 
 
-def test_a_restored_engine_keeps_the_clock_a_tick_moved() -> None:
+def journal_entries(step: Step, kind: str) -> list[Any]:
+    return [value for key, value in step.writes if json.loads(key)[0] == kind]
+
+
+def test_a_restored_engine_keeps_the_clock_a_record_moved() -> None:
     policy = load_policy()
     original = Engine(policy)
     journal: dict[str, Any] = {}
     steps = feed(original, reserve_fund(3 * BILLION))
-    steps.append(original.tick(at(hours=37)))  # the fund is too old now
+    steps.append(moment(original, at(hours=37)))  # the fund is too old now
     _journal(steps, journal)
     restored = _restored(policy, journal)
-    assert restored.clock == original.clock == at(hours=37)
+    assert restored.exchanges["dmm"].clock == original.exchanges["dmm"].clock == at(hours=37)
     assert status_of(restored, LIABILITY) is Status.UNKNOWN
     # a late wallet snapshot is judged at the same time by both: the fund stays too old
     late = [wallet("1", when=at(hours=1))]

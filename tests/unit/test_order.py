@@ -66,7 +66,8 @@ def _held(e: Engine, kind: str) -> tuple[object, object]:
         fund = e.exchanges["dmm"].ledger.reserve_fund
         assert fund is not None
         return fund.ts, fund.amount
-    latest = e.valuer.latest["BTC"]
+    latest = e.prices.latest("BTC")
+    assert latest is not None
     return latest.ts, latest.price
 
 

@@ -16,6 +16,8 @@ from tests.unit.builders import (
     at,
     changes,
     feed,
+    instant_engine,
+    moment,
     price,
     reserve_fund,
     status_of,
@@ -50,14 +52,14 @@ def measured(e: Engine) -> Any:
     ],
 )
 def test_the_95_percent_boundary(cold: str, hot: str, status: Status) -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), *split(cold, hot))
     assert status_of(e, RULE) is status
     assert measured(e).ratio == D(cold) / (D(cold) + D(hot))
 
 
 def test_shortfall_is_the_value_to_move_from_hot_to_cold() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), *split("90", "10"))
     a = measured(e)
     # total 1 bn; 95% of it is 950 m; 900 m is cold
@@ -69,7 +71,7 @@ def test_shortfall_is_the_value_to_move_from_hot_to_cold() -> None:
 
 
 def test_values_add_across_assets_at_their_prices() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("10000000", asset="BTC"),
@@ -82,7 +84,7 @@ def test_values_add_across_assets_at_their_prices() -> None:
 
 
 def test_guarantee_and_house_holdings_are_not_customer_crypto() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("1"),
@@ -94,7 +96,7 @@ def test_guarantee_and_house_holdings_are_not_customer_crypto() -> None:
 
 
 def test_a_price_drop_of_the_cold_asset_can_breach() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("100", asset="BTC"),
@@ -110,7 +112,7 @@ def test_a_price_drop_of_the_cold_asset_can_breach() -> None:
 
 
 def test_unknown_while_a_held_asset_has_no_price() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), *split("96", "4"), wallet("1", asset="ETH", wallet_id="eth"))
     assert status_of(e, RULE) is Status.UNKNOWN
     assert measured(e).evidence["unpriced"] == ["ETH"]
@@ -122,24 +124,24 @@ def test_unknown_while_a_held_asset_has_no_price() -> None:
 
 
 def test_unknown_without_any_wallet() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), reserve_fund(3_000_000_000))
     assert status_of(e, RULE) is Status.UNKNOWN
     assert "wallet_balances" in measured(e).reason
 
 
 def test_unknown_without_customer_crypto() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), wallet("10", holder="house"))
     assert status_of(e, RULE) is Status.UNKNOWN
 
 
 def test_unknown_once_wallets_are_older_than_max_wallet_age() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), *split("96", "4"))
-    e.tick(at(hours=1))  # exactly the allowed age
+    moment(e, at(hours=1))  # exactly the allowed age
     assert status_of(e, RULE) is Status.OK
-    step = e.tick(at(hours=1, microseconds=1))
+    step = moment(e, at(hours=1, microseconds=1))
     assert status_of(e, RULE) is Status.UNKNOWN
     assert "wallet_balances" in measured(e).reason
     assert [(c.previous, c.status) for c in step.changes if c.rule == RULE] == [
@@ -148,7 +150,7 @@ def test_unknown_once_wallets_are_older_than_max_wallet_age() -> None:
 
 
 def test_unknown_once_prices_are_older_than_max_price_age() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), *split("96", "4"))
     feed(e, *split("96", "4", when=at(hours=1, seconds=1)))  # wallets fresh, prices not
     assert status_of(e, RULE) is Status.UNKNOWN
@@ -156,7 +158,7 @@ def test_unknown_once_prices_are_older_than_max_price_age() -> None:
 
 
 def test_one_asset_s_stale_price_is_enough_while_others_stay_fresh() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), price("500000", asset="ETH"))
     feed(e, *split("96", "4"), *split("960", "40", asset="ETH"))
     assert status_of(e, RULE) is Status.OK
@@ -175,7 +177,7 @@ def test_one_asset_s_stale_price_is_enough_while_others_stay_fresh() -> None:
 
 
 def test_status_changes_once_per_change_not_per_event() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1"), *split("96", "4"))
     for minute in range(1, 6):
         steps += feed(e, *split("97", "3", when=at(minutes=minute)))
@@ -188,14 +190,14 @@ def test_a_stricter_policy_share_is_honoured() -> None:
     policy = parse_policy(
         {"packs": {"jp": {"cold_storage": {"minimum_share": "0.98", "warning_share": "0.99"}}}}
     )
-    e = Engine(policy)
+    e = instant_engine(policy)
     feed(e, price("1"), *split("97", "3"))
     assert status_of(e, RULE) is Status.BREACH
     assert measured(e).shortfall == D("1")
 
 
 def test_hysteresis_keeps_a_breach_until_the_share_clears_the_line_by_the_margin() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), *split("94", "6"))
     assert status_of(e, RULE) is Status.BREACH
     feed(e, *split("95.1", "4.9", when=at(minutes=1)))  # 0.951: over 0.95, under 0.952
@@ -203,5 +205,5 @@ def test_hysteresis_keeps_a_breach_until_the_share_clears_the_line_by_the_margin
     feed(e, *split("95.2", "4.8", when=at(minutes=2)))  # clears 0.95 by 0.002
     assert status_of(e, RULE) is Status.WARNING
     assert measured(e).shortfall == 0
-    e.tick(at(minutes=2) + timedelta(seconds=1))
+    moment(e, at(minutes=2) + timedelta(seconds=1))
     assert status_of(e, RULE) is Status.WARNING

@@ -24,7 +24,9 @@ from tests.unit.builders import (
     changes,
     feed,
     fixed_overheads,
+    instant_engine,
     insurance,
+    moment,
     own_funds,
     price,
     status_of,
@@ -52,7 +54,7 @@ def measured(e: Engine, exchange: str = EXCHANGE) -> Any:
 def test_the_class_minimum_binds_while_overheads_are_small(
     service_class: int, minimum: int
 ) -> None:
-    e = Engine(eu_policy(service_class))
+    e = instant_engine(eu_policy(service_class))
     feed(e, price(EUR, asset="EUR"), fixed_overheads("100000"), own_funds(minimum))
     a = measured(e)
     assert a.required == minimum * D(EUR)
@@ -70,7 +72,7 @@ def test_the_class_minimum_binds_while_overheads_are_small(
     ],
 )
 def test_a_quarter_of_the_overheads_binds_when_larger(funds: str, status: Status) -> None:
-    e = Engine(eu_policy(3, count_insurance=False))
+    e = instant_engine(eu_policy(3, count_insurance=False))
     feed(e, price(EUR, asset="EUR"), fixed_overheads("4800000"), own_funds(funds))
     a = measured(e)
     assert status_of(e, RULE) is status
@@ -82,7 +84,7 @@ def test_a_quarter_of_the_overheads_binds_when_larger(funds: str, status: Status
 
 
 def test_insurance_of_a_years_term_in_force_counts() -> None:
-    e = Engine(eu_policy(3))
+    e = instant_engine(eu_policy(3))
     feed(
         e,
         price(EUR, asset="EUR"),
@@ -108,7 +110,7 @@ def test_insurance_of_a_years_term_in_force_counts() -> None:
 def test_insurance_that_does_not_qualify_does_not_count(
     valid_from: datetime, valid_to: datetime, why: str
 ) -> None:
-    e = Engine(eu_policy(3))
+    e = instant_engine(eu_policy(3))
     feed(
         e,
         price(EUR, asset="EUR"),
@@ -134,7 +136,7 @@ def test_insurance_can_be_switched_off_per_exchange() -> None:
             }
         }
     )
-    e = Engine(policy)
+    e = instant_engine(policy)
     for exchange in (EXCHANGE, "no-cover"):
         feed(
             e,
@@ -158,7 +160,7 @@ def test_the_service_class_per_exchange() -> None:
             }
         }
     )
-    e = Engine(policy)
+    e = instant_engine(policy)
     for exchange in (EXCHANGE, "broker"):
         feed(e, price("1", asset="EUR"), fixed_overheads("0", exchange=exchange))
         feed(e, own_funds("100000", exchange=exchange))
@@ -171,21 +173,21 @@ def test_amounts_in_the_reporting_currency_need_no_price() -> None:
     policy = parse_policy(
         {"reporting_currency": "EUR", "exchanges": {"default": {"packs": ["eu"]}}}
     )
-    e = Engine(policy)
+    e = instant_engine(policy)
     feed(e, fixed_overheads("800000"), own_funds("250000"))
     assert measured(e).required == 200_000
     assert status_of(e, RULE) is Status.OK
 
 
 def test_unknown_until_own_funds_overheads_and_the_euro_price_are_in() -> None:
-    e = Engine(eu_policy())
+    e = instant_engine(eu_policy())
     steps = feed(e, fixed_overheads("800000"))
     assert measured(e).evidence == {"missing": "own_funds"}
     steps += feed(e, own_funds("300000"))
     assert "no market.prices price of EUR" in measured(e).reason
     steps += feed(e, price(EUR, asset="EUR"))
     assert status_of(e, RULE) is Status.OK
-    e2 = Engine(eu_policy())
+    e2 = instant_engine(eu_policy())
     feed(e2, price(EUR, asset="EUR"), own_funds("300000"))
     assert measured(e2).evidence == {"missing": "fixed_overheads"}
     assert [(c.previous, c.status) for c in changes(steps) if c.rule == RULE] == [
@@ -194,11 +196,11 @@ def test_unknown_until_own_funds_overheads_and_the_euro_price_are_in() -> None:
 
 
 def test_unknown_once_own_funds_or_overheads_or_the_euro_price_are_too_old() -> None:
-    e = Engine(eu_policy())
+    e = instant_engine(eu_policy())
     feed(e, price(EUR, asset="EUR"), fixed_overheads("800000"), own_funds("300000"))
-    e.tick(at(hours=1))
+    moment(e, at(hours=1))
     assert status_of(e, RULE) is Status.OK
-    e.tick(at(hours=1, microseconds=1))
+    moment(e, at(hours=1, microseconds=1))
     assert status_of(e, RULE) is Status.UNKNOWN
     assert "price of EUR" in measured(e).reason
     feed(e, price(EUR, asset="EUR", when=at(hours=36)))
@@ -213,7 +215,7 @@ def test_unknown_once_own_funds_or_overheads_or_the_euro_price_are_too_old() -> 
 
 
 def test_hysteresis() -> None:
-    e = Engine(eu_policy(3, count_insurance=False))
+    e = instant_engine(eu_policy(3, count_insurance=False))
     feed(e, price("1", asset="EUR"), fixed_overheads("0"), own_funds("100000"))
     assert status_of(e, RULE) is Status.BREACH
     feed(e, own_funds("152000", when=at(minutes=1)))  # 1.0133: not clear by 0.02
@@ -264,7 +266,7 @@ def test_the_example_policies_are_valid(name: str) -> None:
 
 def test_the_eu_venue_scenario_breaches_then_recovers() -> None:
     start = datetime(2024, 5, 31, 13, 0, tzinfo=T0.tzinfo)
-    e = Engine(load_policy(POLICIES / "eu.yaml"))
+    e = instant_engine(load_policy(POLICIES / "eu.yaml"))
     found: list[Any] = []
     for record in generate("eu-venue", start, 1):
         step = e.apply(decode_document(Topic(record.topic), record.key, record.value))

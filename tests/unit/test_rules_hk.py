@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.core.engine import Engine, rules_for
+from monitor.core.engine import rules_for
 from monitor.core.errors import PolicyError
 from monitor.core.money import MONEY_CONTEXT
 from monitor.core.policy import load_policy, parse_policy
@@ -21,8 +21,10 @@ from tests.unit.builders import (
     at,
     changes,
     feed,
+    instant_engine,
     insurance,
     liability,
+    moment,
     price,
     reserve_fund,
     status_of,
@@ -64,7 +66,7 @@ def in_force(coverage: str | int, **fields: Any) -> Doc:
     ],
 )
 def test_hk_cold_storage_is_98_percent(cold: str, hot: str, status: Status) -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     feed(e, price("1"), *customer(cold, hot))
     assert status_of(e, COLD) is status
     assert assessment_of(e, COLD).ratio == D(cold) / 100
@@ -83,7 +85,7 @@ def test_hk_cold_storage_is_98_percent(cold: str, hot: str, status: Status) -> N
     ],
 )
 def test_cover_is_half_of_cold_and_all_of_hot(fund: str, status: Status) -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     feed(e, price("1"), *customer("90", "10"), reserve_fund(fund))
     a = assessment_of(e, COVER)
     assert status_of(e, COVER) is status
@@ -94,7 +96,7 @@ def test_cover_is_half_of_cold_and_all_of_hot(fund: str, status: Status) -> None
 
 
 def test_cover_adds_fund_insurance_in_force_and_cold_guarantee() -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     feed(
         e,
         price("10"),
@@ -120,18 +122,18 @@ def test_cover_adds_fund_insurance_in_force_and_cold_guarantee() -> None:
 
 
 def test_components_are_configurable() -> None:
-    e = Engine(hk_policy(components=["insurance"]))
+    e = instant_engine(hk_policy(components=["insurance"]))
     feed(e, price("1"), in_force("60"), *customer("90", "10"))  # no fund figure: not needed
     assert assessment_of(e, COVER).evidence["components"] == {"insurance": "60"}
     assert status_of(e, COVER) is Status.WARNING
-    e = Engine(hk_policy(components=["insurance", "reserve_fund"], cold_share="0.3"))
+    e = instant_engine(hk_policy(components=["insurance", "reserve_fund"], cold_share="0.3"))
     feed(e, price("1"), in_force("60"), reserve_fund("10"), *customer("90", "10"))
     assert assessment_of(e, COVER).required == 37
     assert status_of(e, COVER) is Status.OK
 
 
 def test_insurance_counts_only_while_in_force() -> None:
-    e = Engine(hk_policy(components=["insurance"]))
+    e = instant_engine(hk_policy(components=["insurance"]))
     policy = insurance("60", valid_from=T0, valid_to=at(hours=2))
     feed(e, price("1"), policy, *customer("90", "10"))
     assert status_of(e, COVER) is Status.WARNING
@@ -141,7 +143,7 @@ def test_insurance_counts_only_while_in_force() -> None:
 
 
 def test_cover_hysteresis() -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     steps = feed(e, price("1"), *customer("90", "10"), reserve_fund("50"))
     assert status_of(e, COVER) is Status.BREACH
     steps += feed(e, reserve_fund("56", when=at(minutes=1)))  # 1.018: not clear by 0.02
@@ -160,7 +162,7 @@ def test_cover_hysteresis() -> None:
 
 
 def test_cover_is_unknown_without_a_listed_fund_or_with_a_stale_one() -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     feed(e, price("1"), *customer("90", "10"))
     assert status_of(e, COVER) is Status.UNKNOWN
     assert assessment_of(e, COVER).evidence == {"missing": "reserve_fund"}
@@ -174,7 +176,7 @@ def test_cover_is_unknown_without_a_listed_fund_or_with_a_stale_one() -> None:
 
 
 def test_cover_is_unknown_without_customer_crypto_or_wallets_or_prices() -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     feed(e, reserve_fund("100"))
     assert "wallet_balances" in assessment_of(e, COVER).reason
     feed(e, wallet("5", wallet_id="house", holder="house"))
@@ -184,12 +186,12 @@ def test_cover_is_unknown_without_customer_crypto_or_wallets_or_prices() -> None
     assert assessment_of(e, COVER).evidence == {"customer_value": "0"}
     feed(e, *customer("90", "10"))
     assert status_of(e, COVER) is Status.OK
-    e.tick(at(hours=1, microseconds=1))
+    moment(e, at(hours=1, microseconds=1))
     assert status_of(e, COVER) is Status.UNKNOWN
 
 
 def test_a_fund_in_another_currency_is_converted_or_unknown() -> None:
-    e = Engine(hk_policy())
+    e = instant_engine(hk_policy())
     feed(e, price("1"), reserve_fund("10", currency="USD"), *customer("90", "10"))
     assert status_of(e, COVER) is Status.UNKNOWN
     assert "USD" in assessment_of(e, COVER).reason
@@ -245,7 +247,7 @@ def test_an_exchange_with_jp_hk_and_ops_gets_every_rule_in_a_fixed_order() -> No
 
 
 def test_one_book_judged_by_two_regimes() -> None:
-    e = Engine(parse_policy(MULTI))
+    e = instant_engine(parse_policy(MULTI))
     for exchange in (EXCHANGE, "dual", "hk-venue"):
         feed(
             e,
@@ -279,6 +281,6 @@ def test_one_book_judged_by_two_regimes() -> None:
 
 
 def test_the_built_in_policy_has_no_hk_rules() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), *customer("97", "3"))
     assert COLD not in e.exchanges[EXCHANGE].rules

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.coverage import RATIO_CAP, KeyedMin
-from monitor.core.engine import Engine, rules_for
+from monitor.core.engine import rules_for
 from monitor.core.errors import PolicyError
 from monitor.core.money import MONEY_CONTEXT
 from monitor.core.policy import load_policy, parse_policy
@@ -32,7 +32,9 @@ from tests.unit.builders import (
     changes,
     event,
     feed,
+    instant_engine,
     liability,
+    moment,
     price,
     status_of,
     wallet,
@@ -100,7 +102,7 @@ def test_the_default_policy_applies_jp_and_ops_in_a_fixed_order() -> None:
     ],
 )
 def test_guarantee_boundary_is_the_same_quantity(held: str, status: Status) -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     # the guarantee first: the first evaluation with hot crypto sees both
     feed(e, price("1000"), cold("2000"), guarantee(held), hot("100"))
     assert status_of(e, GUARANTEE) is status
@@ -108,7 +110,7 @@ def test_guarantee_boundary_is_the_same_quantity(held: str, status: Status) -> N
 
 
 def test_guarantee_shortfall_names_each_short_asset_and_its_value() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("1000", asset="BTC"),
@@ -137,7 +139,7 @@ def test_guarantee_shortfall_names_each_short_asset_and_its_value() -> None:
 
 
 def test_guarantee_counts_in_any_custody_and_only_hot_customer_crypto_needs_it() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("1"),
@@ -152,7 +154,7 @@ def test_guarantee_counts_in_any_custody_and_only_hot_customer_crypto_needs_it()
 
 
 def test_guarantee_shortfall_value_follows_the_price() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1000"), hot("100"), guarantee("90"))
     assert assessment_of(e, GUARANTEE).shortfall == 10_000
     feed(e, price("1500", when=at(minutes=1)))
@@ -161,7 +163,7 @@ def test_guarantee_shortfall_value_follows_the_price() -> None:
 
 
 def test_no_customer_crypto_in_hot_wallets_needs_no_guarantee() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), cold("100"))
     a = assessment_of(e, GUARANTEE)
     assert status_of(e, GUARANTEE) is Status.OK
@@ -174,7 +176,7 @@ def test_no_customer_crypto_in_hot_wallets_needs_no_guarantee() -> None:
 
 
 def test_guarantee_hysteresis() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1"), hot("1000"), guarantee("990"))
     assert status_of(e, GUARANTEE) is Status.BREACH
     steps += feed(e, guarantee("1004", when=at(minutes=1)))  # 1.004: over 1, not by 0.005
@@ -195,19 +197,19 @@ def test_guarantee_hysteresis() -> None:
 
 
 def test_guarantee_is_unknown_without_wallets_then_with_stale_wallets() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, liability("1"))
     assert status_of(e, GUARANTEE) is Status.UNKNOWN
     assert "wallet_balances" in assessment_of(e, GUARANTEE).reason
     feed(e, price("1"), hot("100"), guarantee("200"))
-    e.tick(at(hours=1))
+    moment(e, at(hours=1))
     assert status_of(e, GUARANTEE) is Status.OK
-    e.tick(at(hours=1, microseconds=1))
+    moment(e, at(hours=1, microseconds=1))
     assert status_of(e, GUARANTEE) is Status.UNKNOWN
 
 
 def test_guarantee_is_unknown_while_a_hot_asset_has_no_price_or_prices_are_stale() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), hot("100"), guarantee("200"), hot("1", asset="ETH"))
     assert status_of(e, GUARANTEE) is Status.UNKNOWN
     assert assessment_of(e, GUARANTEE).evidence["unpriced"] == ["ETH"]
@@ -232,7 +234,7 @@ def test_guarantee_override_per_exchange() -> None:
             }
         }
     )
-    e = Engine(policy)
+    e = instant_engine(policy)
     for exchange in (EXCHANGE, "strict"):
         feed(
             e,
@@ -257,7 +259,7 @@ def test_guarantee_override_per_exchange() -> None:
     ],
 )
 def test_segregation_boundary_is_what_is_owed(held: str, status: Status) -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     hot_part = D("500")
     feed(e, price("1000"), hot(str(hot_part)), cold(str(D(held) - hot_part)), liability("10000"))
     assert status_of(e, SEGREGATION) is status
@@ -265,7 +267,7 @@ def test_segregation_boundary_is_what_is_owed(held: str, status: Status) -> None
 
 
 def test_segregation_counts_only_customer_holdings_in_every_custody() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("2"),
@@ -287,7 +289,7 @@ def test_segregation_counts_only_customer_holdings_in_every_custody() -> None:
 
 
 def test_segregation_of_an_asset_owed_with_its_customer_wallets_empty_is_a_breach() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), price("3", asset="ETH"), cold("100"), liability("100"))
     feed(e, cold("0", asset="ETH"), liability("7", asset="ETH"))
     a = assessment_of(e, SEGREGATION)
@@ -300,7 +302,7 @@ def test_segregation_of_an_asset_owed_with_its_customer_wallets_empty_is_a_breac
 def test_segregation_waits_for_the_first_customer_wallet_snapshot_of_an_asset_owed() -> None:
     # A worker consumes the ledger and the wallet topics concurrently: liabilities often
     # arrive before the first wallet snapshots. That is a missing input, not a breach.
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1"), price("3", asset="ETH"), cold("110"), liability("100"))
     steps += feed(e, liability("7", asset="ETH"), guarantee("5", asset="ETH"))
     assert status_of(e, SEGREGATION) is Status.UNKNOWN
@@ -317,7 +319,7 @@ def test_segregation_waits_for_the_first_customer_wallet_snapshot_of_an_asset_ow
 
 
 def test_segregation_worst_asset_decides_however_large_the_surplus_elsewhere() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("1", asset="BTC"),
@@ -333,7 +335,7 @@ def test_segregation_worst_asset_decides_however_large_the_surplus_elsewhere() -
 
 
 def test_segregation_recovers_with_hysteresis() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1"), cold("1000"), liability("1001"))
     assert status_of(e, SEGREGATION) is Status.BREACH
     steps += feed(e, liability("1000", when=at(minutes=1)))  # 1.0: not clear by 0.001
@@ -347,14 +349,14 @@ def test_segregation_recovers_with_hysteresis() -> None:
 
 
 def test_segregation_is_unknown_before_any_liability() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), cold("100"))
     assert status_of(e, SEGREGATION) is Status.UNKNOWN
     assert assessment_of(e, SEGREGATION).evidence == {"missing": "customer_liability"}
 
 
 def test_segregation_is_unknown_while_customer_crypto_is_held_without_a_liability() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), price("1", asset="ETH"), cold("100"), liability("90"))
     assert status_of(e, SEGREGATION) is Status.OK
     feed(e, cold("5", asset="ETH"))
@@ -365,7 +367,7 @@ def test_segregation_is_unknown_while_customer_crypto_is_held_without_a_liabilit
 
 
 def test_segregation_is_unknown_once_the_oldest_liability_is_stale() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("1", asset="BTC"),
@@ -388,14 +390,14 @@ def test_segregation_is_unknown_once_the_oldest_liability_is_stale() -> None:
 
 
 def test_segregation_is_unknown_with_stale_wallets_or_an_unpriced_liability() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), cold("100"), cold("0", asset="XRP"), liability("90"))
     feed(e, liability("3", asset="XRP"))
     assert status_of(e, SEGREGATION) is Status.UNKNOWN
     assert assessment_of(e, SEGREGATION).evidence["unpriced"] == ["XRP"]
     feed(e, price("2", asset="XRP"))
     assert status_of(e, SEGREGATION) is Status.BREACH  # XRP owed, none held
-    e.tick(at(hours=1, seconds=1))
+    moment(e, at(hours=1, seconds=1))
     assert status_of(e, SEGREGATION) is Status.UNKNOWN
     assert "wallet_balances" in assessment_of(e, SEGREGATION).reason
 
@@ -528,17 +530,28 @@ def test_short_sets_and_shortfalls_equal_a_brute_force_recomputation(
 ) -> None:
     # replays of earlier events (same event ids) are duplicates and change nothing
     docs = history + [dict(history[i]) for i in repeats if i < len(history)]
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, *docs)
     if EXCHANGE not in e.exchanges:
         return
     holdings = e.exchanges[EXCHANGE].holdings
     snapshots = _newest([d for d in docs if "wallet" in d], lambda d: (d["wallet"], d["asset"]))
     owed = _newest([d for d in docs if d.get("type") == "customer_liability"], lambda d: d["asset"])
-    prices = {
-        a: D(p["price"])
-        for a, p in _newest([d for d in docs if "price" in d], lambda d: d["asset"]).items()
-    }
+    # the prices in force at the exchange's clock: of the prices taken (each newer than
+    # every earlier one of its asset), the newest dated at or before the clock
+    clock = e.exchanges[EXCHANGE].clock
+    assert clock is not None
+    taken: dict[str, list[Doc]] = {}
+    for doc in docs:
+        if "price" in doc:
+            kept = taken.setdefault(doc["asset"], [])
+            if not kept or event(doc).ts > event(kept[-1]).ts:
+                kept.append(doc)
+    prices = {}
+    for asset, kept in taken.items():
+        dated = [p for p in kept if event(p).ts <= clock]
+        if dated:
+            prices[asset] = D(dated[-1]["price"])
     hot_customer: dict[str, Decimal] = {}
     guaranteed: dict[str, Decimal] = {}
     customer: dict[str, Decimal] = {}
@@ -574,7 +587,7 @@ def test_short_sets_and_shortfalls_equal_a_brute_force_recomputation(
 
 
 def test_a_wallet_that_changes_holder_moves_its_quantity_between_coverages() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), hot("10"), wallet("10", wallet_id="w", holder="guarantee"))
     assert e.exchanges[EXCHANGE].holdings.guarantee.short == {}
     feed(e, wallet("10", wallet_id="w", holder="house", when=at(minutes=1)))

@@ -20,8 +20,10 @@ from tests.unit.builders import (
     changes,
     event,
     feed,
+    instant_engine,
     insurance,
     liability,
+    moment,
     price,
     reserve_fund,
     status_of,
@@ -37,8 +39,8 @@ BILLION = 10**9
 def engine(**params: Any) -> Engine:
     """An engine on the built-in jp pack, with ``params`` of liability_reserve overridden."""
     if not params:
-        return Engine(load_policy())
-    return Engine(parse_policy({"packs": {"jp": {"liability_reserve": params}}}))
+        return instant_engine(load_policy())
+    return instant_engine(parse_policy({"packs": {"jp": {"liability_reserve": params}}}))
 
 
 def measured(e: Engine) -> Any:
@@ -85,9 +87,9 @@ def test_volume_that_leaves_the_window_lowers_the_floor() -> None:
     assert measured(e).required == 5 * BILLION
     feed(e, reserve_fund(6 * BILLION, when=at(days=29)))  # keep the ledger fresh
     feed(e, trade(0, when=at(days=29, hours=23)))  # and the trades feed
-    e.tick(at(days=30) - timedelta(microseconds=1))
+    moment(e, at(days=30) - timedelta(microseconds=1))
     assert measured(e).required == 5 * BILLION
-    e.tick(at(days=30))
+    moment(e, at(days=30))
     assert measured(e).required == 2 * BILLION
 
 
@@ -208,7 +210,7 @@ def test_insurance_not_yet_in_force_does_not_count() -> None:
     )
     assert measured(e).available == BILLION
     assert status_of(e, RULE) is Status.BREACH
-    e.tick(at(hours=1))  # valid_from itself is in force
+    moment(e, at(hours=1))  # valid_from itself is in force
     assert measured(e).available == 2 * BILLION
 
 
@@ -219,9 +221,9 @@ def test_insurance_stops_counting_at_the_exact_instant_of_valid_to() -> None:
         reserve_fund(BILLION),
         insurance(BILLION, valid_from=at(days=-1), valid_to=at(hours=1)),
     )
-    e.tick(at(hours=1) - timedelta(microseconds=1))
+    moment(e, at(hours=1) - timedelta(microseconds=1))
     assert measured(e).available == 2 * BILLION
-    e.tick(at(hours=1))
+    moment(e, at(hours=1))
     assert measured(e).available == BILLION
     assert status_of(e, RULE) is Status.BREACH
 
@@ -275,9 +277,9 @@ def test_fund_in_another_currency_is_converted_when_its_price_arrives() -> None:
 def test_unknown_once_the_ledger_is_older_than_max_ledger_age() -> None:
     e = engine()
     feed(e, reserve_fund(3 * BILLION))
-    e.tick(at(hours=36))  # exactly the allowed age: still known
+    moment(e, at(hours=36))  # exactly the allowed age: still known
     assert status_of(e, RULE) is Status.OK
-    step = e.tick(at(hours=36, seconds=1))
+    step = moment(e, at(hours=36, seconds=1))
     assert status_of(e, RULE) is Status.UNKNOWN
     assert "36h" in measured(e).reason
     assert [(c.previous, c.status) for c in step.changes if c.rule == RULE] == [
@@ -337,6 +339,6 @@ def test_a_policy_accepted_by_the_validator_never_crashes_the_engine() -> None:
         )
     except PolicyError:
         return  # refusing a zero floor up front is a fine answer too
-    e = Engine(policy)
+    e = instant_engine(policy)
     feed(e, reserve_fund(BILLION))
     assert status_of(e, RULE) in set(Status)

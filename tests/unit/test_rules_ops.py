@@ -35,7 +35,9 @@ from tests.unit.builders import (
     changes,
     event,
     feed,
+    instant_engine,
     liability,
+    moment,
     price,
     status_of,
     wallet,
@@ -70,7 +72,7 @@ def measured(e: Engine, exchange: str = EXCHANGE) -> Any:
     ],
 )
 def test_the_drop_boundaries(after: str, status: Status) -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1000"), hot("100"))
     assert status_of(e, RULE) is Status.OK
     feed(e, hot(after, when=at(minutes=10)))
@@ -83,7 +85,7 @@ def test_the_drop_boundaries(after: str, status: Status) -> None:
 
 
 def test_every_holder_in_hot_wallets_counts_and_cold_does_not() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(
         e,
         price("1"),
@@ -100,7 +102,7 @@ def test_every_holder_in_hot_wallets_counts_and_cold_does_not() -> None:
 
 
 def test_a_drop_fires_at_once_and_leaves_the_window_after_it() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1000"), hot("100"))
     steps += feed(e, hot("30", when=at(minutes=5)))
     assert status_of(e, RULE) is Status.BREACH
@@ -109,9 +111,9 @@ def test_a_drop_fires_at_once_and_leaves_the_window_after_it() -> None:
     steps += feed(e, hot("30", when=at(minutes=7)))
     steps += feed(e, hot("35", when=at(minutes=8)), price("1000", when=at(minutes=30)))
     assert status_of(e, RULE) is Status.BREACH
-    steps.append(e.tick(at(minutes=7) + HOUR))  # exactly one window after the fall
+    steps.append(moment(e, at(minutes=7) + HOUR))  # exactly one window after the fall
     assert status_of(e, RULE) is Status.BREACH
-    steps.append(e.tick(at(minutes=7) + HOUR + timedelta(microseconds=1)))
+    steps.append(moment(e, at(minutes=7) + HOUR + timedelta(microseconds=1)))
     assert status_of(e, RULE) is Status.OK
     assert measured(e).ratio == 1
     assert transitions(steps)[:4] == [
@@ -124,7 +126,7 @@ def test_a_drop_fires_at_once_and_leaves_the_window_after_it() -> None:
 
 def test_a_value_held_for_hours_is_the_peak_a_sudden_drain_is_measured_against() -> None:
     # A wallet that does not move is not re-reported; its value still held until the fall.
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1000"), hot("100"))
     for hour in range(1, 5):  # prices and other feeds keep everything fresh
         feed(
@@ -136,7 +138,7 @@ def test_a_value_held_for_hours_is_the_peak_a_sudden_drain_is_measured_against()
 
 
 def test_a_slow_decline_within_the_window_counts_as_a_whole() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1"), hot("100"))
     for n, balance in enumerate(["95", "90", "85", "79"], start=1):
         steps += feed(e, hot(balance, when=at(minutes=12 * n)))
@@ -148,7 +150,7 @@ def test_a_slow_decline_within_the_window_counts_as_a_whole() -> None:
 
 
 def test_the_same_decline_spread_over_more_than_the_window_is_ordinary() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     steps = feed(e, price("1"), hot("100"))
     balance = D(100)
     # 3% every 25 minutes: an hour sees the value held before three such steps (8.7%)
@@ -161,7 +163,7 @@ def test_the_same_decline_spread_over_more_than_the_window_is_ordinary() -> None
 
 
 def test_a_price_fall_counts_too_and_the_evidence_shows_no_wallet_fell() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1000"), hot("100"))
     feed(e, price("750", when=at(minutes=30)))
     assert status_of(e, RULE) is Status.BREACH
@@ -170,7 +172,7 @@ def test_a_price_fall_counts_too_and_the_evidence_shows_no_wallet_fell() -> None
 
 
 def test_the_evidence_names_the_wallets_that_fell() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("10000000"), hot("5400"), hot("100", wallet_id="btc-hot-2"))
     feed(e, hot("897.1", when=at(minutes=1)))
     a = measured(e)
@@ -185,7 +187,7 @@ def test_the_evidence_names_the_wallets_that_fell() -> None:
 
 
 def test_evidence_keeps_the_largest_falls_within_the_window() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), hot("1000"), *[hot("100", wallet_id=f"w{n}") for n in range(6)])
     feed(e, hot("1", when=at(minutes=1)))  # the large one first
     for n in range(6):  # then six small ones
@@ -196,7 +198,7 @@ def test_evidence_keeps_the_largest_falls_within_the_window() -> None:
 
 
 def test_hysteresis_after_a_breach() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), hot("100"))
     feed(e, hot("70", when=at(minutes=1)))
     assert status_of(e, RULE) is Status.BREACH
@@ -211,7 +213,7 @@ def test_hysteresis_after_a_breach() -> None:
 
 
 def test_unknown_without_wallets_with_stale_wallets_unpriced_or_stale_prices() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"))
     assert EXCHANGE not in e.exchanges
     feed(e, wallet("1", wallet_id="x", asset="ETH"))
@@ -219,7 +221,7 @@ def test_unknown_without_wallets_with_stale_wallets_unpriced_or_stale_prices() -
     assert measured(e).evidence["unpriced"] == ["ETH"]
     feed(e, price("1", asset="ETH"), hot("100"))
     assert status_of(e, RULE) is Status.OK
-    e.tick(at(hours=1, microseconds=1))
+    moment(e, at(hours=1, microseconds=1))
     assert status_of(e, RULE) is Status.UNKNOWN
     assert "wallet_balances" in measured(e).reason
     feed(e, hot("100", when=at(hours=2)))
@@ -228,7 +230,7 @@ def test_unknown_without_wallets_with_stale_wallets_unpriced_or_stale_prices() -
 
 
 def test_no_hot_value_is_no_drain() -> None:
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     feed(e, price("1"), wallet("100", wallet_id="cold"))
     assert status_of(e, RULE) is Status.OK
     assert measured(e).ratio == 1
@@ -255,7 +257,7 @@ def test_window_and_shares_per_exchange() -> None:
             }
         }
     )
-    e = Engine(policy)
+    e = instant_engine(policy)
     for exchange in (EXCHANGE, "careful"):
         feed(e, price("1"), hot("100", exchange=exchange))
         feed(e, hot("88", exchange=exchange, when=at(minutes=1)))
@@ -298,11 +300,11 @@ def _journal(steps: list[Step], journal: dict[str, Any]) -> None:
 
 
 def test_a_restored_engine_keeps_the_peak_and_the_falls() -> None:
-    original = Engine(load_policy())
+    original = instant_engine(load_policy())
     journal: dict[str, Any] = {}
     _journal(feed(original, price("1000"), hot("100"), hot("20", when=at(minutes=5))), journal)
     _journal(feed(original, hot("25", when=at(minutes=6))), journal)
-    restored = Engine(load_policy())
+    restored = instant_engine(load_policy())
     for key, document in reversed(list(journal.items())):  # any order
         restored.restore(key, document)
     assert status_of(restored, RULE) is Status.BREACH
@@ -369,12 +371,12 @@ liability_docs = st.builds(
 def test_restore_in_any_order_gives_the_same_drain_and_coverage_future(
     before: list[Doc], after: list[Doc], seed: int
 ) -> None:
-    original = Engine(load_policy())
+    original = instant_engine(load_policy())
     journal: dict[str, Any] = {}
     _journal(feed(original, *before), journal)
     entries = list(journal.items())
     random.Random(seed).shuffle(entries)
-    restored = Engine(load_policy())
+    restored = instant_engine(load_policy())
     for key, document in entries:
         restored.restore(key, document)
     # every exchange hears once more after the restart, then the same future
@@ -480,42 +482,48 @@ def test_the_engines_hot_value_and_peak_equal_brute_force_under_out_of_order_eve
     history: list[Doc], repeats: list[int]
 ) -> None:
     docs = history + [dict(history[i]) for i in repeats if i < len(history)]
-    e = Engine(load_policy())
+    e = instant_engine(load_policy())
     window = HOUR
     seen: set[str] = set()
     snapshots: dict[tuple[str, str], Doc] = {}
-    prices: dict[str, Doc] = {}
+    prices: dict[str, list[Doc]] = {}  # each asset's prices taken, oldest first
     samples: list[tuple[datetime, Decimal]] = []
     for doc in docs:
         step = e.apply(event(doc))
-        # brute force: newest ts wins per slot, first arrival on ties, repeated ids ignored
-        is_price = "price" in doc
-        if is_price or doc["event_id"] not in seen:
-            slot_docs: Any = prices if is_price else snapshots
-            key = doc["asset"] if is_price else (doc["wallet"], doc["asset"])
-            held = slot_docs.get(key)
+        # brute force: newest ts wins per wallet slot, first arrival on ties, repeated ids
+        # ignored; a price is taken when it is newer than every price of its asset
+        if "price" in doc:
+            taken = prices.setdefault(doc["asset"], [])
+            if not taken or event(doc).ts > event(taken[-1]).ts:
+                taken.append(doc)
+        elif doc["event_id"] not in seen:
+            key = (doc["wallet"], doc["asset"])
+            held = snapshots.get(key)
             if held is None or event(doc).ts > event(held).ts:
-                slot_docs[key] = doc
-            if not is_price:
-                seen.add(doc["event_id"])
+                snapshots[key] = doc
+            seen.add(doc["event_id"])
         if step.outcome is not Outcome.APPLIED or EXCHANGE not in step.evaluated:
             continue
-        value = sum(
-            (
-                D(w["balance"]) * D(prices[w["asset"]]["price"])
-                for w in snapshots.values()
-                if w["custody"] == "hot" and w["asset"] in prices
-            ),
-            D(0),
-        )
         state = e.exchanges[EXCHANGE]
+        clock = state.clock
+        assert clock is not None
+
+        def in_force(asset: str, clock: datetime = clock) -> Decimal | None:
+            """The newest price taken that is dated at or before the exchange's clock."""
+            dated = [p for p in prices.get(asset, []) if event(p).ts <= clock]
+            return D(dated[-1]["price"]) if dated else None
+
+        value = D(0)
+        for w in snapshots.values():
+            unit = in_force(w["asset"])
+            if w["custody"] == "hot" and unit is not None:
+                value += D(w["balance"]) * unit
         assert state.holdings.hot_value() == value
-        assert e.clock is not None
-        samples.append((e.clock, value))
+        samples.append((clock, value))
         peaks = state.hot_peaks
         assert peaks is not None
         level = peaks.peak()
-        assert level is not None and level.value == _brute_peak(samples, e.clock, window)
+        assert level is not None and level.value == _brute_peak(samples, clock, window)
 
 
 # -- the DMM story (connectors.scenarios, no Kafka) ---------------------------------------
@@ -524,7 +532,7 @@ def test_the_engines_hot_value_and_peak_equal_brute_force_under_out_of_order_eve
 def _run(scenario: str, policy: Any, **params: Any) -> tuple[Engine, list[Any], Any]:
     start = datetime(2024, 5, 31, 13, 0, tzinfo=T0.tzinfo)
     records = generate(scenario, start, 1, **params)
-    e = Engine(policy)
+    e = instant_engine(policy)
     found = []
     for record in records:
         step = e.apply(decode_document(Topic(record.topic), record.key, record.value))

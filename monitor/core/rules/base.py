@@ -3,21 +3,28 @@
 A rule is a pure function of an :class:`ExchangeView` (running totals kept by
 the engine) and the evaluation time. It never sums over wallets; the cost of
 one evaluation does not grow with the number of wallets or exchanges.
+
+Evaluation is guarded: a rule declares the inputs it reads (:class:`Inputs`),
+and while it assesses, every helper that compares a time with the moment
+judged (an input's age, a window, a policy's validity) tells the view when time
+alone could change the answer (:meth:`ExchangeView.until`). The exchange then
+runs the rule again only when an input it reads has changed or that deadline
+has come; until then its answer cannot differ.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import IntFlag
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.core.money import duration_text
 from monitor.core.status import Status, Thresholds
 
 if TYPE_CHECKING:
-    from monitor.core.state import ExchangeState
+    from monitor.core.exchange import Exchange
     from monitor.core.valuation import Valuer
 
 
@@ -109,20 +116,52 @@ class Assessment:
         return self._words
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeView:
-    """What a rule may read: the exchange's state, prices in the reporting currency, the time."""
+# the finest step of event time: a figure of age exactly ``max_age`` is not yet too old
+INSTANT = timedelta(microseconds=1)
 
-    state: ExchangeState
-    valuer: Valuer
-    now: datetime
+
+class Inputs(IntFlag):
+    """The kinds of input whose change makes a rule run again."""
+
+    VOLUME = 1  # trades: the rolling trading volume, and trades waiting for a price
+    WALLETS = 2  # wallet-balance snapshots
+    PRICES = 4  # a price the exchange is valued at moved
+    LEDGER = 8  # ledger figures (and a price that converts one of them)
+    ALL = 15
+
+
+class ExchangeView:
+    """What a rule may read: the exchange's state, its prices, the moment judged.
+
+    ``due`` collects the earliest time at which time alone could change what the
+    rule answers (see :meth:`until`); None when only its inputs can.
+    """
+
+    __slots__ = ("due", "now", "state", "valuer")
+
+    def __init__(self, state: Exchange, valuer: Valuer, now: datetime) -> None:
+        self.state = state
+        self.valuer = valuer
+        self.now = now
+        self.due: datetime | None = None
+
+    def until(self, moment: datetime) -> None:
+        """The answer read so far may change once time reaches ``moment``."""
+        if moment > self.now and (self.due is None or moment < self.due):
+            self.due = moment
 
 
 class Rule(Protocol):
-    """One regulatory check."""
+    """One regulatory check.
+
+    ``reads`` are the inputs whose change can change its answer; ``breach_for``
+    how long of event time a new breach is held before it is published.
+    """
 
     id: str
     thresholds: Thresholds
+    reads: Inputs
+    breach_for: timedelta
 
     def assess(self, view: ExchangeView) -> Assessment: ...
 
@@ -139,6 +178,7 @@ def stale_input(
     if last is None:
         return unknown(f"no {feed} data has arrived for {view.state.exchange} yet", feed=feed)
     age = view.now - last
+    view.until(last + max_age + INSTANT)
     if age > max_age:
         return unknown(
             f"{feed} data for {view.state.exchange} is {duration_text(age)} old, "
@@ -154,13 +194,14 @@ def stale_prices(view: ExchangeView, max_age: timedelta) -> Assessment | None:
 
     One stale price is enough to misvalue the holdings (a feed of one asset that
     stops while the others go on), so the oldest price of a held asset is judged.
-    An exchange that holds no priced asset is judged on the newest price of any.
+    An exchange that holds no priced asset has no price to judge.
     """
     oldest = view.state.holdings.oldest_price()
     if oldest is None:
-        return stale_input(view, "prices", view.valuer.newest, max_age)
+        return None
     stated, asset = oldest
     age = view.now - stated
+    view.until(stated + max_age + INSTANT)
     if age > max_age:
         return unknown(
             f"the newest market.prices price of {asset}, which values "

@@ -21,6 +21,7 @@ from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
     Explanation,
+    Inputs,
     stale_input,
     stale_prices,
     unknown,
@@ -38,6 +39,8 @@ class ColdStorage:
         self.id = rule_id
         self.params = params
         self.thresholds = Thresholds(params.minimum_share, params.warning_share, params.hysteresis)
+        self.breach_for = params.breach_for
+        self.reads = Inputs.WALLETS | Inputs.PRICES
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, holdings = self.params, view.state.holdings

@@ -33,6 +33,7 @@ from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
     Explanation,
+    Inputs,
     stale_input,
     stale_prices,
     unknown,
@@ -53,6 +54,8 @@ class CompensationCover:
     def __init__(self, params: CompensationCoverParams) -> None:
         self.params = params
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+        self.breach_for = params.breach_for
+        self.reads = Inputs.WALLETS | Inputs.PRICES | Inputs.LEDGER
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

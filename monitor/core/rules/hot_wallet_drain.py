@@ -33,9 +33,11 @@ from monitor.core.money import (
 )
 from monitor.core.policy import HotWalletDrainParams
 from monitor.core.rules.base import (
+    INSTANT,
     Assessment,
     ExchangeView,
     Explanation,
+    Inputs,
     stale_input,
     stale_prices,
     unknown,
@@ -56,6 +58,8 @@ class HotWalletDrain:
         self.thresholds = Thresholds(
             ONE - params.max_drop_share, ONE - params.warning_drop_share, params.hysteresis
         )
+        self.breach_for = params.breach_for
+        self.reads = Inputs.WALLETS | Inputs.PRICES
         self._window_text = duration_text(params.window)
 
     def assess(self, view: ExchangeView) -> Assessment:
@@ -74,6 +78,9 @@ class HotWalletDrain:
             return stale
         peaks = state.hot_peaks
         peak_level = peaks.peak() if peaks is not None else None
+        leaves = peaks.peak_leaves() if peaks is not None else None
+        if leaves is not None:
+            view.until(leaves + INSTANT)  # a lower level may be the peak then
         if peak_level is None:
             return unknown(f"no hot-wallet value of {state.exchange} has been observed yet")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from monitor.core.policy import HotWalletGuaranteeParams
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input
+from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
 
@@ -34,6 +34,8 @@ class HotWalletGuarantee:
     def __init__(self, params: HotWalletGuaranteeParams) -> None:
         self.params = params
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+        self.breach_for = params.breach_for
+        self.reads = Inputs.WALLETS
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

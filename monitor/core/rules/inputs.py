@@ -14,7 +14,7 @@ from itertools import islice
 
 from monitor.core.coverage import AssetCoverage
 from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, duration_text, money_text
-from monitor.core.rules.base import Assessment, ExchangeView, unknown
+from monitor.core.rules.base import INSTANT, Assessment, ExchangeView, unknown
 
 _ctx = MONEY_CONTEXT
 # how many short assets an assessment names; the rest are counted
@@ -26,6 +26,7 @@ def figure_too_old(
 ) -> Assessment | None:
     """``unknown`` when the ``figure`` stated at ``stated`` is older than ``max_age``."""
     age = view.now - stated
+    view.until(stated + max_age + INSTANT)
     if age > max_age:
         return unknown(
             f"the {figure} figure of {view.state.exchange} is {duration_text(age)} old, "
@@ -54,6 +55,8 @@ def to_reporting(
             missing=f"price of {currency}",
         )
     age = view.now - price.ts
+    if max_price_age is not None:
+        view.until(price.ts + max_price_age + INSTANT)
     if max_price_age is not None and age > max_price_age:
         return unknown(
             f"the price of {currency} that converts {what} is {duration_text(age)} old, "
@@ -90,6 +93,9 @@ def insurance_cover(
     cover = Insurance()
     moment = view.now if at is None else at
     for policy in sorted(view.state.ledger.insurance.values(), key=lambda p: p.policy_id):
+        # a policy starts or ends counting at these times
+        view.until(policy.valid_from)
+        view.until(policy.valid_to)
         if not policy.in_force(moment):
             cover.excluded[policy.policy_id] = (
                 f"not in force ({policy.valid_from.isoformat()} to {policy.valid_to.isoformat()})"

@@ -146,6 +146,8 @@ def insurance_ahead(
     ending: dict[str, datetime] = {}
     after: dict[datetime, Insurance] = {}
     for moment in sorted({p.valid_to for p in view.state.ledger.insurance.values()}):
+        if moment > until:
+            view.until(moment - horizon)  # the end comes within the horizon then
         if not now < moment <= until:
             continue
         before = counted_at(moment - _INSTANT).policies

@@ -24,7 +24,14 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import LiabilityReserveParams
-from monitor.core.rules.base import Assessment, ExchangeView, Explanation, stale_input, unknown
+from monitor.core.rules.base import (
+    Assessment,
+    ExchangeView,
+    Explanation,
+    Inputs,
+    stale_input,
+    unknown,
+)
 from monitor.core.rules.inputs import figure_too_old, insurance_cover
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
 from monitor.core.state import Feed
@@ -41,12 +48,19 @@ class LiabilityReserve:
     def __init__(self, params: LiabilityReserveParams) -> None:
         self.params = params
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+        self.breach_for = params.breach_for
+        self.reads = Inputs.VOLUME | Inputs.LEDGER
+        if params.hot_customer_value_share:
+            self.reads |= Inputs.WALLETS | Inputs.PRICES
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state, valuer = self.params, view.state, view.valuer
         # read first, whatever the verdict: reading moves the window, and the buckets that
         # leave it are journalled as deletions
         volume = state.trading_volume(view.now)
+        eviction = state.volume.next_eviction()
+        if eviction is not None:
+            view.until(eviction)  # the oldest trades leave the window and the floor may fall
         fund = state.ledger.reserve_fund
         if fund is None:
             return unknown(

@@ -28,7 +28,7 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.policy import MicaOwnFundsParams, ServiceClass
-from monitor.core.rules.base import Assessment, ExchangeView, Explanation, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
 from monitor.core.status import Status, Thresholds
@@ -50,6 +50,8 @@ class MicaOwnFunds:
         self.params = params
         self.service_class = service_class
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+        self.breach_for = params.breach_for
+        self.reads = Inputs.LEDGER
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, ledger = self.params, view.state.ledger

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from monitor.core.policy import SegregationParams
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage
-from monitor.core.rules.base import Assessment, ExchangeView, stale_input, unknown
+from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input, unknown
 from monitor.core.rules.inputs import figure_too_old
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -35,6 +35,8 @@ class Segregation:
     def __init__(self, params: SegregationParams) -> None:
         self.params = params
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
+        self.breach_for = params.breach_for
+        self.reads = Inputs.WALLETS | Inputs.LEDGER
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

@@ -1,0 +1,592 @@
+"""One exchange: its state, its clock and moments, and its judgments (CONTRACT section 8).
+
+An :class:`Exchange` owns everything the monitor knows about one exchange:
+holdings, ledger, trading volume, feeds, recent event ids, the hot-wallet peak,
+the status of each of its rules, and the prices it is valued at. It applies the
+exchange's own records and the price records of the assets it depends on, and
+judges itself at every one of its moments:
+
+* Its clock is the newest event time of its records (and of the prices of the
+  assets it depends on). A record dated after the clock first closes the open
+  moment, which is judged then, and opens its own. A record dated at or before
+  the clock is applied and re-opens the newest moment, judged again when it
+  closes; its ``as_of`` stays that moment.
+* The engine closes a moment too when the input ends, or when the exchange's
+  input has been quiet for a while of append time (:mod:`monitor.core.engine`).
+* A judgment runs a rule only when an input it reads has changed since it last
+  ran, or its deadline has come (see :mod:`monitor.core.rules.base`).
+* A new breach is held for its rule's ``breach_for`` of event time before it is
+  published, and dropped if the rule recovers within it.
+
+Every change is returned as journal writes (:class:`~monitor.core.changes.Step`),
+so a driver with durable storage can rebuild the exchange after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.core.changes import Outcome, StatusChange, Step, journal_key
+from monitor.core.events import (
+    Custody,
+    CustomerLiability,
+    FixedOverheads,
+    InsurancePolicy,
+    LedgerEvent,
+    OwnFunds,
+    Price,
+    ReserveFund,
+    Trade,
+    WalletBalance,
+    to_document,
+)
+from monitor.core.holdings import Holdings
+from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text
+from monitor.core.peaks import PeakWindow
+from monitor.core.prices import PriceTable
+from monitor.core.recent import RecentIds
+from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, Rule, classify
+from monitor.core.state import (
+    AWAITING_TRADES_KEPT,
+    HOT_FALLS_KEPT,
+    Feed,
+    HotFall,
+    Ledger,
+    RuleState,
+)
+from monitor.core.status import Status
+from monitor.core.valuation import Valuer
+from monitor.core.windows import RollingSum
+
+# how many records applied late to one moment its evidence names
+LATE_RECORDS_LISTED = 10
+
+
+def ledger_slot(entry: LedgerEvent) -> tuple[str, ...]:
+    """Where a ledger figure is kept: one per asset, per policy, or one of its type."""
+    if isinstance(entry, CustomerLiability):
+        return ("customer_liability", entry.asset)
+    if isinstance(entry, InsurancePolicy):
+        return ("insurance_policy", entry.policy_id)
+    return (entry.type,)
+
+
+class Exchange:
+    """Everything the monitor knows about one exchange, judged at its own moments."""
+
+    def __init__(
+        self,
+        exchange: str,
+        checks: list[Rule],
+        table: PriceTable,
+        dependents: dict[str, set[str]],
+        *,
+        volume_window: timedelta,
+        volume_bucket: timedelta,
+        seen_ids: int,
+        drain_window: timedelta | None = None,
+        guarded: bool = True,
+    ) -> None:
+        self.exchange = exchange
+        self.checks = checks
+        self.holdings = Holdings()
+        self.ledger = Ledger()
+        self.volume = RollingSum(volume_window, volume_bucket)
+        self.feeds: dict[str, datetime] = {}
+        self.rules: dict[str, RuleState] = {rule.id: RuleState() for rule in checks}
+        self.seen = RecentIds(seen_ids)
+        self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
+        self.hot_falls: list[HotFall] = []
+        # trades in a currency no price converts yet, by currency, with the document
+        # each is journalled as: counted in the volume once a price converts them
+        self.awaiting: dict[str, list[tuple[Trade, dict[str, Any]]]] = {}
+        # the prices this exchange is valued at: those in force at its clock
+        self.valuer = Valuer(table.reporting_currency)
+        self.clock: datetime | None = None
+        self.open = False  # the moment at the clock is not judged yet
+        self.last_append: float | None = None  # append time of its last record, seconds
+        self.changed = Inputs.ALL  # inputs changed since the last judgment
+        self.guarded = guarded
+        self._table = table
+        self._dependents = dependents
+        self._depends: set[str] = set()  # assets and currencies it is valued in
+        self._ledger_currencies: set[str] = set()
+        # assets whose next price (dated after the clock) was taken before it depended on them
+        self._future: dict[str, datetime] = {}
+        self._late: list[dict[str, str]] = []  # records applied late to the open moment
+        self._journalled_clock: tuple[datetime | None, bool] = (None, False)
+
+    # -- records --------------------------------------------------------------------
+
+    def take(self, event: Trade | WalletBalance | LedgerEvent, step: Step) -> None:
+        """Apply one of the exchange's own records; ``step.outcome`` says how it counts."""
+        if event.event_id in self.seen:
+            step.outcome = Outcome.DUPLICATE
+            return
+        if isinstance(event, Trade):
+            self._take_trade(event, step)
+        elif isinstance(event, WalletBalance):
+            self._take_wallet(event, step)
+        else:
+            self._take_ledger(event, step)
+        if step.outcome is not Outcome.APPLIED:
+            return
+        self.open = True
+        block, ids, dropped = self.seen.add(event.event_id)
+        step.writes.append((journal_key("seen", self.exchange, block), {"ids": ids}))
+        if dropped is not None:
+            step.writes.append((journal_key("seen", self.exchange, dropped), None))
+        self._journal_clock(step)
+
+    def take_price(self, price: Price, step: Step) -> None:
+        """A new price of an asset this exchange depends on (the newest of its asset)."""
+        if self.clock is None or price.ts > self.clock:
+            self._enter(price.ts, step)
+        held = self.valuer.latest.get(price.asset)
+        if held is None or price.ts > held.ts:
+            self._revalue(price)
+        self._future.pop(price.asset, None)
+        self.open = True
+        self._journal_clock(step)
+
+    # -- moments --------------------------------------------------------------------
+
+    def judge(self, step: Step) -> None:
+        """Judge the open moment: every rule whose inputs or deadline call for it."""
+        moment = self.clock
+        assert moment is not None
+        self.open = False
+        if self.awaiting:
+            self._release(step)
+        self._observe_hot_value(moment, step)
+        self.volume.total(moment)  # the window ends at the moment judged
+        late, self._late = self._late, []
+        view = ExchangeView(self, self.valuer, moment)
+        changed, self.changed = self.changed, Inputs(0)
+        for rule in self.checks:
+            held = self.rules[rule.id]
+            if (
+                self.guarded
+                and held.assessment is not None
+                and not rule.reads & changed
+                and (held.due is None or moment < held.due)
+            ):
+                continue  # nothing it reads has changed: its answer is the same
+            view.due = None
+            assessment = rule.assess(view)
+            status = classify(assessment, rule.thresholds, held.status)
+            due, pending = view.due, held.pending
+            if status is Status.BREACH and held.status is not Status.BREACH and rule.breach_for:
+                if pending is None:
+                    pending = moment
+                if moment - pending < rule.breach_for:
+                    publish_at = pending + rule.breach_for
+                    due = publish_at if due is None or publish_at < due else due
+                    status = held.status  # held: not a breach until it lasts
+            else:
+                pending = None
+            held.assessment, held.due = assessment, due
+            if status is held.status and pending == held.pending:
+                continue
+            if status is not held.status:
+                held.changes += 1
+                if late:
+                    assessment = _with_late(assessment, late)
+                step.changes.append(
+                    StatusChange(
+                        self.exchange,
+                        rule.id,
+                        status,
+                        held.status,
+                        held.changes,
+                        moment,
+                        assessment,
+                    )
+                )
+            held.status, held.pending = status, pending
+            step.writes.append((journal_key("rule", self.exchange, rule.id), _rule_document(held)))
+        step.writes.extend(
+            (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
+        )
+        step.evaluated.append(self.exchange)
+        self._journal_clock(step)
+
+    def _enter(self, moment: datetime, step: Step) -> None:
+        """Move the clock on to ``moment``, judging the moment it closes first."""
+        if self.open:
+            self.judge(step)
+        self.clock = moment
+        if self._future:
+            self._catch_up(moment)
+
+    def _journal_clock(self, step: Step) -> None:
+        state = (self.clock, self.open)
+        if state != self._journalled_clock and self.clock is not None:
+            self._journalled_clock = state
+            step.writes.append(
+                (
+                    journal_key("clock", self.exchange),
+                    {"ts": self.clock.isoformat(), "open": self.open},
+                )
+            )
+
+    # -- trades ---------------------------------------------------------------------
+
+    def _take_trade(self, trade: Trade, step: Step) -> None:
+        if self.clock is not None and trade.ts <= self.clock:
+            # the window ends at the clock: a trade it has left is stale
+            self.volume.total(self.clock)
+            if not self.volume.admits(trade.ts):
+                step.outcome = Outcome.STALE
+                return
+        notional = self._to_reporting(trade)
+        if notional is None and self.awaiting_trades() >= AWAITING_TRADES_KEPT:
+            step.outcome, step.error = (
+                Outcome.INVALID,
+                (
+                    f"currency: no market.prices price of {trade.currency} converts the "
+                    f"notional into {self.valuer.reporting_currency}, and "
+                    f"{AWAITING_TRADES_KEPT} trades of {self.exchange} already wait for a price"
+                ),
+            )
+            return
+        if self.clock is None or trade.ts > self.clock:
+            self._enter(trade.ts, step)
+        elif trade.ts < self.clock:
+            self._note_late("trade", trade.event_id, trade.ts)
+        step.outcome = Outcome.APPLIED
+        self.changed |= Inputs.VOLUME
+        if notional is None:
+            self._hold_trade(trade, step)
+        else:
+            bucket = self.volume.add(trade.ts, notional)
+            assert bucket is not None  # admitted above
+            step.writes.append(
+                (
+                    journal_key("volume", self.exchange, bucket),
+                    # the trade's id rides with the sum it joined: a crash between this
+                    # entry and the id's own cannot make a restored engine count it twice
+                    {
+                        "amount": decimal_text(self.volume.amount(bucket)),
+                        "last": trade.event_id,
+                        "n": self.seen.upcoming,
+                    },
+                )
+            )
+            step.writes.extend(
+                (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
+            )
+        if self.saw(Feed.TRADES, trade.ts):
+            step.writes.append(
+                (journal_key("feed", self.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
+            )
+
+    def _to_reporting(self, trade: Trade) -> Any:
+        """The trade's notional in the reporting currency, at the price of its own time."""
+        if trade.currency == self.valuer.reporting_currency:
+            return trade.notional
+        price = self._table.at_or_oldest(trade.currency, trade.ts)
+        return None if price is None else MONEY_CONTEXT.multiply(trade.notional, price.price)
+
+    def _hold_trade(self, trade: Trade, step: Step) -> None:
+        """Keep a trade no price converts yet, to count it once one does (:meth:`_release`).
+
+        Input topics are read side by side, so a trade may come before the first
+        price of its currency; refusing it would understate the volume the floor
+        grows with. Until it is counted, ``jp.liability_reserve`` is ``unknown``.
+        """
+        held = self.awaiting.setdefault(trade.currency, [])
+        held.append((trade, to_document(trade)))
+        self.depend(trade.currency)  # its first price is a moment of this exchange
+        step.writes.append(
+            (
+                journal_key("awaiting", self.exchange, trade.currency),
+                {"trades": [document for _, document in held]},
+            )
+        )
+
+    def _release(self, step: Step) -> None:
+        """Count the held trades whose currency has a price now, each at its own time's."""
+        priced = [currency for currency in self.awaiting if self._table.latest(currency)]
+        for currency in priced:
+            buckets = set()
+            for trade, _ in self.awaiting.pop(currency):
+                notional = self._to_reporting(trade)
+                assert notional is not None
+                bucket = self.volume.add(trade.ts, notional)  # None: the window has left it
+                if bucket is not None:
+                    buckets.add(bucket)
+            step.writes.extend(
+                (
+                    journal_key("volume", self.exchange, b),
+                    {"amount": decimal_text(self.volume.amount(b))},
+                )
+                for b in sorted(buckets)
+            )
+            step.writes.append((journal_key("awaiting", self.exchange, currency), None))
+        if priced:
+            self._drop_dependencies()
+
+    def awaiting_trades(self) -> int:
+        return sum(len(trades) for trades in self.awaiting.values())
+
+    def trading_volume(self, now: datetime) -> Any:
+        return self.volume.total(now)
+
+    # -- wallets --------------------------------------------------------------------
+
+    def _take_wallet(self, wallet: WalletBalance, step: Step) -> None:
+        if not self.holdings.newer_than_held(wallet):
+            step.outcome = Outcome.STALE
+            return
+        step.outcome = Outcome.APPLIED
+        if self.clock is None or wallet.ts > self.clock:
+            self._enter(wallet.ts, step)
+        elif wallet.ts < self.clock:
+            self._note_late("wallet_balance", f"{wallet.wallet}/{wallet.asset}", wallet.ts)
+        self.depend(wallet.asset)
+        self._note_hot_fall(wallet, step)
+        self.put_wallet(wallet)
+        step.writes.append(
+            (
+                journal_key("wallet", self.exchange, wallet.wallet, wallet.asset),
+                to_document(wallet),
+            )
+        )
+
+    def put_wallet(self, wallet: WalletBalance) -> None:
+        """Take a snapshot (newer than the one held) into the holdings and their totals."""
+        self.depend(wallet.asset)
+        self.holdings.replace(wallet, self.valuer.prices)
+        price = self.valuer.latest.get(wallet.asset)
+        if price is not None:
+            self.holdings.priced_at(wallet.asset, price.ts)
+        self.saw(Feed.WALLETS, wallet.ts)
+        self.changed |= Inputs.WALLETS
+
+    def _note_hot_fall(self, wallet: WalletBalance, step: Step) -> None:
+        """Keep a snapshot that lowers a hot balance as evidence of a drain."""
+        if self.hot_peaks is None:
+            return
+        held = self.holdings.snapshots.get((wallet.wallet, wallet.asset))
+        before = held.balance if held is not None and held.custody is Custody.HOT else ZERO
+        after = wallet.balance if wallet.custody is Custody.HOT else ZERO
+        if after >= before:
+            return
+        price = self.valuer.prices.get(wallet.asset, ZERO)
+        value = MONEY_CONTEXT.multiply(MONEY_CONTEXT.subtract(before, after), price)
+        fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
+        assert self.clock is not None
+        if self.record_fall(fall, self.clock - self.hot_peaks.window):
+            step.writes.append(
+                (
+                    journal_key("hotfalls", self.exchange),
+                    {"falls": [kept.to_document() for kept in self.hot_falls]},
+                )
+            )
+
+    def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
+        """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.
+
+        At most :data:`~monitor.core.state.HOT_FALLS_KEPT` falls are kept, so this is O(1).
+        """
+        kept = [held for held in self.hot_falls if held.ts >= horizon]
+        changed = len(kept) != len(self.hot_falls)
+        if len(kept) >= HOT_FALLS_KEPT:
+            smallest = min(kept, key=lambda held: held.value)
+            if smallest.value >= fall.value:
+                self.hot_falls = kept
+                return changed
+            kept.remove(smallest)
+        kept.append(fall)
+        self.hot_falls = sorted(kept, key=lambda held: held.ts)
+        return True
+
+    def _observe_hot_value(self, moment: datetime, step: Step) -> None:
+        """Move the hot-value peak window to the moment judged, with the value then."""
+        peaks = self.hot_peaks
+        if peaks is None or not self.holdings.snapshots:
+            return
+        peaks.observe(moment, self.holdings.hot_value())
+        written, dropped = peaks.journal()
+        step.writes.extend((journal_key("peak", self.exchange, seq), None) for seq in dropped)
+        step.writes.extend(
+            (journal_key("peak", self.exchange, level.seq), level.to_document())
+            for level in written
+        )
+
+    # -- ledger ---------------------------------------------------------------------
+
+    def _take_ledger(self, entry: LedgerEvent, step: Step) -> None:
+        held = self.held_ledger(entry)
+        if held is not None and held.ts >= entry.ts:
+            step.outcome = Outcome.STALE
+            return
+        step.outcome = Outcome.APPLIED
+        if self.clock is None or entry.ts > self.clock:
+            self._enter(entry.ts, step)
+        elif entry.ts < self.clock:
+            self._note_late(entry.type, "/".join(ledger_slot(entry)), entry.ts)
+        self.put_ledger(entry)
+        step.writes.append(
+            (journal_key("ledger", self.exchange, *ledger_slot(entry)), to_document(entry))
+        )
+
+    def held_ledger(self, entry: LedgerEvent) -> LedgerEvent | None:
+        ledger = self.ledger
+        if isinstance(entry, CustomerLiability):
+            return ledger.liabilities.get(entry.asset)
+        if isinstance(entry, InsurancePolicy):
+            return ledger.insurance.get(entry.policy_id)
+        if isinstance(entry, ReserveFund):
+            return ledger.reserve_fund
+        if isinstance(entry, OwnFunds):
+            return ledger.own_funds
+        return ledger.fixed_overheads
+
+    def put_ledger(self, entry: LedgerEvent) -> None:
+        """Take a ledger figure (newer than the one held in its slot)."""
+        ledger = self.ledger
+        held = self.held_ledger(entry)
+        if held is not None and held.ts >= entry.ts:
+            return
+        if isinstance(entry, CustomerLiability):
+            ledger.liabilities[entry.asset] = entry
+            self.depend(entry.asset)
+            self.holdings.owe(
+                entry.asset, entry.amount, entry.ts, self.valuer.prices.get(entry.asset)
+            )
+        elif isinstance(entry, InsurancePolicy):
+            ledger.insurance[entry.policy_id] = entry
+        elif isinstance(entry, ReserveFund):
+            ledger.reserve_fund = entry
+        elif isinstance(entry, OwnFunds):
+            ledger.own_funds = entry
+        elif isinstance(entry, FixedOverheads):
+            ledger.fixed_overheads = entry
+        currencies = {figure.currency for figure in _currency_figures(ledger)}
+        currencies.discard(self.valuer.reporting_currency)
+        if currencies != self._ledger_currencies:
+            for currency in currencies - self._ledger_currencies:
+                self.depend(currency)
+            dropped = self._ledger_currencies - currencies
+            self._ledger_currencies = currencies
+            if dropped:
+                self._drop_dependencies()
+        self.saw(Feed.LEDGER, entry.ts)
+        self.changed |= Inputs.LEDGER
+
+    # -- prices ---------------------------------------------------------------------
+
+    def depend(self, asset: str) -> None:
+        """From now on this exchange is valued in ``asset``: take its price in force."""
+        if asset in self._depends or asset == self.valuer.reporting_currency:
+            return
+        self._depends.add(asset)
+        self._dependents.setdefault(asset, set()).add(self.exchange)
+        moment = self.clock
+        if moment is None:
+            return
+        price = self._table.at(asset, moment)
+        if price is not None:
+            self._revalue(price)
+        later = self._table.next_after(asset, moment)
+        if later is not None:
+            self._future[asset] = later
+
+    def _catch_up(self, moment: datetime) -> None:
+        """Value at ``moment`` the assets whose next price came before they were needed."""
+        for asset, stated in list(self._future.items()):
+            if stated > moment:
+                continue
+            price = self._table.at(asset, moment)
+            if price is not None:
+                self._revalue(price)
+            later = self._table.next_after(asset, moment)
+            if later is None:
+                del self._future[asset]
+            else:
+                self._future[asset] = later
+
+    def _revalue(self, price: Price) -> None:
+        old = self.valuer.replace(price)
+        asset = price.asset
+        holdings = self.holdings
+        holdings.reprice(asset, old, price.price)
+        holdings.priced_at(asset, price.ts)
+        changed = Inputs.PRICES
+        if old is None:
+            changed |= Inputs.WALLETS  # what was unpriced can be valued now
+        if asset in self._ledger_currencies:
+            changed |= Inputs.LEDGER
+        if asset in self.awaiting:
+            changed |= Inputs.VOLUME
+        self.changed |= changed
+
+    def _drop_dependencies(self) -> None:
+        """Stop depending on prices its figures no longer need.
+
+        So an exchange depends on the same prices as one rebuilt from its journal,
+        and is judged at the same moments, whatever its history.
+        """
+        needed = set(self.holdings.assets) | set(self.ledger.liabilities) | set(self.awaiting)
+        needed |= self._ledger_currencies
+        for asset in self._depends - needed:
+            self._depends.discard(asset)
+            self._dependents.get(asset, set()).discard(self.exchange)
+            self._future.pop(asset, None)
+            self.valuer.forget(asset)
+
+    def forget(self) -> None:
+        """This exchange leaves the engine: stop its price dependencies."""
+        for asset in self._depends:
+            self._dependents.get(asset, set()).discard(self.exchange)
+
+    # -- small pieces ---------------------------------------------------------------
+
+    def saw(self, feed: str, moment: datetime) -> bool:
+        """Note data of ``feed`` as of ``moment``; whether the feed's time moved."""
+        held = self.feeds.get(feed)
+        if held is None or moment > held:
+            self.feeds[feed] = moment
+            return True
+        return False
+
+    def _note_late(self, kind: str, key: str, moment: datetime) -> None:
+        if len(self._late) < LATE_RECORDS_LISTED:
+            self._late.append({"record": kind, "key": key, "ts": moment.isoformat()})
+
+
+def _currency_figures(
+    ledger: Ledger,
+) -> Iterable[ReserveFund | InsurancePolicy | OwnFunds | FixedOverheads]:
+    """The ledger figures stated in a currency."""
+    yield from ledger.insurance.values()
+    for figure in (ledger.reserve_fund, ledger.own_funds, ledger.fixed_overheads):
+        if figure is not None:
+            yield figure
+
+
+def _rule_document(held: RuleState) -> dict[str, Any]:
+    document: dict[str, Any] = {"status": held.status.value, "changes": held.changes}
+    if held.pending is not None:
+        document["pending"] = held.pending.isoformat()
+    return document
+
+
+def _with_late(assessment: Assessment, late: list[dict[str, str]]) -> Assessment:
+    """The assessment with the records applied late to its moment in the evidence."""
+
+    def explain() -> Explanation:
+        return assessment.reason, {**assessment.evidence, "late_records": late}
+
+    return Assessment(
+        assessment.required,
+        assessment.available,
+        assessment.ratio,
+        assessment.shortfall,
+        explain,
+        ratio_ahead=assessment.ratio_ahead,
+    )
