@@ -113,6 +113,8 @@ class Exchange:
         self._dependents = dependents
         self._depends: set[str] = set()  # assets and currencies it is valued in
         self._ledger_currencies: set[str] = set()
+        # currencies a rule states amounts in itself (MiCA's class minimum in EUR)
+        self._rule_currencies = {c for rule in checks for c in getattr(rule, "currencies", ())}
         # assets whose next price (dated after the clock) was taken before it depended on them
         self._future: dict[str, datetime] = {}
         self._late: list[dict[str, str]] = []  # records applied late to the open moment
@@ -467,6 +469,7 @@ class Exchange:
         elif isinstance(entry, FixedOverheads):
             ledger.fixed_overheads = entry
         currencies = {figure.currency for figure in _currency_figures(ledger)}
+        currencies |= self._rule_currencies
         currencies.discard(self.valuer.reporting_currency)
         if currencies != self._ledger_currencies:
             for currency in currencies - self._ledger_currencies:

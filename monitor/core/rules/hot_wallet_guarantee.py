@@ -35,7 +35,7 @@ class HotWalletGuarantee:
         self.params = params
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
-        self.reads = Inputs.WALLETS
+        self.reads = Inputs.WALLETS | Inputs.PRICES  # prices: their age
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

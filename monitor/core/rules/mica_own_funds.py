@@ -52,6 +52,8 @@ class MicaOwnFunds:
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.LEDGER
+        # the class minimum is set in this currency: its price is a ledger input too
+        self.currencies = (params.currency,)
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, ledger = self.params, view.state.ledger

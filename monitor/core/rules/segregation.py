@@ -36,7 +36,7 @@ class Segregation:
         self.params = params
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
-        self.reads = Inputs.WALLETS | Inputs.LEDGER
+        self.reads = Inputs.WALLETS | Inputs.LEDGER | Inputs.PRICES  # prices: their age
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state
