@@ -34,7 +34,7 @@ def report_from_replay(
     lines: IO[str], policy: Policy, exchange: str, err: IO[str]
 ) -> dict[str, Any]:
     """The adequacy report document of ``exchange`` after replaying ``lines``."""
-    engine = Engine(policy)
+    engine = Engine(policy, journal=False)  # no durable storage to rebuild from
     # the status changes are not wanted: the explanation tells the final state
     with open(os.devnull, "w", encoding="utf-8") as changes:
         result = replay(lines, engine, changes)

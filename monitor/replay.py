@@ -208,7 +208,7 @@ def run(
 ) -> int:
     """Replay the files at ``paths`` (``-`` for stdin), merged by record timestamps."""
     names = [paths] if isinstance(paths, str) else list(paths)
-    engine = Engine(policy)
+    engine = Engine(policy, journal=False)  # no durable storage to rebuild from
     with ExitStack() as stack:
         inputs: list[Iterable[str]] = [
             sys.stdin if name == "-" else stack.enter_context(open(name, encoding="utf-8"))

@@ -69,7 +69,7 @@ from monitor.core.rules import (
     Segregation,
 )
 from monitor.core.rules.base import Inputs
-from monitor.core.state import HotFall, RuleState
+from monitor.core.state import HotFall
 from monitor.core.status import Status
 
 __all__ = [
@@ -121,7 +121,8 @@ class Engine:
 
     ``guarded`` False runs every rule at every moment (to check the guards);
     ``max_idle`` is the quiet gap of append time that closes a moment;
-    ``price_history`` how far back each asset's prices are kept.
+    ``price_history`` how far back each asset's prices are kept; ``journal`` False
+    returns no journal writes (a driver without durable storage, such as ``replay``).
     """
 
     def __init__(
@@ -132,8 +133,10 @@ class Engine:
         max_idle: timedelta = DEFAULT_MAX_IDLE,
         price_history: timedelta = DEFAULT_PRICE_HISTORY,
         guarded: bool = True,
+        journal: bool = True,
     ) -> None:
         self.policy = policy
+        self._journal_writes = journal
         self.prices = PriceTable(policy.reporting_currency, price_history)
         self._exchanges: dict[str, Exchange] = {}
         self._seen_ids = seen_ids
@@ -264,6 +267,7 @@ class Engine:
             seen_ids=self._seen_ids,
             drain_window=ops.hot_wallet_drain.window if ops is not None else None,
             guarded=self._guarded,
+            journal=self._journal_writes,
         )
         self._exchanges[name] = exchange
         return exchange
@@ -290,7 +294,8 @@ class Engine:
             return
         step.outcome = Outcome.APPLIED
         self.prices.take(price)
-        step.writes.append((journal_key("price", price.asset), to_document(price)))
+        if self._journal_writes:
+            step.writes.append((journal_key("price", price.asset), to_document(price)))
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]
             exchange.take_price(price, step)
@@ -400,13 +405,11 @@ def _rebuild_exchange(exchange: Exchange, entries: list[tuple[list[Any], dict[st
         elif kind == "seen":
             exchange.seen.restore({event_id: int(n) for event_id, n in document["ids"].items()})
         elif kind == "rule":
-            if parts[2] in exchange.rules:
+            held = exchange.rules.get(parts[2])
+            if held is not None:  # a rule the policy still applies
                 pending = document.get("pending")
-                exchange.rules[parts[2]] = RuleState(
-                    Status(document["status"]),
-                    document["changes"],
-                    pending=None if pending is None else datetime.fromisoformat(pending),
-                )
+                held.status, held.changes = Status(document["status"]), document["changes"]
+                held.pending = None if pending is None else datetime.fromisoformat(pending)
         elif kind == "peak":
             if exchange.hot_peaks is not None:
                 exchange.hot_peaks.restore(Level.from_document(int(parts[2]), document))

@@ -2,30 +2,35 @@
 
 :func:`decode` turns the raw bytes of one Kafka record into a frozen event or
 raises :class:`~monitor.core.errors.InvalidEvent` with ``"<field>: <message>"``.
-JSON numbers are parsed straight into :class:`~decimal.Decimal`; ``NaN`` and
-``Infinity`` are refused before any model sees them, so no binary float ever
-carries money.
+
+The events are frozen ``msgspec`` structs, decoded straight from the bytes.
+Amounts and timestamps reach them as the JSON gave them (a string, or a JSON
+number parsed into a :class:`~decimal.Decimal` from its text, never through a
+binary float), and ``__post_init__`` checks that text against the contract and
+turns it into a ``Decimal`` or a UTC ``datetime``. Each event's fields are
+declared once, here: the field types carry msgspec's constraints, the checks run
+after it, and the JSON Schema of the AsyncAPI document (:func:`schema_model`).
+
+Whatever the fast decoder refuses is decoded again the plain way: the standard
+library parses the whole JSON first (so "not UTF-8", "not JSON", ``NaN`` and
+deep nesting are named as such), then the document is validated field by field,
+and the refusal names the field and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    WithJsonSchema,
-    model_validator,
-)
+import msgspec
+from msgspec.structs import force_setattr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from monitor.core.errors import InvalidEvent
 
@@ -39,6 +44,7 @@ MAX_DECIMAL_PLACES = 30
 EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 EXCHANGE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9._-]+$"
 # Decimal() also reads "1_000" and non-ASCII digits; the contract's amount strings are ASCII
 _AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # fromisoformat also takes basic forms ("20240531T132600Z") and times without seconds
@@ -68,7 +74,24 @@ class Holder(StrEnum):
     HOUSE = "house"
 
 
+# -- amounts and timestamps: the contract's text, made exact ---------------------------
+# Each raises ValueError with the message; the field is named by whoever calls it.
+
+
 def _to_decimal(value: Any) -> Decimal:
+    if type(value) is str and value.isascii():
+        # digits, or digits, a point and digits (what _AMOUNT_TEXT takes without an
+        # exponent; str.isdigit() of ASCII text is [0-9]): only the range is left to check
+        whole, point, fraction = value.partition(".")
+        if whole.isdigit() and (not point or fraction.isdigit()):
+            number = Decimal(value)
+            if number.adjusted() < MAX_INTEGER_DIGITS and len(fraction) <= MAX_DECIMAL_PLACES:
+                return number
+    return _to_decimal_checked(value)
+
+
+def _to_decimal_checked(value: Any) -> Decimal:
+    """Every other input (JSON numbers, exponents, anything wrong): each check in turn."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ValueError('must be a decimal number written as a string, e.g. "4502.9"')
     try:
@@ -99,7 +122,42 @@ def _in_range(number: Decimal) -> bool:
     return number.adjusted() < MAX_INTEGER_DIGITS and places <= MAX_DECIMAL_PLACES
 
 
-def _to_utc(value: Any) -> datetime:
+def parse_rfc3339(value: Any) -> datetime:
+    """An RFC 3339 timestamp with an offset, in extended form with seconds, in UTC.
+
+    Raises ValueError saying what is wrong with ``value``.
+    """
+    if type(value) is str and (_is_plain_utc(value) or _RFC3339.fullmatch(value)):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:  # the right shape, but no such date or time: 2024-02-30
+            raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
+        if moment.tzinfo is UTC:
+            return moment
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+            raise ValueError(f"{value!r} is out of the range of dates") from None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)  # an event built in Python, or copied
+    return _explain_timestamp(value)
+
+
+def _is_plain_utc(text: str) -> bool:
+    """``2024-05-31T13:26:00Z`` by its punctuation: the commonest form, checked quicker
+    than by the regex. The digits between are left to ``fromisoformat``, which refuses
+    anything but ASCII digits there (tests/unit/test_events_fast_paths.py)."""
+    return (
+        len(text) == 20
+        and text[10] == "T"
+        and text[19] == "Z"
+        and text[4] == text[7] == "-"
+        and text[13] == text[16] == ":"
+    )
+
+
+def _explain_timestamp(value: Any) -> datetime:
+    """Why ``value`` is not an RFC 3339 timestamp; raises ValueError."""
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 timestamp string")
     try:
@@ -108,20 +166,16 @@ def _to_utc(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
     if moment.tzinfo is None or "T" not in value.upper():
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2024-05-31T13:26:00Z")
-    if not _RFC3339.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not an RFC 3339 timestamp such as 2024-05-31T13:26:00Z "
-            "(extended format, with seconds)"
-        )
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
-        raise ValueError(f"{value!r} is out of the range of dates") from None
+    raise ValueError(
+        f"{value!r} is not an RFC 3339 timestamp such as 2024-05-31T13:26:00Z "
+        "(extended format, with seconds)"
+    )
 
 
 def _to_event_time(value: Any) -> datetime:
-    moment = _to_utc(value)
-    if not EARLIEST_EVENT_TIME <= moment < LATEST_EVENT_TIME:
+    moment = parse_rfc3339(value)
+    # the bounds are the first instants of their years, and the moment is in UTC
+    if not EARLIEST_EVENT_TIME.year <= moment.year < LATEST_EVENT_TIME.year:
         raise ValueError(
             f"{value!r} is out of range: event times fall in the years "
             f"{EARLIEST_EVENT_TIME.year} to {LATEST_EVENT_TIME.year - 1}"
@@ -129,62 +183,118 @@ def _to_event_time(value: Any) -> datetime:
     return moment
 
 
-# WithJsonSchema: what the validators accept, for the AsyncAPI document (monitor.asyncapi)
-Amount = Annotated[
-    Decimal,
-    BeforeValidator(_to_decimal),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": f"^{_AMOUNT_TEXT.pattern}$"},
-                {"type": "number", "minimum": 0},
-            ],
-            "description": 'A non-negative decimal number, best written as a string: "4502.9".',
-        }
-    ),
-]
-Timestamp = Annotated[
-    datetime,
-    BeforeValidator(_to_utc),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "date-time",
-            "pattern": f"^{_RFC3339.pattern}$",
-            "description": "RFC 3339 with an offset: 2024-05-31T13:26:00Z.",
-        }
-    ),
-]
-# an event's own time (``ts``): a timestamp within the years the engine can judge
-EventTime = Annotated[
-    datetime,
-    BeforeValidator(_to_event_time),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "date-time",
-            "pattern": f"^{_RFC3339.pattern}$",
-            "description": "RFC 3339 with an offset, between 1970 and 8999: 2024-05-31T13:26:00Z.",
-        }
-    ),
-]
-ExchangeId = Annotated[str, Field(pattern=EXCHANGE_ID_PATTERN)]
-Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
-Label = Annotated[str, Field(min_length=1, max_length=128)]
+class _Matches:
+    """A string field's pattern, checked by ``__post_init__``.
+
+    Exchange ids, assets and currencies come from a small set, so the values that
+    matched are remembered (up to a bound): a set lookup instead of a regex search.
+    """
+
+    REMEMBERED = 4096
+
+    def __init__(self, pattern: str) -> None:
+        # the pattern is JSON Schema's ("^...$"); in Python's re "$" would also match
+        # before a final newline, and "dmm\n" is not an exchange id
+        self.regex = re.compile(pattern.removesuffix("$") + r"\Z")
+        self.message = f"String should match pattern '{pattern}'"
+        self.matched: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value not in self.matched:
+            if not self.regex.match(value):
+                raise ValueError(self.message)
+            if len(self.matched) < self.REMEMBERED:
+                self.matched.add(value)
+        return value
 
 
-class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+# -- field types ---------------------------------------------------------------------
+# Each carries what msgspec checks while it decodes (msgspec.Meta), what
+# _Event.__post_init__ checks after it (a BeforeValidator's function, a _Matches),
+# and what pydantic needs for the JSON Schema of the AsyncAPI document and for the
+# output models of monitor.messages. Amounts and timestamps are decoded as Any and
+# made exact in __post_init__; type checkers see what the events hold.
 
+if TYPE_CHECKING:
+    Amount = Decimal
+    Timestamp = datetime
+    EventTime = datetime
+else:
+    Amount = Annotated[
+        Any,
+        BeforeValidator(_to_decimal),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "pattern": f"^{_AMOUNT_TEXT.pattern}$"},
+                    {"type": "number", "minimum": 0},
+                ],
+                "description": 'A non-negative decimal number, best written as a string: "4502.9".',
+            }
+        ),
+    ]
+    Timestamp = Annotated[
+        Any,
+        BeforeValidator(parse_rfc3339),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "date-time",
+                "pattern": f"^{_RFC3339.pattern}$",
+                "description": "RFC 3339 with an offset: 2024-05-31T13:26:00Z.",
+            }
+        ),
+    ]
+    # an event's own time (``ts``): a timestamp within the years the engine can judge
+    EventTime = Annotated[
+        Any,
+        BeforeValidator(_to_event_time),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "date-time",
+                "pattern": f"^{_RFC3339.pattern}$",
+                "description": "RFC 3339 with an offset, between 1970 and 8999: "
+                "2024-05-31T13:26:00Z.",
+            }
+        ),
+    ]
+ExchangeId = Annotated[str, _Matches(EXCHANGE_ID_PATTERN), Field(pattern=EXCHANGE_ID_PATTERN)]
+Symbol = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=32),
+    _Matches(SYMBOL_PATTERN),
+    Field(min_length=1, max_length=32, pattern=SYMBOL_PATTERN),
+]
+Label = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128), Field(min_length=1, max_length=128)
+]
+
+_Conversion = tuple[str, Callable[[Any], Any]]
+
+
+# gc=False: an event holds only strings, decimals, datetimes and enums, never a cycle
+class _Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     event_id: Label
     ts: EventTime
 
+    # (field, function) of each amount, timestamp and pattern: set below, from the types
+    _conversions: ClassVar[tuple[_Conversion, ...]] = ()
 
-class _ExchangeEvent(_Event):
+    def __post_init__(self) -> None:
+        for name, convert in self._conversions:
+            try:
+                value = convert(getattr(self, name))
+            except ValueError as error:
+                raise InvalidEvent(name, str(error)) from None
+            force_setattr(self, name, value)
+
+
+class _ExchangeEvent(_Event, frozen=True):
     exchange: ExchangeId
 
 
-class Trade(_ExchangeEvent):
+class Trade(_ExchangeEvent, frozen=True):
     """One trade or an aggregate over a short interval; adds ``notional`` to volume."""
 
     market: Label
@@ -192,7 +302,7 @@ class Trade(_ExchangeEvent):
     currency: Symbol
 
 
-class WalletBalance(_ExchangeEvent):
+class WalletBalance(_ExchangeEvent, frozen=True):
     """An absolute snapshot of one asset in one wallet; the newest ``ts`` wins."""
 
     wallet: Label
@@ -202,7 +312,7 @@ class WalletBalance(_ExchangeEvent):
     holder: Holder
 
 
-class Price(_Event):
+class Price(_Event, frozen=True):
     """Price of one unit of ``asset`` in ``currency`` (the reporting currency)."""
 
     asset: Symbol
@@ -210,54 +320,58 @@ class Price(_Event):
     currency: Symbol
 
 
-class CustomerLiability(_ExchangeEvent):
+class _LedgerEntry(_ExchangeEvent, frozen=True, tag_field="type"):
+    """A ledger event: its ``type`` (the struct's tag) tells which one."""
+
+    @property
+    def type(self) -> str:
+        tag = self.__struct_config__.tag
+        assert isinstance(tag, str)
+        return tag
+
+
+class CustomerLiability(_LedgerEntry, frozen=True, tag="customer_liability"):
     """What the exchange owes its customers in ``asset``."""
 
-    type: Literal["customer_liability"]
     asset: Symbol
     amount: Amount
 
 
-class ReserveFund(_ExchangeEvent):
+class ReserveFund(_LedgerEntry, frozen=True, tag="reserve_fund"):
     """Balance of the dedicated liability-reserve fund."""
 
-    type: Literal["reserve_fund"]
     amount: Amount
     currency: Symbol
 
 
-class InsurancePolicy(_ExchangeEvent):
+class InsurancePolicy(_LedgerEntry, frozen=True, tag="insurance_policy"):
     """An insurance policy; it counts only while ``valid_from <= t < valid_to``."""
 
-    type: Literal["insurance_policy"]
     policy_id: Label
     coverage: Amount
     currency: Symbol
     valid_from: Timestamp
     valid_to: Timestamp
 
-    @model_validator(mode="after")
-    def _period_is_ordered(self) -> InsurancePolicy:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.valid_to <= self.valid_from:
-            raise ValueError("valid_to must be after valid_from")
-        return self
+            raise InvalidEvent("value", "valid_to must be after valid_from")
 
     def in_force(self, moment: datetime) -> bool:
         return self.valid_from <= moment < self.valid_to
 
 
-class OwnFunds(_ExchangeEvent):
+class OwnFunds(_LedgerEntry, frozen=True, tag="own_funds"):
     """The exchange's own funds (MiCA Art. 67)."""
 
-    type: Literal["own_funds"]
     amount: Amount
     currency: Symbol
 
 
-class FixedOverheads(_ExchangeEvent):
+class FixedOverheads(_LedgerEntry, frozen=True, tag="fixed_overheads"):
     """The previous year's fixed overheads (MiCA Art. 67)."""
 
-    type: Literal["fixed_overheads"]
     annual_amount: Amount
     currency: Symbol
 
@@ -266,12 +380,56 @@ LedgerEvent = CustomerLiability | ReserveFund | InsurancePolicy | OwnFunds | Fix
 ExchangeEvent = Trade | WalletBalance | LedgerEvent
 Event = ExchangeEvent | Price
 
-_LEDGER = TypeAdapter(Annotated[LedgerEvent, Field(discriminator="type")])
-_MODELS: dict[Topic, type[BaseModel]] = {
+_LEDGER_TYPES: tuple[type[_LedgerEntry], ...] = (
+    CustomerLiability,
+    ReserveFund,
+    InsurancePolicy,
+    OwnFunds,
+    FixedOverheads,
+)
+_KINDS: tuple[type[_Event], ...] = (Trade, WalletBalance, Price, *_LEDGER_TYPES)
+
+
+def _conversion(metadata: Any) -> Callable[[Any], Any] | None:
+    """What ``__post_init__`` runs for one item of a field type's metadata, if anything."""
+    if isinstance(metadata, BeforeValidator):
+        return cast(Callable[[Any], Any], metadata.func)
+    if isinstance(metadata, _Matches):
+        return metadata
+    return None
+
+
+def _conversions_of(kind: type[_Event]) -> tuple[_Conversion, ...]:
+    return tuple(
+        (field.name, convert)
+        for field in msgspec.structs.fields(kind)
+        for metadata in getattr(field.type, "__metadata__", ())
+        if (convert := _conversion(metadata)) is not None
+    )
+
+
+for _kind in _KINDS:
+    _kind._conversions = _conversions_of(_kind)
+
+_TYPES: dict[Topic, Any] = {
     Topic.TRADES: Trade,
     Topic.WALLET_BALANCES: WalletBalance,
     Topic.PRICES: Price,
+    Topic.LEDGER: LedgerEvent,
 }
+_TOPICS: dict[type[_Event], Topic] = {
+    Trade: Topic.TRADES,
+    WalletBalance: Topic.WALLET_BALANCES,
+    Price: Topic.PRICES,
+    **dict.fromkeys(_LEDGER_TYPES, Topic.LEDGER),
+}
+# float_hook: a JSON number with a fraction or an exponent becomes a Decimal of its text
+_DECODERS: dict[Topic, Callable[[bytes], Event]] = {
+    topic: msgspec.json.Decoder(kind, float_hook=Decimal).decode for topic, kind in _TYPES.items()
+}
+
+
+# -- decoding ------------------------------------------------------------------------
 
 
 def _refuse_constant(name: str) -> Any:
@@ -300,30 +458,33 @@ def parse_json(value: bytes) -> Any:
 def validate(topic: Topic, document: dict[str, Any]) -> Event:
     """The event of ``topic`` that ``document`` describes; raises InvalidEvent."""
     try:
-        if topic is Topic.LEDGER:
-            entry: LedgerEvent = _LEDGER.validate_python(document)
-            return entry
-        return _MODELS[topic].model_validate(document)  # type: ignore[return-value]
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        location = list(first["loc"])
-        if topic is Topic.LEDGER:
-            # the discriminated union puts the tag first; the tag itself is the field "type"
-            location = location[1:] if location else ["type"]
-        field = ".".join(str(part) for part in location) or "value"
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidEvent(field, message) from None
+        event: Event = msgspec.convert(document, _TYPES[topic])
+    except msgspec.ValidationError as error:
+        raise _refusal(topic, document, str(error)) from None
+    return event
 
 
-def decode(topic: Topic, key: bytes | None, value: bytes) -> Event:
-    """Decode and validate one input record; the key must agree with the value."""
-    key_text = None
-    if key is not None:
+def decode(topic: Topic, key: bytes | str | None, value: bytes) -> Event:
+    """Decode and validate one input record; the key must agree with the value.
+
+    ``key`` is the record key as Kafka gives it (bytes), or as text (a replay line).
+    """
+    if isinstance(key, bytes):
         try:
-            key_text = key.decode("utf-8")
+            key = key.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidEvent("key", "not UTF-8") from None
-    return decode_document(topic, key_text, parse_json(value))
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise InvalidEvent("value", f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        event = _DECODERS[topic](value)
+    except Exception:
+        # The fast decoder stops at the first thing it cannot take, in its own words.
+        # The plain path decides instead, and says why: JSON first, then each field.
+        return decode_document(topic, key, parse_json(value))
+    if key is not None:
+        _check_key(event, key)
+    return event
 
 
 def decode_document(topic: Topic, key: str | None, document: Any) -> Event:
@@ -332,11 +493,15 @@ def decode_document(topic: Topic, key: str | None, document: Any) -> Event:
         raise InvalidEvent("value", f"must be a JSON object, not {_json_kind(document)}")
     event = validate(topic, document)
     if key is not None:
-        owner = event.asset if isinstance(event, Price) else event.exchange
-        if key != owner:
-            expected = "asset" if isinstance(event, Price) else "exchange"
-            raise InvalidEvent("key", f"{key!r} does not match the {expected} {owner!r}")
+        _check_key(event, key)
     return event
+
+
+def _check_key(event: Event, key: str) -> None:
+    owner = event.asset if isinstance(event, Price) else event.exchange
+    if key != owner:
+        expected = "asset" if isinstance(event, Price) else "exchange"
+        raise InvalidEvent("key", f"{key!r} does not match the {expected} {owner!r}")
 
 
 def _json_kind(document: Any) -> str:
@@ -352,9 +517,76 @@ def _json_kind(document: Any) -> str:
     return "a number"
 
 
+# -- refusals: the first field, in the contract's order, that is wrong ---------------
+# msgspec stops at the first problem it meets in the document. A refusal instead
+# names the first field of the event, in the order the fields are declared, that
+# is missing or wrong (then any field the event does not have), each in the words
+# this project has always used ("market: Field required").
+
+
+def _refusal(topic: Topic, document: dict[str, Any], error: str) -> InvalidEvent:
+    """Why ``document`` is not an event of ``topic``; ``error`` is msgspec's verdict."""
+    kind: type[_Event] = _TYPES[topic]
+    known = set()
+    if topic is Topic.LEDGER:
+        if "type" not in document:
+            return InvalidEvent("type", "Unable to extract tag using discriminator 'type'")
+        tag = document["type"]
+        tagged = next((k for k in _LEDGER_TYPES if k.__struct_config__.tag == tag), None)
+        if tagged is None:
+            tags = ", ".join(f"'{k.__struct_config__.tag}'" for k in _LEDGER_TYPES)
+            return InvalidEvent(
+                "type",
+                f"Input tag '{tag}' found using 'type' does not match any of the expected "
+                f"tags: {tags}",
+            )
+        kind = tagged
+        known.add("type")
+    for field in msgspec.structs.fields(kind):
+        known.add(field.name)
+        if field.name not in document:
+            return InvalidEvent(field.name, "Field required")
+        problem = _problem(field.type, document[field.name])
+        if problem is not None:
+            return InvalidEvent(field.name, problem)
+    for name in document:
+        if name not in known:
+            return InvalidEvent(name or "value", "Extra inputs are not permitted")
+    return InvalidEvent("value", error)
+
+
+def _problem(annotation: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for a field of type ``annotation``, or None."""
+    base, *metadata = get_args(annotation) if get_origin(annotation) is Annotated else (annotation,)
+    if isinstance(base, type) and issubclass(base, StrEnum):
+        if not isinstance(value, str) or value not in base._value2member_map_:
+            choices = [f"'{member.value}'" for member in base]
+            return f"Input should be {', '.join(choices[:-1])} or {choices[-1]}"
+        return None
+    if base is str and not isinstance(value, str):
+        return "Input should be a valid string"
+    for rule in metadata:
+        if isinstance(rule, msgspec.Meta):
+            if rule.min_length is not None and len(value) < rule.min_length:
+                plural = "" if rule.min_length == 1 else "s"
+                return f"String should have at least {rule.min_length} character{plural}"
+            if rule.max_length is not None and len(value) > rule.max_length:
+                return f"String should have at most {rule.max_length} characters"
+        convert = _conversion(rule)
+        if convert is not None:
+            try:
+                convert(value)
+            except ValueError as error:
+                return str(error)
+    return None
+
+
+# -- the contract form --------------------------------------------------------------
+
+
 def to_document(event: Event) -> dict[str, Any]:
     """The JSON-ready contract form of an event (decimals and times as strings)."""
-    return event.model_dump(mode="json")
+    return cast(dict[str, Any], msgspec.to_builtins(event))
 
 
 def from_document(topic: Topic, document: dict[str, Any]) -> Event:
@@ -363,10 +595,29 @@ def from_document(topic: Topic, document: dict[str, Any]) -> Event:
 
 
 def topic_of(event: Event) -> Topic:
-    if isinstance(event, Trade):
-        return Topic.TRADES
-    if isinstance(event, WalletBalance):
-        return Topic.WALLET_BALANCES
-    if isinstance(event, Price):
-        return Topic.PRICES
-    return Topic.LEDGER
+    return _TOPICS[type(event)]
+
+
+@cache
+def schema_model(kind: type[Event]) -> type[BaseModel]:
+    """A pydantic model with the fields of the event ``kind``, for its JSON Schema.
+
+    The AsyncAPI document (:mod:`monitor.asyncapi`) is generated from these; the field
+    types carry the schema of each field, and a ledger event's ``type`` comes after the
+    fields every ledger event has, as a constant.
+    """
+    fields: list[tuple[str, Any]] = [
+        (field.name, (field.type, ...)) for field in msgspec.structs.fields(kind)
+    ]
+    tag = kind.__struct_config__.tag
+    if tag is not None:
+        common = len(msgspec.structs.fields(_LedgerEntry))
+        fields.insert(common, ("type", (cast(Any, Literal)[tag], ...)))
+    model: type[BaseModel] = create_model(
+        kind.__name__,
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__=kind.__doc__,
+        __module__=__name__,
+        **dict(fields),
+    )
+    return model

@@ -60,6 +60,8 @@ from monitor.core.status import Status
 from monitor.core.valuation import Valuer
 from monitor.core.windows import RollingSum
 
+# what the hot-wallet value moves with
+_HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES
 # how many records applied late to one moment its evidence names
 LATE_RECORDS_LISTED = 10
 
@@ -88,14 +90,17 @@ class Exchange:
         seen_ids: int,
         drain_window: timedelta | None = None,
         guarded: bool = True,
+        journal: bool = True,
     ) -> None:
         self.exchange = exchange
+        self.journal = journal  # whether to return journal writes (replay needs none)
         self.checks = checks
         self.holdings = Holdings()
         self.ledger = Ledger()
         self.volume = RollingSum(volume_window, volume_bucket)
         self.feeds: dict[str, datetime] = {}
         self.rules: dict[str, RuleState] = {rule.id: RuleState() for rule in checks}
+        self._checks = [(rule, self.rules[rule.id]) for rule in checks]
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
         self.hot_falls: list[HotFall] = []
@@ -107,7 +112,7 @@ class Exchange:
         self.clock: datetime | None = None
         self.open = False  # the moment at the clock is not judged yet
         self.last_append: float | None = None  # append time of its last record, seconds
-        self.changed = Inputs.ALL  # inputs changed since the last judgment
+        self.changed: int = Inputs.ALL  # inputs changed since the last judgment
         self.guarded = guarded
         self._table = table
         self._dependents = dependents
@@ -136,6 +141,9 @@ class Exchange:
         if step.outcome is not Outcome.APPLIED:
             return
         self.open = True
+        if not self.journal:
+            self.seen.add(event.event_id, journal=False)
+            return
         block, ids, dropped = self.seen.add(event.event_id)
         step.writes.append((journal_key("seen", self.exchange, block), {"ids": ids}))
         if dropped is not None:
@@ -162,20 +170,21 @@ class Exchange:
         self.open = False
         if self.awaiting:
             self._release(step)
-        self._observe_hot_value(moment, step)
+        if self.changed & _HOT_VALUE_INPUTS:
+            self._observe_hot_value(moment, step)
         self.volume.total(moment)  # the window ends at the moment judged
         late, self._late = self._late, []
         view = ExchangeView(self, self.valuer, moment)
-        changed, self.changed = self.changed, Inputs(0)
-        for rule in self.checks:
-            held = self.rules[rule.id]
-            if (
-                self.guarded
-                and held.assessment is not None
-                and not rule.reads & changed
-                and (held.due is None or moment < held.due)
-            ):
-                continue  # nothing it reads has changed: its answer is the same
+        changed, self.changed = self.changed, 0
+        guarded = self.guarded
+        for rule, held in self._checks:
+            before = held.assessment
+            if guarded and before is not None and (held.due is None or moment < held.due):
+                if not rule.reads & changed:
+                    continue  # nothing it reads has changed: its answer is the same
+                unchanged = getattr(rule, "unchanged", None)
+                if unchanged is not None and unchanged(view, before, changed):
+                    continue  # what changed cannot move its answer (the rule says why)
             view.due = None
             assessment = rule.assess(view)
             status = classify(assessment, rule.thresholds, held.status)
@@ -208,10 +217,14 @@ class Exchange:
                     )
                 )
             held.status, held.pending = status, pending
-            step.writes.append((journal_key("rule", self.exchange, rule.id), _rule_document(held)))
-        step.writes.extend(
-            (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
-        )
+            if self.journal:
+                step.writes.append(
+                    (journal_key("rule", self.exchange, rule.id), _rule_document(held))
+                )
+        if self.journal:
+            step.writes.extend(
+                (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
+            )
         step.evaluated.append(self.exchange)
         self._journal_clock(step)
 
@@ -224,15 +237,18 @@ class Exchange:
             self._catch_up(moment)
 
     def _journal_clock(self, step: Step) -> None:
+        if not self.journal:
+            return
         state = (self.clock, self.open)
         if state != self._journalled_clock and self.clock is not None:
             self._journalled_clock = state
-            step.writes.append(
-                (
-                    journal_key("clock", self.exchange),
-                    {"ts": self.clock.isoformat(), "open": self.open},
+            if self.journal:
+                step.writes.append(
+                    (
+                        journal_key("clock", self.exchange),
+                        {"ts": self.clock.isoformat(), "open": self.open},
+                    )
                 )
-            )
 
     # -- trades ---------------------------------------------------------------------
 
@@ -265,25 +281,28 @@ class Exchange:
         else:
             bucket = self.volume.add(trade.ts, notional)
             assert bucket is not None  # admitted above
-            step.writes.append(
-                (
-                    journal_key("volume", self.exchange, bucket),
-                    # the trade's id rides with the sum it joined: a crash between this
-                    # entry and the id's own cannot make a restored engine count it twice
-                    {
-                        "amount": decimal_text(self.volume.amount(bucket)),
-                        "last": trade.event_id,
-                        "n": self.seen.upcoming,
-                    },
+            if self.journal:
+                step.writes.append(
+                    (
+                        journal_key("volume", self.exchange, bucket),
+                        # the trade's id rides with the sum it joined: a crash between this
+                        # entry and the id's own cannot make a restored engine count it twice
+                        {
+                            "amount": decimal_text(self.volume.amount(bucket)),
+                            "last": trade.event_id,
+                            "n": self.seen.upcoming,
+                        },
+                    )
                 )
-            )
-            step.writes.extend(
-                (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
-            )
+            if self.journal:
+                step.writes.extend(
+                    (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
+                )
         if self.saw(Feed.TRADES, trade.ts):
-            step.writes.append(
-                (journal_key("feed", self.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
-            )
+            if self.journal:
+                step.writes.append(
+                    (journal_key("feed", self.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
+                )
 
     def _to_reporting(self, trade: Trade) -> Any:
         """The trade's notional in the reporting currency, at the price of its own time."""
@@ -302,12 +321,13 @@ class Exchange:
         held = self.awaiting.setdefault(trade.currency, [])
         held.append((trade, to_document(trade)))
         self.depend(trade.currency)  # its first price is a moment of this exchange
-        step.writes.append(
-            (
-                journal_key("awaiting", self.exchange, trade.currency),
-                {"trades": [document for _, document in held]},
+        if self.journal:
+            step.writes.append(
+                (
+                    journal_key("awaiting", self.exchange, trade.currency),
+                    {"trades": [document for _, document in held]},
+                )
             )
-        )
 
     def _release(self, step: Step) -> None:
         """Count the held trades whose currency has a price now, each at its own time's."""
@@ -320,14 +340,16 @@ class Exchange:
                 bucket = self.volume.add(trade.ts, notional)  # None: the window has left it
                 if bucket is not None:
                     buckets.add(bucket)
-            step.writes.extend(
-                (
-                    journal_key("volume", self.exchange, b),
-                    {"amount": decimal_text(self.volume.amount(b))},
+            if self.journal:
+                step.writes.extend(
+                    (
+                        journal_key("volume", self.exchange, b),
+                        {"amount": decimal_text(self.volume.amount(b))},
+                    )
+                    for b in sorted(buckets)
                 )
-                for b in sorted(buckets)
-            )
-            step.writes.append((journal_key("awaiting", self.exchange, currency), None))
+            if self.journal:
+                step.writes.append((journal_key("awaiting", self.exchange, currency), None))
         if priced:
             self._drop_dependencies()
 
@@ -351,12 +373,13 @@ class Exchange:
         self.depend(wallet.asset)
         self._note_hot_fall(wallet, step)
         self.put_wallet(wallet)
-        step.writes.append(
-            (
-                journal_key("wallet", self.exchange, wallet.wallet, wallet.asset),
-                to_document(wallet),
+        if self.journal:
+            step.writes.append(
+                (
+                    journal_key("wallet", self.exchange, wallet.wallet, wallet.asset),
+                    to_document(wallet),
+                )
             )
-        )
 
     def put_wallet(self, wallet: WalletBalance) -> None:
         """Take a snapshot (newer than the one held) into the holdings and their totals."""
@@ -382,12 +405,13 @@ class Exchange:
         fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
         assert self.clock is not None
         if self.record_fall(fall, self.clock - self.hot_peaks.window):
-            step.writes.append(
-                (
-                    journal_key("hotfalls", self.exchange),
-                    {"falls": [kept.to_document() for kept in self.hot_falls]},
+            if self.journal:
+                step.writes.append(
+                    (
+                        journal_key("hotfalls", self.exchange),
+                        {"falls": [kept.to_document() for kept in self.hot_falls]},
+                    )
                 )
-            )
 
     def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
         """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.
@@ -413,11 +437,13 @@ class Exchange:
             return
         peaks.observe(moment, self.holdings.hot_value())
         written, dropped = peaks.journal()
-        step.writes.extend((journal_key("peak", self.exchange, seq), None) for seq in dropped)
-        step.writes.extend(
-            (journal_key("peak", self.exchange, level.seq), level.to_document())
-            for level in written
-        )
+        if self.journal:
+            step.writes.extend((journal_key("peak", self.exchange, seq), None) for seq in dropped)
+        if self.journal:
+            step.writes.extend(
+                (journal_key("peak", self.exchange, level.seq), level.to_document())
+                for level in written
+            )
 
     # -- ledger ---------------------------------------------------------------------
 
@@ -432,9 +458,10 @@ class Exchange:
         elif entry.ts < self.clock:
             self._note_late(entry.type, "/".join(ledger_slot(entry)), entry.ts)
         self.put_ledger(entry)
-        step.writes.append(
-            (journal_key("ledger", self.exchange, *ledger_slot(entry)), to_document(entry))
-        )
+        if self.journal:
+            step.writes.append(
+                (journal_key("ledger", self.exchange, *ledger_slot(entry)), to_document(entry))
+            )
 
     def held_ledger(self, entry: LedgerEvent) -> LedgerEvent | None:
         ledger = self.ledger

@@ -44,12 +44,12 @@ class RecentIds:
         """The number the next id added will get."""
         return self._next
 
-    def add(self, event_id: str) -> tuple[int, dict[str, int], int | None]:
+    def add(self, event_id: str, journal: bool = True) -> tuple[int, dict[str, int], int | None]:
         """Remember ``event_id``; returns what to journal.
 
         That is ``(block, ids, dropped)``: the block the id went into with the ids
-        it holds now and their numbers, and a block whose ids are all forgotten now
-        (or None).
+        it holds now and their numbers (an empty dict unless ``journal``), and a block
+        whose ids are all forgotten now (or None).
         """
         self._sort()
         number = self._next
@@ -66,7 +66,7 @@ class RecentIds:
             oldest = self._forget_oldest()
             if oldest % BLOCK == BLOCK - 1:
                 dropped = oldest // BLOCK
-        return block, dict(ids), dropped
+        return block, dict(ids) if journal else {}, dropped
 
     def restore(self, ids: dict[str, int]) -> None:
         """Put back a journalled block of ids with their numbers (blocks in any order)."""

@@ -119,6 +119,13 @@ async def test_cold_share_under_95_percent_is_a_cold_storage_breach(
             wallet(4, "coinx", "btc-hot-1", "BTC", "9000", "hot", "2024-05-31T13:05:00Z"),
         ]
         await produce(d.bootstrap, prefixed(d.prefix, moved))
+        # a new breach of jp.cold_storage is held 5 minutes of event time (breach_for):
+        # the watchers report the same balances again at 13:10, and it is published
+        again = [
+            wallet(5, "coinx", "btc-cold-1", "BTC", "91000", "cold", "2024-05-31T13:10:00Z"),
+            wallet(6, "coinx", "btc-hot-1", "BTC", "9000", "hot", "2024-05-31T13:10:00Z"),
+        ]
+        await produce(d.bootstrap, prefixed(d.prefix, again))
         await breaches.until(lambda r: _has(r, f"coinx/{COLD}", "ok", "breach"))
     data = next(e["data"] for e in events(breaches.records) if e["data"]["rule"] == COLD)
     assert data["ratio"] == "0.91"

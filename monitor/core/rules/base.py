@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import IntFlag
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.core.money import duration_text
@@ -120,8 +119,12 @@ class Assessment:
 INSTANT = timedelta(microseconds=1)
 
 
-class Inputs(IntFlag):
-    """The kinds of input whose change makes a rule run again."""
+class Inputs:
+    """The kinds of input whose change makes a rule run again: bit flags.
+
+    Plain ints rather than an ``enum.IntFlag``, whose operators cost a call each on
+    a path taken for every record.
+    """
 
     VOLUME = 1  # trades: the rolling trading volume, and trades waiting for a price
     WALLETS = 2  # wallet-balance snapshots
@@ -160,7 +163,7 @@ class Rule(Protocol):
 
     id: str
     thresholds: Thresholds
-    reads: Inputs
+    reads: int
     breach_for: timedelta
 
     def assess(self, view: ExchangeView) -> Assessment: ...

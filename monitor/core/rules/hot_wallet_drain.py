@@ -77,6 +77,8 @@ class HotWalletDrain:
         if stale is not None:
             return stale
         peaks = state.hot_peaks
+        if peaks is not None:
+            peaks.advance(view.now)  # levels over before the window leave it
         peak_level = peaks.peak() if peaks is not None else None
         leaves = peaks.peak_leaves() if peaks is not None else None
         if leaves is not None:

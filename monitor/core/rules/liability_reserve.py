@@ -50,8 +50,32 @@ class LiabilityReserve:
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.VOLUME | Inputs.LEDGER
+        # the floor when the volume component is not the largest (None: it moves with
+        # hot-wallet value too), for the direct path of unchanged()
+        self._largest_without_volume = max(params.fixed_floor, params.minimum_floor)
+        self._floor_without_volume: Decimal | None = min(
+            self._largest_without_volume, params.maximum_floor
+        )
         if params.hot_customer_value_share:
             self.reads |= Inputs.WALLETS | Inputs.PRICES
+            self._floor_without_volume = None
+
+    def unchanged(self, view: ExchangeView, before: Assessment, changed: int) -> bool:
+        """Whether only trades came and the floor cannot have moved: the direct path.
+
+        The floor is the largest of its components, clamped. While the volume
+        component stays at or under the others, the floor is the same, and so is
+        every figure the status follows from; only the volume in the evidence moved.
+        """
+        if changed != Inputs.VOLUME or self._floor_without_volume is None:
+            return False
+        if before.ratio is None or before.required != self._floor_without_volume:
+            return False
+        state = view.state
+        if state.awaiting:
+            return False
+        volume = state.trading_volume(view.now)
+        return _ctx.multiply(self.params.volume_rate, volume) <= self._largest_without_volume
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state, valuer = self.params, view.state, view.valuer
