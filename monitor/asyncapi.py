@@ -1,8 +1,9 @@
 """The AsyncAPI 3.0 document of every topic and message in the contract (sections 2 to 5).
 
 It is generated, never written by hand: the payload schemas are the JSON
-Schemas of the pydantic models that validate the input events
-(:mod:`monitor.core.events`) and describe the published messages
+Schemas of pydantic models made from the fields of the input events
+(:func:`monitor.core.events.schema_model`) and of the models that describe the
+published messages
 (:mod:`monitor.messages`); the topic names are the ones the worker uses. The
 examples are the contract's, and those of published messages are made by the
 very functions that make the real ones.
@@ -31,6 +32,7 @@ from monitor.core.events import (
     ExchangeId,
     FixedOverheads,
     InsurancePolicy,
+    LedgerEvent,
     OwnFunds,
     Price,
     ReserveFund,
@@ -38,6 +40,7 @@ from monitor.core.events import (
     Topic,
     Trade,
     WalletBalance,
+    schema_model,
 )
 from monitor.core.report import AdequacyReport, RuleReport
 from monitor.core.rules.base import Assessment
@@ -144,7 +147,8 @@ def _deadletter_example() -> dict[str, Any]:
     return document
 
 
-def _ledger(model: type[BaseModel], payload: dict[str, Any]) -> Message:
+def _ledger(kind: type[LedgerEvent], payload: dict[str, Any]) -> Message:
+    model = schema_model(kind)
     name = model.__name__[0].lower() + model.__name__[1:]
     return Message(name, model, f"Ledger: {payload['type']}", examples=_example(payload))
 
@@ -172,7 +176,7 @@ CHANNELS: tuple[Channel, ...] = (
         (
             Message(
                 "trade",
-                Trade,
+                schema_model(Trade),
                 "Trade",
                 examples=_example(
                     {
@@ -196,7 +200,7 @@ CHANNELS: tuple[Channel, ...] = (
         (
             Message(
                 "walletBalance",
-                WalletBalance,
+                schema_model(WalletBalance),
                 "Wallet balance",
                 examples=_example(
                     {
@@ -288,7 +292,7 @@ CHANNELS: tuple[Channel, ...] = (
         (
             Message(
                 "price",
-                Price,
+                schema_model(Price),
                 "Price",
                 key={**TypeAdapter(Symbol).json_schema(), "description": "the asset"},
                 examples=_example(

@@ -19,7 +19,7 @@ from monitor.core.alerts import cloud_event
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import InvalidEvent
-from monitor.core.events import Topic, decode
+from monitor.core.events import Event, Topic, decode, decode_document, parse_json
 from monitor.core.policy import load_policy
 from monitor.core.report import adequacy_report
 from monitor.worker.intake import take
@@ -198,6 +198,31 @@ def test_near_valid_events_decode_or_raise_invalid_event(
     _decodes_or_refuses(*record)
 
 
+def _plainly(topic: Topic, key: bytes | None, value: bytes) -> Event:
+    """The long way: the key, the standard library's JSON, then the fields."""
+    try:
+        key_text = None if key is None else key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEvent("key", "not UTF-8") from None
+    return decode_document(topic, key_text, parse_json(value))
+
+
+def _verdict(decoder: Any, record: tuple[Topic, bytes | None, bytes]) -> tuple[str, Any]:
+    try:
+        event = decoder(*record)
+    except InvalidEvent as error:
+        return ("refused", str(error))
+    return (type(event).__name__, event)  # a JSON -0 is 0 one way, Decimal("-0") the other
+
+
+@FUZZ
+@given(st.one_of(near_valid(), json_records, raw_records))
+def test_the_fast_decoder_and_the_long_way_agree(record: tuple[Topic, bytes | None, bytes]) -> None:
+    """decode() reads the bytes with msgspec, and takes the long way only when that fails:
+    both must take the same events, and refuse the rest for the same reason."""
+    assert _verdict(decode, record) == _verdict(_plainly, record)
+
+
 def _known_exchange() -> tuple[Engine, WatermarkClock]:
     """An engine that knows dmm (priced, funded, with wallets) and has seen ``seen-1``."""
     engine = Engine(load_policy())
@@ -241,7 +266,7 @@ def _still_whole(engine: Engine, clock: WatermarkClock, t: float) -> None:
     """What the worker's timer does next with the engine: tick, publish, report."""
     now = clock.now(t)
     assert now is not None
-    for change in engine.tick(now + timedelta(hours=1)).changes:
+    for change in engine.finish().changes:
         json.dumps(cloud_event(change, app_id="fuzz", currency="JPY"))
     for exchange in engine.exchanges:
         json.dumps(adequacy_report(engine, exchange).to_document())

@@ -184,10 +184,12 @@ def test_timestamps_with_offsets_are_normalised_to_utc() -> None:
     assert decoded.ts.utcoffset() is not None
 
 
-def test_decoded_events_are_frozen() -> None:
-    decoded = decode(Topic.TRADES, None, encode(trade()))
-    with pytest.raises(ValueError, match="frozen"):
+def test_decoded_events_are_frozen_and_hashable() -> None:
+    decoded = decode(Topic.TRADES, None, encode(trade(event_id="t")))
+    with pytest.raises(AttributeError, match="immutable"):
         decoded.notional = Decimal(0)  # type: ignore[misc]
+    assert decoded == decode(Topic.TRADES, None, encode(trade(event_id="t")))
+    assert len({decoded, decode(Topic.TRADES, None, encode(trade(event_id="t")))}) == 1
 
 
 # -- rejections: each names the field and says what is wrong ----------------------
@@ -408,3 +410,103 @@ def test_rejects_timestamps_that_are_not_rfc3339(ts: str) -> None:
     # ISO 8601 basic format and minute precision are not RFC 3339 date-times
     error = rejection(Topic.TRADES, encode(trade() | {"ts": ts}))
     assert error.field == "ts"
+
+
+def test_json_numbers_keep_every_digit() -> None:
+    # more digits than a binary float holds: read from the text, never through a float
+    raw = encode(trade(event_id="t")).replace(b'"1250000"', b"12345678901234567890.123456789")
+    decoded = decode(Topic.TRADES, None, raw)
+    assert isinstance(decoded, Trade)
+    assert decoded.notional == Decimal("12345678901234567890.123456789")
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"), [(b"1e3", "1E+3"), (b"2.5E-2", "0.025"), (b"-0", "0")]
+)
+def test_json_numbers_with_exponents_or_signed_zero_are_exact(number: bytes, expected: str) -> None:
+    raw = encode(trade(event_id="t")).replace(b'"1250000"', number)
+    decoded = decode(Topic.TRADES, None, raw)
+    assert isinstance(decoded, Trade)
+    assert decoded.notional == Decimal(expected)
+    assert type(decoded.notional) is Decimal
+
+
+def test_a_key_may_be_given_as_text() -> None:
+    assert decode(Topic.TRADES, "dmm", encode(trade(exchange="dmm"))).exchange == "dmm"
+    error = rejection(Topic.TRADES, encode(trade(exchange="dmm")), key=b"bitflyer")
+    with pytest.raises(InvalidEvent) as caught:
+        decode(Topic.TRADES, "bitflyer", encode(trade(exchange="dmm")))
+    assert str(caught.value) == str(error)
+
+
+def test_a_ledger_event_names_its_type() -> None:
+    for topic, kind, document in CONTRACT_EXAMPLES:
+        if topic is Topic.LEDGER:
+            decoded = decode(topic, None, encode(document))
+            assert isinstance(decoded, kind)
+            assert decoded.type == document["type"]  # type: ignore[attr-defined]
+            assert to_document(decoded)["type"] == document["type"]
+
+
+def test_with_several_problems_the_first_field_in_contract_order_is_named() -> None:
+    # the order of the fields in the contract, not the order the producer wrote them in
+    document: dict[str, object] = {
+        "side": "buy",
+        "currency": 7,
+        "notional": "-1",
+        "event_id": "t",
+        "exchange": "dmm",
+        "ts": "yesterday",
+    }
+    for field, mended in [
+        ("ts", "2024-05-31T13:26:00Z"),
+        ("market", "BTC/JPY"),
+        ("notional", "1"),
+        ("currency", "JPY"),
+        ("side", None),
+    ]:
+        assert rejection(Topic.TRADES, encode(document)).field == field
+        document[field] = mended
+        if mended is None:
+            del document[field]
+    assert decode(Topic.TRADES, None, encode(document)).event_id == "t"
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "message"),
+    [
+        ("event_id", "", "String should have at least 1 character"),
+        ("event_id", "e" * 129, "String should have at most 128 characters"),
+        ("currency", "J" * 33, "String should have at most 32 characters"),
+        ("currency", "J P Y", "String should match pattern '^[A-Za-z0-9._-]+$'"),
+        ("market", None, "Input should be a valid string"),
+    ],
+)
+def test_string_rules_are_named_with_their_bound(field: str, bad: object, message: str) -> None:
+    error = rejection(Topic.TRADES, encode(trade() | {field: bad}))
+    assert (error.field, error.message) == (field, message)
+
+
+def test_lengths_count_characters_not_bytes() -> None:
+    assert decode(Topic.TRADES, None, encode(trade(market="é" * 128))).market == "é" * 128
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "message"),
+    [
+        ("custody", "lukewarm", "Input should be 'hot' or 'cold'"),
+        ("custody", 1, "Input should be 'hot' or 'cold'"),
+        ("holder", "customers", "Input should be 'customer', 'guarantee' or 'house'"),
+    ],
+)
+def test_enumerations_name_their_choices(field: str, bad: object, message: str) -> None:
+    error = rejection(Topic.WALLET_BALANCES, encode(CONTRACT_EXAMPLES[1][2] | {field: bad}))
+    assert (error.field, error.message) == (field, message)
+
+
+def test_an_unknown_ledger_type_names_every_known_one() -> None:
+    error = rejection(Topic.LEDGER, encode(CONTRACT_EXAMPLES[4][2] | {"type": "loan"}))
+    assert error.message == (
+        "Input tag 'loan' found using 'type' does not match any of the expected tags: "
+        "'customer_liability', 'reserve_fund', 'insurance_policy', 'own_funds', 'fixed_overheads'"
+    )
