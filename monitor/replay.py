@@ -18,14 +18,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import IO, Any, cast
+from datetime import datetime
+from typing import IO, cast
 
 from monitor.core.alerts import cloud_event
 from monitor.core.engine import Engine, Outcome, StatusChange
 from monitor.core.errors import InvalidEvent
-from monitor.core.events import Topic, decode_document, parse_json
+from monitor.core.events import decode
+from monitor.core.lines import RecordLine, parse_line
 from monitor.core.policy import Policy
 from monitor.core.report import adequacy_report, adequacy_table
 from monitor.core.signing import Signer
@@ -48,44 +48,9 @@ class Line:
 
     number: int
     topic: str
-    record: tuple[Topic, str | None, Any] | None
+    record: RecordLine | None
     appended: datetime | None
     problem: str | None = None
-
-
-def _record(text: str) -> tuple[Topic, str | None, Any, datetime | None]:
-    record = parse_json(text.encode("utf-8"))
-    if not isinstance(record, dict):
-        raise InvalidEvent("line", "must be a JSON object with topic, value and optional key")
-    unknown = set(record) - {"topic", "key", "value", "timestamp"}
-    if unknown:
-        raise InvalidEvent("line", f"unknown fields {sorted(unknown)}")
-    try:
-        topic = Topic(str(record.get("topic")))
-    except ValueError:
-        raise InvalidEvent("topic", f"{record.get('topic')!r} is not an input topic") from None
-    key = record.get("key")
-    if key is not None and not isinstance(key, str):
-        raise InvalidEvent("key", "must be a string")
-    return topic, key, record.get("value"), _timestamp(record.get("timestamp"))
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """A record timestamp: RFC 3339, or whole milliseconds since the epoch as Kafka keeps it."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment.astimezone(UTC)
-    raise InvalidEvent(
-        "timestamp", "must be an RFC 3339 time with an offset or whole epoch milliseconds"
-    )
 
 
 def read_lines(lines: Iterable[str]) -> Iterator[Line]:
@@ -94,11 +59,11 @@ def read_lines(lines: Iterable[str]) -> Iterator[Line]:
         if not text.strip():
             continue
         try:
-            topic, key, value, appended = _record(text)
+            record = parse_line(text)
         except InvalidEvent as error:
             yield Line(number, "?", None, None, f"line {number}: {error}")
             continue
-        yield Line(number, topic.value, (topic, key, value), appended)
+        yield Line(number, record.topic.value, record, record.timestamp)
 
 
 def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
@@ -154,17 +119,18 @@ def replay(
             result.outcomes[(line.topic, Outcome.INVALID.value)] += 1
             result.problems.append(line.problem)
             continue
-        topic, key, value = line.record
+        record = line.record
         try:
-            event = decode_document(topic, key, value)
+            event = decode(record.topic, record.key, record.value)
         except InvalidEvent as error:
-            result.outcomes[(topic.value, Outcome.INVALID.value)] += 1
+            result.outcomes[(line.topic, Outcome.INVALID.value)] += 1
             result.problems.append(f"line {line.number}: {error}")
             continue
         step = engine.take(event, line.appended)
-        publish(step.changes)
+        if step.changes:
+            publish(step.changes)
         assert step.outcome is not None
-        result.outcomes[(topic.value, step.outcome.value)] += 1
+        result.outcomes[(line.topic, step.outcome.value)] += 1
         if step.error:
             result.problems.append(f"line {line.number}: {step.error}")
     publish(engine.finish().changes)
