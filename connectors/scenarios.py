@@ -526,12 +526,14 @@ def steady_phases(
 _DMM_ASSETS: Final = ("BTC", "ETH", "XRP", "USDT")
 
 
-# The story, in seconds after the start.
+# The story, in seconds after the start. The phases that breach a rule holding a
+# new breach for its `breach_for` (5 minutes for jp.cold_storage and jp.segregation)
+# last six minutes, so the breach is published before the next phase ends it.
 _SURGE_AT: Final = 60
 _TRANSFER_AT: Final = 130
-_DRAIN_AT: Final = 160
-_TOP_UP_AT: Final = 190
-_QUIET_AT: Final = 240
+_DRAIN_AT: Final = 490
+_TOP_UP_AT: Final = 850
+_QUIET_AT: Final = 900
 _FIRST_LIABILITIES_AT: Final = 5  # seconds after the opening snapshots
 _QUIET_EVERY: Final = 300
 
@@ -660,8 +662,8 @@ def dmm_incident(start: datetime, seed: int, *, settle_minutes: int = 60) -> Ite
 
     `start` is when the live part begins; 48 half-hourly trade aggregates
     over the 24 h before it give the volume window its history. The phases
-    (`dmm_incident_phases`) follow at +60 s, +130 s, +160 s, +190 s and
-    +240 s; a quiet stretch of `settle_minutes` with snapshots every five
+    (`dmm_incident_phases`) follow at +60 s, +130 s, +490 s, +850 s and
+    +900 s; a quiet stretch of `settle_minutes` with snapshots every five
     minutes ends the run, so drops leave any rolling window of up to that
     length and every rule can settle back to ok.
     """
@@ -833,7 +835,7 @@ def dmm_incident_phases(start: datetime, seed: int, *, settle_minutes: int = 60)
             plan.at(_TRANSFER_AT),
             f"dmm moves {_grouped(_BTC_TO_HOT)} BTC from cold to hot "
             f"(guarantee raised to match): cold share {_percent(moved_share)} "
-            "→ jp.cold_storage breach",
+            "→ jp.cold_storage breach, published once it has lasted its 5-minute breach_for",
         ),
         Phase(
             4,
@@ -842,7 +844,8 @@ def dmm_incident_phases(start: datetime, seed: int, *, settle_minutes: int = 60)
             f"{_grouped(DMM_STOLEN_BTC)} BTC (≈{_bn(stolen_value)}) leave btc-hot-1 in one "
             f"transfer, {_grouped(hot_before)} → "
             f"{_grouped(hot_before - DMM_STOLEN_BTC)} BTC → ops.hot_wallet_drain fires, "
-            f"jp.segregation breach (customer BTC {_grouped(btc_left)} < owed "
+            f"jp.segregation breach after its 5-minute hold "
+            f"(customer BTC {_grouped(btc_left)} < owed "
             f"{_grouped(btc_liability)}); cold share rises to "
             f"{_percent(drained_share)} because the hot wallet is empty → jp.cold_storage ok",
         ),

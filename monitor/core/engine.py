@@ -405,11 +405,11 @@ def _rebuild_exchange(exchange: Exchange, entries: list[tuple[list[Any], dict[st
         elif kind == "seen":
             exchange.seen.restore({event_id: int(n) for event_id, n in document["ids"].items()})
         elif kind == "rule":
-            held = exchange.rules.get(parts[2])
-            if held is not None:  # a rule the policy still applies
+            rule = exchange.rules.get(parts[2])
+            if rule is not None:  # a rule the policy still applies
                 pending = document.get("pending")
-                held.status, held.changes = Status(document["status"]), document["changes"]
-                held.pending = None if pending is None else datetime.fromisoformat(pending)
+                rule.status, rule.changes = Status(document["status"]), document["changes"]
+                rule.pending = None if pending is None else datetime.fromisoformat(pending)
         elif kind == "peak":
             if exchange.hot_peaks is not None:
                 exchange.hot_peaks.restore(Level.from_document(int(parts[2]), document))

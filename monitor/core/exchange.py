@@ -100,7 +100,11 @@ class Exchange:
         self.volume = RollingSum(volume_window, volume_bucket)
         self.feeds: dict[str, datetime] = {}
         self.rules: dict[str, RuleState] = {rule.id: RuleState() for rule in checks}
-        self._checks = [(rule, self.rules[rule.id]) for rule in checks]
+        # each rule with its state, the inputs it reads and its direct path, if any
+        self._checks = [
+            (rule, self.rules[rule.id], rule.reads, getattr(rule, "unchanged", None))
+            for rule in checks
+        ]
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
         self.hot_falls: list[HotFall] = []
@@ -177,12 +181,11 @@ class Exchange:
         view = ExchangeView(self, self.valuer, moment)
         changed, self.changed = self.changed, 0
         guarded = self.guarded
-        for rule, held in self._checks:
+        for rule, held, reads, unchanged in self._checks:
             before = held.assessment
             if guarded and before is not None and (held.due is None or moment < held.due):
-                if not rule.reads & changed:
+                if not reads & changed:
                     continue  # nothing it reads has changed: its answer is the same
-                unchanged = getattr(rule, "unchanged", None)
                 if unchanged is not None and unchanged(view, before, changed):
                     continue  # what changed cannot move its answer (the rule says why)
             view.due = None
@@ -298,11 +301,10 @@ class Exchange:
                 step.writes.extend(
                     (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
                 )
-        if self.saw(Feed.TRADES, trade.ts):
-            if self.journal:
-                step.writes.append(
-                    (journal_key("feed", self.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
-                )
+        if self.saw(Feed.TRADES, trade.ts) and self.journal:
+            step.writes.append(
+                (journal_key("feed", self.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
+            )
 
     def _to_reporting(self, trade: Trade) -> Any:
         """The trade's notional in the reporting currency, at the price of its own time."""
@@ -404,14 +406,13 @@ class Exchange:
         value = MONEY_CONTEXT.multiply(MONEY_CONTEXT.subtract(before, after), price)
         fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
         assert self.clock is not None
-        if self.record_fall(fall, self.clock - self.hot_peaks.window):
-            if self.journal:
-                step.writes.append(
-                    (
-                        journal_key("hotfalls", self.exchange),
-                        {"falls": [kept.to_document() for kept in self.hot_falls]},
-                    )
+        if self.record_fall(fall, self.clock - self.hot_peaks.window) and self.journal:
+            step.writes.append(
+                (
+                    journal_key("hotfalls", self.exchange),
+                    {"falls": [kept.to_document() for kept in self.hot_falls]},
                 )
+            )
 
     def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
         """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.
