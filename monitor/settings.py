@@ -73,7 +73,8 @@ class Settings(KafkaClientSettings):
     reporting_currency: str = Field("JPY", alias="RESERVE_MONITOR_REPORTING_CURRENCY")
     # partitions of the input topics and of every changelog (they must be co-partitioned)
     partitions: int = Field(8, ge=1, alias="RESERVE_MONITOR_PARTITIONS")
-    # how often time passes for the rules without new events (windows, stale feeds)
+    # how often the worker takes the prices other workers consumed, publishes the
+    # adequacy reports of the exchanges judged and refreshes the gauges
     tick_seconds: float = Field(1.0, gt=0, alias="RESERVE_MONITOR_TICK_SECONDS")
     # how often the worker checks for exchanges whose input has gone quiet, so their
     # newest moment is judged (see max_idle_seconds)
@@ -81,6 +82,11 @@ class Settings(KafkaClientSettings):
     # how long of append time an exchange's input stays quiet before its newest moment is
     # judged (CONTRACT section 8); it bounds alert latency from below
     max_idle_seconds: float = Field(0.1, ge=0, alias="RESERVE_MONITOR_MAX_IDLE_SECONDS")
+    # how far back each asset's prices are kept, from its newest (CONTRACT section 8): an
+    # exchange whose records run further behind the price feed is valued at none
+    price_history_seconds: float = Field(
+        21600.0, ge=0, alias="RESERVE_MONITOR_PRICE_HISTORY_SECONDS"
+    )
     # a dead worker's partitions move to the others after this long without heartbeats
     session_timeout_seconds: float = Field(20.0, gt=0, alias="RESERVE_MONITOR_SESSION_TIMEOUT")
     # an event dated further ahead of this worker's wall clock is invalid: one producer

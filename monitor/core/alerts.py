@@ -14,8 +14,8 @@ CONTENT_TYPE = "application/cloudevents+json"
 def cloud_event(change: StatusChange, *, app_id: str, currency: str) -> dict[str, Any]:
     """The structured-mode CloudEvent of one status change.
 
-    ``time`` is the engine's clock when the change was found (the event time
-    of the evaluation), so a replay yields the same bytes as a live run.
+    ``time`` is the ``as_of`` of the change: the moment of the exchange's own
+    event time it was judged at, so a replay yields the same bytes as a live run.
     """
     a = change.assessment
     text = optional_text

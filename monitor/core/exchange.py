@@ -43,7 +43,7 @@ from monitor.core.events import (
     to_document,
 )
 from monitor.core.holdings import Holdings
-from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text
+from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, rfc3339
 from monitor.core.peaks import PeakWindow
 from monitor.core.prices import PriceTable
 from monitor.core.recent import RecentIds
@@ -158,6 +158,8 @@ class Exchange:
         """A new price of an asset this exchange depends on (the newest of its asset)."""
         if self.clock is None or price.ts > self.clock:
             self._enter(price.ts, step)
+        elif price.ts < self.clock:
+            self._note_late("price", price.asset, price.ts)
         held = self.valuer.latest.get(price.asset)
         if held is None or price.ts > held.ts:
             self._revalue(price)
@@ -199,6 +201,9 @@ class Exchange:
                     publish_at = pending + rule.breach_for
                     due = publish_at if due is None or publish_at < due else due
                     status = held.status  # held: not a breach until it lasts
+                else:
+                    assessment = _with_evidence(assessment, breach_since=rfc3339(pending))
+                    pending = None
             else:
                 pending = None
             held.assessment, held.due = assessment, due
@@ -207,7 +212,7 @@ class Exchange:
             if status is not held.status:
                 held.changes += 1
                 if late:
-                    assessment = _with_late(assessment, late)
+                    assessment = _with_evidence(assessment, late_records=late)
                 step.changes.append(
                     StatusChange(
                         self.exchange,
@@ -587,7 +592,7 @@ class Exchange:
 
     def _note_late(self, kind: str, key: str, moment: datetime) -> None:
         if len(self._late) < LATE_RECORDS_LISTED:
-            self._late.append({"record": kind, "key": key, "ts": moment.isoformat()})
+            self._late.append({"record": kind, "key": key, "ts": rfc3339(moment)})
 
 
 def _currency_figures(
@@ -607,11 +612,11 @@ def _rule_document(held: RuleState) -> dict[str, Any]:
     return document
 
 
-def _with_late(assessment: Assessment, late: list[dict[str, str]]) -> Assessment:
-    """The assessment with the records applied late to its moment in the evidence."""
+def _with_evidence(assessment: Assessment, **added: Any) -> Assessment:
+    """The assessment with more evidence: records applied late, when a held breach began."""
 
     def explain() -> Explanation:
-        return assessment.reason, {**assessment.evidence, "late_records": late}
+        return assessment.reason, {**assessment.evidence, **added}
 
     return Assessment(
         assessment.required,

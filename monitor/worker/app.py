@@ -1,10 +1,12 @@
 """The Faust app: a thin adapter from Kafka records to the engine and back.
 
 Per input record: decode (bad bytes go to the dead-letter topic), apply to the
-engine, journal the state it changed into a changelog-backed table, publish
-each status change as a CloudEvent, count the outcome. A timer lets time pass
-(windows, stale feeds), publishes the adequacy reports of the exchanges that
-changed, refreshes the gauges and brings in prices other workers consumed.
+engine with its append time, journal the state it changed into a
+changelog-backed table, publish the status changes of the moments it closed as
+CloudEvents, count the outcome. A short timer judges the exchanges whose input
+has gone quiet (CONTRACT section 8); a slower one brings in the prices other
+workers consumed, publishes the adequacy reports of the exchanges judged and
+refreshes the gauges.
 
 State recovery is Faust's: every journal write goes to the ``state`` table's
 changelog, on the partition of the exchange it belongs to, and after each
@@ -87,8 +89,7 @@ class Monitor:
             )
             for topic in Topic
         }
-        self.max_idle = timedelta(seconds=settings.max_idle_seconds)
-        self.engine = Engine(policy, max_idle=self.max_idle)
+        self.engine = self._new_engine()
         self.clock = WatermarkClock()
         # status changes of moments judged as records were taken, published at the next
         # commit; and the append time of the newest record, with when it was taken
@@ -378,6 +379,14 @@ class Monitor:
 
     # -- time passing ---------------------------------------------------------------
 
+    def _new_engine(self) -> Engine:
+        s = self.settings
+        return Engine(
+            self.policy,
+            max_idle=timedelta(seconds=s.max_idle_seconds),
+            price_history=timedelta(seconds=s.price_history_seconds),
+        )
+
     async def _settle(self) -> None:
         """Judge the exchanges whose input has gone quiet, and publish what was judged.
 
@@ -395,10 +404,13 @@ class Monitor:
 
     async def _tick(self) -> None:
         self.last_tick = time.monotonic()
-        await self._sync_prices()
+        with self.metrics.evaluation.labels(worker_metrics.TICK).time():
+            step = self._sync_prices()
+        if step.changes or step.writes:
+            await self._commit(step)
         await self._publish_reports()
 
-    async def _sync_prices(self) -> None:
+    def _sync_prices(self) -> Step:
         """Take the prices other workers consumed (they arrive through the global table)."""
         step = Step()
         for key, document in list(self.prices.data.items()):
@@ -410,8 +422,7 @@ class Monitor:
             step.changes.extend(taken.changes)
             step.writes.extend(taken.writes)
             step.evaluated.extend(taken.evaluated)
-        if step.changes or step.writes:
-            await self._commit(step)
+        return step
 
     async def _publish_reports(self) -> None:
         dirty, self.dirty = self.dirty, set()
@@ -446,7 +457,7 @@ class Monitor:
             if tp.topic == self.state.changelog_topic.get_topic_name()
         }
         self.carried = []
-        engine = Engine(self.policy, max_idle=self.max_idle)
+        engine = self._new_engine()
         for key, document in self.journal.recovered_prices():
             engine.restore(key, document)
         entries, outbox = self.journal.recovered(owned)

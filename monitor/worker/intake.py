@@ -1,15 +1,15 @@
 """One input record in, exactly one outcome out: the worker's per-record decision.
 
-:func:`take` decodes the record's bytes, takes the event into the engine (the
-worker settles the engine apart, on a timer) and says how the record is
+:func:`take` decodes the record's bytes, takes the event into the engine at its
+append time (which judges the moments it closes) and says how the record is
 accounted for (``reserve_monitor_events_total``). It never raises, whatever the
 bytes, and it needs no Kafka: the worker sends what it decides (journal,
 dead letter), tests call it directly.
 
 A live worker also refuses an event dated too far ahead of its own wall clock
-(:func:`ahead_of_clock`): the time every figure of every exchange is judged at
-follows the newest event applied, so one producer with a broken clock would
-otherwise age every feed at once. The engine never reads a wall clock, and
+(:func:`ahead_of_clock`): an exchange's clock follows the newest event it
+applied, so one producer with a broken clock would otherwise age every feed of
+that exchange at once. The engine never reads a wall clock, and
 ``replay``, which has none, takes every event as dated.
 """
 

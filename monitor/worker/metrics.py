@@ -6,8 +6,8 @@ ages, events, alerts, event lag). The worker's own health comes on top:
 ``reserve_monitor_deadletters_total`` (rejected input),
 ``reserve_monitor_consumer_lag`` (messages behind the end of each input
 partition this worker owns) and ``reserve_monitor_evaluation_seconds`` (time
-the engine takes to take an event in, to settle what events changed, or to
-let time pass).
+the engine takes to take an event in, to judge the exchanges gone quiet, or to
+take the prices other workers consumed).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ _EVALUATION_BUCKETS = (
     0.25,
     1,
 )
-# the ``trigger`` of an evaluation no single input event caused: the evaluation of
-# the exchanges a batch of events changed, and time passing
+# the ``trigger`` of an evaluation no input event of this worker caused: the moments
+# of exchanges whose input went quiet, and the prices other workers consumed
 SETTLE = "settle"
 TICK = "tick"
 
@@ -260,8 +260,9 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         ),
         evaluation=Histogram(
             "reserve_monitor_evaluation_seconds",
-            "Time the engine takes to take in one input event (trigger: its topic), to "
-            "evaluate what a batch of events changed (settle), or to let time pass (tick)",
+            "Time the engine takes to take in one input event and judge the moments it "
+            "closes (trigger: its topic), to judge the exchanges gone quiet (settle), or to "
+            "take the prices other workers consumed (tick)",
             ["trigger"],
             buckets=_EVALUATION_BUCKETS,
             registry=registry,

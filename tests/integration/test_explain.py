@@ -48,8 +48,18 @@ pytestmark = pytest.mark.kafka
 
 BILLION = 10**9
 YEAR = timedelta(days=365)
+# The story is one moment: a breach held for its rule's breach_for would wait for a
+# later record, so every rule publishes at once here.
 POLICY = """\
 reporting_currency: JPY
+packs:
+  jp:
+    cold_storage: {breach_for: 0s}
+    hot_wallet_guarantee: {breach_for: 0s}
+    segregation: {breach_for: 0s}
+  hk:
+    cold_storage: {breach_for: 0s}
+    compensation_cover: {breach_for: 0s}
 exchanges:
   default: {packs: [jp, hk, eu, ops]}
   ahead: {packs: [jp]}

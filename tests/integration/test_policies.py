@@ -43,9 +43,12 @@ async def test_each_pack_fires_through_kafka(bootstrap: str, log_dir) -> None:
             await produce(d.bootstrap, _scenario("eu-venue", d.prefix, LATER))
             # dual-licensed: 97% cold passes Japan's 95% but not Hong Kong's 98%, and a
             # ¥5 bn fund is far from half of ¥1 tn of cold customer value
+            # The hk breaches are held five minutes (breach_for): the fund is reported
+            # again at 15:06, a moment at which they have lasted that long.
             dual = [
                 *healthy("dual-licensed", "2024-05-31T15:00:00Z"),
                 fund(9, "dual-licensed", "5000000000", "2024-05-31T15:01:00Z"),
+                fund(10, "dual-licensed", "5000000000", "2024-05-31T15:06:00Z"),
             ]
             await produce(d.bootstrap, prefixed(d.prefix, dual))
             for subject in (
