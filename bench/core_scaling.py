@@ -3,14 +3,18 @@
 A market of ``exchanges`` exchanges with ``wallets`` wallet positions each (every
 exchange under the default policy, jp and ops: seven rules) is built first;
 then a fixed mix of exchange events (wallet snapshots of existing wallets,
-trades, ledger figures) is timed, each taken and settled on its own, so every
-event pays a full evaluation of its exchange. An incremental core costs the
+trades, ledger figures), 10 ms of event time apart, is taken in sequence and
+the input finished, as ``replay`` drives the engine. Each event opens a moment
+of its exchange, which the exchange's next event closes and judges (or
+``finish``, for the last moment of each exchange), so every event pays one
+judgment of its exchange (CONTRACT section 8). An incremental core costs the
 same per event at every size.
 
-Price events are timed apart: a price moves the value of every exchange that
-holds the asset, so one price event re-evaluates all of them (the work is in
-the number of exchanges, not in their wallets); a settle per batch pays it once
-per batch, whatever the number of price events in it.
+Price events are timed apart, the same way: a price dated after an exchange's
+clock is a moment of every exchange that holds the asset (here all of them), so
+one price event costs in proportion to the exchanges (not to their wallets).
+
+CPU time of this process (``process_time``), the least of ``repeats`` runs.
 """
 
 from __future__ import annotations
@@ -104,25 +108,34 @@ def _per_event_us(market: _Market, events: int, make: Any) -> float:
     batch = [make() for _ in range(events)]
     engine = market.engine
     # CPU time of this process: what the core costs, not what other processes took
+    take = engine.take
     started = time.process_time()
     for event in batch:
-        engine.take(event)
-        engine.finish()
+        take(event)
+    engine.finish()  # the last moment of each exchange: judged once, like the others
     return (time.process_time() - started) / events * 1e6
 
 
-def _calls_per_event(market: _Market, events: int) -> float:
-    """Python function calls per event: the work done, whatever the machine's noise."""
+def _calls_per_event(market: _Market, events: int) -> tuple[float, float]:
+    """Python function calls and judgments per event: the work done, whatever the noise."""
     batch = [market.next_event() for _ in range(events)]
     engine = market.engine
+    judged = 0
     profile = cProfile.Profile()
     profile.enable()
     for event in batch:
-        engine.take(event)
-        engine.finish()
+        judged += len(engine.take(event).evaluated)
+    judged += len(engine.finish().evaluated)
     profile.disable()
     calls = sum(entry.callcount for entry in profile.getstats())
-    return calls / events
+    return calls / events, judged / events
+
+
+def _judged_per_price(market: _Market, events: int) -> float:
+    """Exchanges judged per price event (all that hold the asset, if each is a moment)."""
+    engine = market.engine
+    judged = sum(len(engine.take(market.next_price()).evaluated) for _ in range(events))
+    return (judged + len(engine.finish().evaluated)) / events
 
 
 def measure(events: int = 10_000, repeats: int = 3) -> dict[str, Any]:
@@ -134,7 +147,10 @@ def measure(events: int = 10_000, repeats: int = 3) -> dict[str, Any]:
     rows: dict[str, Any] = {
         "exchange_events_us": {},
         "exchange_event_calls": {},
+        "exchange_event_judgments": {},
         "price_event_us": {},
+        "price_event_us_per_exchange": {},
+        "price_event_judgments": {},
     }
     sizes = [(1, 10), (1, 1_000), (1, 100_000), (100, 10), (1_000, 10)]
     for exchanges, wallets in sizes:
@@ -143,14 +159,19 @@ def measure(events: int = 10_000, repeats: int = 3) -> dict[str, Any]:
         price_us = min(
             _per_event_us(market, max(20, events // 100), market.next_price) for _ in range(repeats)
         )
-        calls = _calls_per_event(market, 2_000)
+        calls, judged = _calls_per_event(market, 2_000)
+        price_judged = _judged_per_price(market, 20)
         label = f"{exchanges} exchanges x {wallets} wallets"
         rows["exchange_events_us"][label] = round(exchange_us, 1)
         rows["exchange_event_calls"][label] = round(calls, 1)
+        rows["exchange_event_judgments"][label] = round(judged, 2)
         rows["price_event_us"][label] = round(price_us, 1)
+        rows["price_event_us_per_exchange"][label] = round(price_us / exchanges, 1)
+        rows["price_event_judgments"][label] = round(price_judged, 1)
         print(
-            f"      {label:32} {exchange_us:8.1f} µs ({calls:5.0f} calls)/exchange event"
-            f"   {price_us:10.1f} µs/price event",
+            f"      {label:28} {exchange_us:7.1f} µs/exchange event ({calls:4.0f} calls, "
+            f"{judged:4.2f} judged)  {price_us:9.1f} µs/price event "
+            f"({price_us / exchanges:6.1f} per exchange, {price_judged:6.1f} judged)",
             flush=True,
         )
     costs = list(rows["exchange_events_us"].values())
