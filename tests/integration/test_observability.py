@@ -122,8 +122,8 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         # one scrape before any input, so every counter is seen at 0 first
         until(lambda: stack.query('up{job="reserve-monitor"} == 1'), stack)
         stack.fed_at = time.time()
-        # event time a few minutes back, so the story is over by now
-        start = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+        # the story up to its top-up (+850 s) lies in the past: no event is dated ahead
+        start = (datetime.now(UTC) - timedelta(minutes=15)).replace(microsecond=0)
         asyncio.run(simulator.produce(incident_until_top_up(start), bootstrap, deployment.prefix))
         # and one message no schema accepts
         asyncio.run(
