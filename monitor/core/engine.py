@@ -155,7 +155,8 @@ class Engine:
 
     def take(self, event: Event, appended: datetime | None = None) -> Step:
         """Apply one record, appended at ``appended`` (None: no append time known)."""
-        self._rebuilt()
+        if self._journal:
+            self._rebuilt()
         step = Step()
         seconds = None
         if appended is not None:

@@ -98,6 +98,7 @@ class Exchange:
         self.holdings = Holdings()
         self.ledger = Ledger()
         self.volume = RollingSum(volume_window, volume_bucket)
+        self.volume.journalled = journal
         self.feeds: dict[str, datetime] = {}
         self.rules: dict[str, RuleState] = {rule.id: RuleState() for rule in checks}
         # each rule with its state, the inputs it reads and its direct path, if any
@@ -146,7 +147,7 @@ class Exchange:
             return
         self.open = True
         if not self.journal:
-            self.seen.add(event.event_id, journal=False)
+            self.seen.remember(event.event_id)
             return
         block, ids, dropped = self.seen.add(event.event_id)
         step.writes.append((journal_key("seen", self.exchange, block), {"ids": ids}))
@@ -178,8 +179,9 @@ class Exchange:
             self._release(step)
         if self.changed & _HOT_VALUE_INPUTS:
             self._observe_hot_value(moment, step)
-        self.volume.total(moment)  # the window ends at the moment judged
-        late, self._late = self._late, []
+        late = self._late
+        if late:
+            self._late = []
         view = ExchangeView(self, self.valuer, moment)
         changed, self.changed = self.changed, 0
         guarded = self.guarded
@@ -229,12 +231,12 @@ class Exchange:
                 step.writes.append(
                     (journal_key("rule", self.exchange, rule.id), _rule_document(held))
                 )
+        step.evaluated.append(self.exchange)
         if self.journal:
             step.writes.extend(
                 (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
             )
-        step.evaluated.append(self.exchange)
-        self._journal_clock(step)
+            self._journal_clock(step)
 
     def _enter(self, moment: datetime, step: Step) -> None:
         """Move the clock on to ``moment``, judging the moment it closes first."""

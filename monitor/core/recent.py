@@ -32,7 +32,8 @@ class RecentIds:
         self._next = 0
 
     def __contains__(self, event_id: object) -> bool:
-        self._sort()
+        if not self._in_order:
+            self._sort()
         return event_id in self._numbers
 
     def __len__(self) -> int:
@@ -44,12 +45,26 @@ class RecentIds:
         """The number the next id added will get."""
         return self._next
 
-    def add(self, event_id: str, journal: bool = True) -> tuple[int, dict[str, int], int | None]:
+    def remember(self, event_id: str) -> None:
+        """Remember ``event_id`` with nothing to journal (a driver with no durable storage).
+
+        An id forgotten here may leave a block it was never put in: this set is not
+        journalled, so its blocks are not kept.
+        """
+        number = self._next
+        self._next += 1
+        self._numbers[event_id] = number
+        order = self._order
+        order.append((number, event_id))
+        if len(order) > self.capacity:
+            del self._numbers[order.popleft()[1]]
+
+    def add(self, event_id: str) -> tuple[int, dict[str, int], int | None]:
         """Remember ``event_id``; returns what to journal.
 
         That is ``(block, ids, dropped)``: the block the id went into with the ids
-        it holds now and their numbers (an empty dict unless ``journal``), and a block
-        whose ids are all forgotten now (or None).
+        it holds now and their numbers, and a block whose ids are all forgotten now
+        (or None).
         """
         self._sort()
         number = self._next
@@ -66,7 +81,7 @@ class RecentIds:
             oldest = self._forget_oldest()
             if oldest % BLOCK == BLOCK - 1:
                 dropped = oldest // BLOCK
-        return block, dict(ids) if journal else {}, dropped
+        return block, dict(ids), dropped
 
     def restore(self, ids: dict[str, int]) -> None:
         """Put back a journalled block of ids with their numbers (blocks in any order)."""

@@ -31,6 +31,7 @@ class RollingSum:
         self._total = ZERO
         self._newest = -(2**62)  # the bucket of the newest time seen
         self._dropped: list[int] = []
+        self.journalled = True  # keep the buckets dropped for evicted(); False: nobody asks
 
     def bucket_of(self, moment: datetime) -> int:
         return int((moment - _EPOCH).total_seconds()) // self._bucket_seconds
@@ -96,4 +97,5 @@ class RollingSum:
             return
         for b in stale:
             self._total = MONEY_CONTEXT.subtract(self._total, self._buckets.pop(b))
-            self._dropped.append(b)
+            if self.journalled:
+                self._dropped.append(b)
