@@ -10,7 +10,7 @@ of ``repeats`` runs (the run least disturbed by the rest of the machine):
 - bare parse: events/s of ``json.loads`` alone over the same lines, and the
   ratio of the two times (issue #10's target: replay at 100,000 events/s or
   more, and no more than 3 times the bare parse);
-- the profile, µs per event: decode (:func:`monitor.core.lines.parse_line` and
+- the profile, µs per event: decode (:func:`monitor.core.events.lines.parse_line` and
   :func:`monitor.core.events.decode` of every line, timed alone) and engine
   (``take`` of every decoded event and ``finish``, timed over events decoded
   beforehand). What replay spends besides is its own reading of the lines
@@ -37,7 +37,7 @@ from monitor.core.policy import Policy, load_policy
 from monitor.replay import replay
 
 try:  # the line parser of the new core; the replay module's own reader before it
-    from monitor.core.lines import parse_line
+    from monitor.core.events.lines import parse_line
 except ImportError:  # pragma: no cover - an older core
     parse_line = None  # type: ignore[assignment]
 
@@ -112,7 +112,7 @@ def _decoded(lines: list[str]) -> tuple[float, list[tuple[Any, Any]]]:
             record = parse_line(line)
             add((decode(record.topic, record.key, record.value), record.timestamp))
         return time.perf_counter() - started, events
-    # no monitor.core.lines (an older core): the envelope read with the standard library
+    # no monitor.core.events.lines (an older core): the envelope read with the standard library
     started = time.perf_counter()
     for line in lines:
         record = json.loads(line)

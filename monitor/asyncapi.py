@@ -25,7 +25,6 @@ import yaml
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.engine import StatusChange
 from monitor.core.events import (
     CustomerLiability,
@@ -42,7 +41,8 @@ from monitor.core.events import (
     WalletBalance,
     schema_model,
 )
-from monitor.core.report import AdequacyReport, RuleReport
+from monitor.core.output.alerts import CONTENT_TYPE, cloud_event
+from monitor.core.output.report import AdequacyReport, RuleReport
 from monitor.core.rules.base import Assessment
 from monitor.core.status import Status
 from monitor.messages import AdequacyReportDocument, DeadLetterRecord, StatusChangeEvent

@@ -8,8 +8,8 @@ import os
 import sys
 
 from monitor.core.errors import PolicyError, SignatureError
+from monitor.core.output.signing import load_signer
 from monitor.core.policy import Policy, load_policy
-from monitor.core.signing import load_signer
 
 
 def _policy(path: str | None) -> Policy:

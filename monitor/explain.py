@@ -1,7 +1,7 @@
 """``reserve-monitor policy explain``: one exchange's adequacy in plain words.
 
 The adequacy report document comes from one of two sources, and
-:func:`monitor.core.explain.explain_report` renders it:
+:func:`monitor.core.output.explain.explain_report` renders it:
 
 * replay input (JSON Lines, as ``reserve-monitor replay`` reads), run through
   the embedded engine under a policy file;
@@ -21,9 +21,9 @@ from typing import IO, Any
 
 from monitor.core.engine import Engine
 from monitor.core.errors import SourceError
-from monitor.core.explain import explain_report
+from monitor.core.output.explain import explain_report
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import Policy
-from monitor.core.report import adequacy_report
 from monitor.replay import replay
 
 # how long to wait for a worker's /status

@@ -1,8 +1,8 @@
 """The messages the monitor publishes (contract sections 4 and 5), as pydantic models.
 
 These models describe the wire form; they do not produce it. The bytes come
-from :func:`monitor.core.alerts.cloud_event` (``reserve.alerts`` and
-``reserve.breaches``), :meth:`monitor.core.report.AdequacyReport.to_document`
+from :func:`monitor.core.output.alerts.cloud_event` (``reserve.alerts`` and
+``reserve.breaches``), :meth:`monitor.core.output.report.AdequacyReport.to_document`
 (``reserve.adequacy`` and ``GET /status``) and
 :func:`monitor.worker.deadletter.deadletter_record` (``reserve.deadletter``).
 Their JSON Schemas go into the AsyncAPI document (:mod:`monitor.asyncapi`), and

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, cast
 
-from monitor.core.alerts import cloud_event
 from monitor.core.engine import Engine, Outcome, StatusChange
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import decode
-from monitor.core.lines import RecordLine, parse_line
+from monitor.core.events.lines import RecordLine, parse_line
+from monitor.core.output.alerts import cloud_event
+from monitor.core.output.report import adequacy_report, adequacy_table
+from monitor.core.output.signing import Signer
 from monitor.core.policy import Policy
-from monitor.core.report import adequacy_report, adequacy_table
-from monitor.core.signing import Signer
 
 DEFAULT_APP_ID = "reserve-monitor"
 

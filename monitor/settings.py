@@ -94,7 +94,8 @@ class Settings(KafkaClientSettings):
     # is judged at
     max_future_seconds: float = Field(300.0, ge=0, alias="RESERVE_MONITOR_MAX_FUTURE_SECONDS")
     log_level: str = Field("info", alias="RESERVE_MONITOR_LOG_LEVEL")
-    # PEM Ed25519 private key: CloudEvents published are signed with it (see monitor.core.signing)
+    # PEM Ed25519 private key: CloudEvents published are signed with it
+    # (see monitor.core.output.signing)
     signing_key: str | None = Field(None, alias="RESERVE_MONITOR_SIGNING_KEY")
 
     def topic(self, name: str) -> str:

@@ -8,7 +8,7 @@ of ``reserve.breaches``) or a dumped Kafka record ``{"topic", "key", "value"}``
 whose value is the event. It prints one line per event and exits 0 when every
 event verifies, 1 otherwise (naming each failing event) and on no events, and
 2 when a key or the input cannot be read.
-The canonical form is in `monitor.core.signing`.
+The canonical form is in `monitor.core.output.signing`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import IO, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.core.errors import SignatureError
-from monitor.core.signing import (
+from monitor.core.output.signing import (
     generate_key_pair,
     key_id,
     load_public_keys,

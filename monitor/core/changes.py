@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from monitor.core.rules.base import Assessment
+from monitor.core.assessment import Assessment
 from monitor.core.status import Status
 
 # Namespace of the deterministic ids of status changes (uuid5 of the change's identity).

@@ -6,8 +6,8 @@ passes in append time or the input ends; the engine decides when each
 exchange's moments close and are judged (CONTRACT section 8):
 
 * :meth:`Engine.take` applies one record. An exchange record goes to its
-  :class:`~monitor.core.exchange.Exchange`; a price record goes to the
-  versioned :class:`~monitor.core.prices.PriceTable`, and to every exchange
+  :class:`~monitor.core.state.exchange.Exchange`; a price record goes to the
+  versioned :class:`~monitor.core.state.prices.PriceTable`, and to every exchange
   valued in its asset, for which a price dated after its clock is a moment.
   ``appended``, the record's append time, first lets the quiet gaps pass.
 * :meth:`Engine.idle` says that append time has reached ``now`` with nothing
@@ -54,10 +54,7 @@ from monitor.core.events import (
     from_document,
     to_document,
 )
-from monitor.core.exchange import Exchange
-from monitor.core.peaks import Level
 from monitor.core.policy import ExchangePolicy, Policy
-from monitor.core.prices import DEFAULT_PRICE_HISTORY, PriceTable
 from monitor.core.rules import (
     ColdStorage,
     CompensationCover,
@@ -70,6 +67,9 @@ from monitor.core.rules import (
 )
 from monitor.core.rules.base import Inputs
 from monitor.core.state import HotFall
+from monitor.core.state.exchange import Exchange
+from monitor.core.state.peaks import Level
+from monitor.core.state.prices import DEFAULT_PRICE_HISTORY, PriceTable
 from monitor.core.status import Status
 
 __all__ = [

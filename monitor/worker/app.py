@@ -27,13 +27,13 @@ import faust
 from faust.types import EventT, Message
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.core.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, StatusChange, Step
 from monitor.core.events import Topic, from_document
+from monitor.core.output.alerts import CONTENT_TYPE, cloud_event
+from monitor.core.output.report import adequacy_report
+from monitor.core.output.signing import load_signer
 from monitor.core.policy import Policy
-from monitor.core.report import adequacy_report
-from monitor.core.signing import load_signer
 from monitor.settings import Settings
 from monitor.worker import health as worker_health
 from monitor.worker import metrics as worker_metrics

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.core.engine import Outcome
 from monitor.core.events import Topic
-from monitor.core.report import AdequacyReport
+from monitor.core.output.report import AdequacyReport
 from monitor.core.status import Status
 
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)

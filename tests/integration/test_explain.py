@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from monitor.core.errors import SourceError
-from monitor.core.explain import explain_report
+from monitor.core.output.explain import explain_report
 from monitor.explain import report_from_worker
 from tests.integration.harness import (
     ROOT,

@@ -29,8 +29,8 @@ from monitor import asyncapi
 from monitor.core.engine import Engine
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import LedgerEvent, Topic, decode
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import parse_policy
-from monitor.core.report import adequacy_report
 from monitor.messages import (
     RULE_IDS,
     AdequacyReportDocument,

@@ -16,8 +16,8 @@ from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Topic
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import load_policy
-from monitor.core.report import adequacy_report
 from monitor.settings import Settings
 from monitor.worker.intake import ahead_of_clock, take
 from tests.unit.builders import (

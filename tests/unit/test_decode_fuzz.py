@@ -15,13 +15,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.core.alerts import cloud_event
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Event, Topic, decode, decode_document, parse_json
+from monitor.core.output.alerts import cloud_event
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import load_policy
-from monitor.core.report import adequacy_report
 from monitor.worker.intake import take
 from tests.corpus import cases
 from tests.unit.builders import (

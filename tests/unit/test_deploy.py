@@ -345,7 +345,7 @@ def test_the_image_install_step_yields_the_command_with_its_policy_packs(
         names = archive.namelist()
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "reserve-monitor = monitor.cli:main" in archive.read(entry_points).decode()
-    assert any(n.startswith("monitor/core/packs/") and n.endswith(".yaml") for n in names)
+    assert any(n.startswith("monitor/core/policy/packs/") and n.endswith(".yaml") for n in names)
     subprocess.run(
         [*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
         check=True,

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.engine import Engine, Outcome, Step, journal_key
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import Policy, load_policy, parse_policy
-from monitor.core.recent import BLOCK
-from monitor.core.report import adequacy_report
+from monitor.core.state.recent import BLOCK
 from monitor.core.status import Status
 from tests.unit.builders import (
     T0,

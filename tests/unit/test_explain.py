@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
-from monitor.core.explain import explain_report, explain_rule
+from monitor.core.output.explain import explain_report, explain_rule
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import Policy, load_policy, parse_policy
-from monitor.core.report import adequacy_report
 from tests.unit.builders import (
     EXCHANGE,
     Doc,

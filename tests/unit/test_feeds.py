@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from monitor.core.engine import Engine
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import load_policy, parse_policy
-from monitor.core.report import adequacy_report
 from monitor.core.status import Status
 from tests.unit.builders import (
     T0,

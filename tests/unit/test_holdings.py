@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.events import Custody, Holder, WalletBalance
-from monitor.core.holdings import Holdings
+from monitor.core.state.holdings import Holdings
 from tests.unit.builders import T0, event, wallet
 
 ASSETS = ["BTC", "ETH", "XRP"]

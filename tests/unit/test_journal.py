@@ -9,9 +9,9 @@ from typing import Any
 
 from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.money import amount_text, percent_text
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import Policy, load_policy
-from monitor.core.recent import BLOCK, RecentIds
-from monitor.core.report import adequacy_report
+from monitor.core.state.recent import BLOCK, RecentIds
 from monitor.core.status import Status
 from tests.unit.builders import (
     at,

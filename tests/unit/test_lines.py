@@ -10,7 +10,7 @@ import pytest
 
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import MAX_MESSAGE_BYTES, Topic, Trade, decode, decode_document
-from monitor.core.lines import RecordLine, parse_line
+from monitor.core.events.lines import RecordLine, parse_line
 
 TRADE = {
     "event_id": "t-1",

@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor.core.engine import Engine, Outcome
 from monitor.core.events import Topic
+from monitor.core.output.report import adequacy_report
 from monitor.core.policy import load_policy
-from monitor.core.report import adequacy_report
 from monitor.core.status import Status
 from monitor.worker import metrics as worker_metrics
 from monitor.worker.metrics import MonitorMetrics, PartitionLag, consumer_lag

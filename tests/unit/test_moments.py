@@ -21,9 +21,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.core.alerts import cloud_event
 from monitor.core.changes import Outcome, StatusChange, Step
 from monitor.core.engine import Engine
+from monitor.core.output.alerts import cloud_event
 from monitor.core.policy import Policy, load_policy, parse_policy
 from monitor.core.status import Status
 from monitor.replay import run

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.core.coverage import RATIO_CAP, KeyedMin
 from monitor.core.engine import rules_for
 from monitor.core.errors import PolicyError
 from monitor.core.money import MONEY_CONTEXT
 from monitor.core.policy import load_policy, parse_policy
+from monitor.core.state.coverage import RATIO_CAP, KeyedMin
 from monitor.core.status import Status
 from tests.unit.builders import (
     EXCHANGE,

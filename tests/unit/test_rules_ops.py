@@ -1,7 +1,7 @@
 """ops.hot_wallet_drain: a fast fall of hot-wallet value, its window, and the DMM story.
 
 The peak of the hot-wallet value over the window is kept in a monotonic deque
-(:class:`~monitor.core.peaks.PeakWindow`); the property tests hold it against
+(:class:`~monitor.core.state.peaks.PeakWindow`); the property tests hold it against
 a brute-force maximum over every value the exchange had, under random,
 out-of-order and repeated snapshots and prices.
 """
@@ -23,8 +23,8 @@ from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.errors import PolicyError
 from monitor.core.events import Topic, decode_document
 from monitor.core.money import MONEY_CONTEXT
-from monitor.core.peaks import PeakWindow
 from monitor.core.policy import load_policy, parse_policy
+from monitor.core.state.peaks import PeakWindow
 from monitor.core.status import Status
 from tests.unit.builders import (
     EXCHANGE,

@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from monitor.core.engine import Engine
 from monitor.core.errors import SignatureError
-from monitor.core.policy import load_policy
-from monitor.core.signing import (
+from monitor.core.output.signing import (
     KEY_ID,
     SIGNATURE,
     Signer,
@@ -29,6 +28,7 @@ from monitor.core.signing import (
     load_signer,
     verify,
 )
+from monitor.core.policy import load_policy
 from monitor.replay import replay
 from monitor.signatures import keygen, verify_command
 from tests.unit.test_replay import CLI, story

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.windows import RollingSum
+from monitor.core.state.windows import RollingSum
 from tests.unit.builders import T0
 
 HOUR = timedelta(hours=1)

@@ -1,7 +1,7 @@
 """The assessment shared by the per-asset coverage rules (guarantee, segregation).
 
 Both hold one quantity against another asset by asset, read from an
-:class:`~monitor.core.coverage.AssetCoverage` kept current by the holdings, and
+:class:`~monitor.core.state.coverage.AssetCoverage` kept current by the holdings, and
 differ only in what they call their two sides and what they ask a person to do.
 """
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from monitor.core.coverage import RATIO_CAP, AssetCoverage
 from monitor.core.money import (
     ZERO,
     amount_text,
@@ -28,6 +27,7 @@ from monitor.core.rules.base import (
     unknown,
 )
 from monitor.core.rules.inputs import short_assets, short_text
+from monitor.core.state.coverage import RATIO_CAP, AssetCoverage
 from monitor.core.status import Status, Thresholds
 
 

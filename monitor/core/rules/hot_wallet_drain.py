@@ -2,7 +2,7 @@
 
 The value of everything in hot wallets (customer, guarantee and house: a thief
 takes whatever keys are online) is compared with its peak within the trailing
-``window`` (:class:`~monitor.core.peaks.PeakWindow`, kept by the engine on every
+``window`` (:class:`~monitor.core.state.peaks.PeakWindow`, kept by the engine on every
 evaluation in O(1) amortised).
 
 * ``ratio``: hot value now / peak in the window (1 when it did not fall; higher

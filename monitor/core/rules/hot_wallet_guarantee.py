@@ -8,12 +8,12 @@ the ``customer`` holdings in hot wallets, in the same kind and quantity.
   status, so one short asset is a breach however small its value; a surplus in
   one asset never hides a shortfall in another. With no customer crypto in hot
   wallets nothing needs a guarantee and the ratio is reported as the cap
-  (:data:`~monitor.core.coverage.RATIO_CAP`).
+  (:data:`~monitor.core.state.coverage.RATIO_CAP`).
 * ``required``: the value of the customer crypto in hot wallets;
   ``available``: the guarantee value, counted per asset up to that asset's need;
   ``shortfall``: Σ over short assets of the missing quantity x its price.
 
-Everything is read from :class:`~monitor.core.coverage.AssetCoverage` kept by
+Everything is read from :class:`~monitor.core.state.coverage.AssetCoverage` kept by
 the holdings, so an assessment costs O(1) plus the short assets it names.
 """
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 
-from monitor.core.coverage import AssetCoverage
 from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, duration_text, money_text
 from monitor.core.rules.base import INSTANT, Assessment, ExchangeView, unknown
+from monitor.core.state.coverage import AssetCoverage
 
 _ctx = MONEY_CONTEXT
 # how many short assets an assessment names; the rest are counted

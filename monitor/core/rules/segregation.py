@@ -5,7 +5,7 @@ customer liability the ledger states (``customer_liability``).
 
 * ``ratio``: the worst asset's customer holdings / liability (judges the status;
   a surplus in one asset never hides a shortfall in another). With nothing owed
-  the ratio is reported as the cap (:data:`~monitor.core.coverage.RATIO_CAP`).
+  the ratio is reported as the cap (:data:`~monitor.core.state.coverage.RATIO_CAP`).
 * ``required``: the value of the liabilities; ``available``: the customer
   holdings counted per asset up to what is owed in it; ``shortfall``: Σ over
   short assets of the missing quantity x its price.

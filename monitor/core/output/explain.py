@@ -2,7 +2,7 @@
 
 ``reserve-monitor policy explain`` renders one exchange's adequacy report
 document (what a worker's ``/status`` serves and ``reserve.adequacy`` carries,
-:meth:`~monitor.core.report.AdequacyReport.to_document`) for a compliance
+:meth:`~monitor.core.output.report.AdequacyReport.to_document`) for a compliance
 officer: for each rule, its inputs, the arithmetic from them to what is required
 and what is available, the ratio against the rule's levels, the status, and what
 to do. It reads nothing but the document, so a replay and a live worker that

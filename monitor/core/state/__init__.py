@@ -1,6 +1,6 @@
 """Pieces of an exchange's state: its feeds, ledger, rule statuses, hot-wallet falls.
 
-Plain data, owned and updated by :class:`monitor.core.exchange.Exchange`.
+Plain data, owned and updated by :class:`monitor.core.state.exchange.Exchange`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from monitor.core.assessment import Assessment
 from monitor.core.events import (
     CustomerLiability,
     FixedOverheads,
@@ -18,7 +19,6 @@ from monitor.core.events import (
     ReserveFund,
 )
 from monitor.core.money import decimal_text
-from monitor.core.rules.base import Assessment
 from monitor.core.status import Status
 
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.core.engine import Engine
-from monitor.core.exchange import Exchange
 from monitor.core.money import (
     decimal_text,
     duration_text,
@@ -19,6 +18,7 @@ from monitor.core.money import (
 )
 from monitor.core.rules.base import ExchangeView
 from monitor.core.state import Feed
+from monitor.core.state.exchange import Exchange
 from monitor.core.status import Status, Thresholds
 
 

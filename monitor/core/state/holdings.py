@@ -11,7 +11,7 @@ replaces is added to two running totals, so no rule ever sums over wallets:
 Assets held without a known price are tracked in ``unpriced``; a value total
 is complete only while that set is empty.
 
-Two per-asset coverages (:mod:`monitor.core.coverage`) are kept current on the
+Two per-asset coverages (:mod:`monitor.core.state.coverage`) are kept current on the
 same changes, one asset at a time:
 
 * ``guarantee``: guarantee crypto in any custody against customer crypto in hot
@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from monitor.core.coverage import AssetCoverage, KeyedMin
 from monitor.core.events import Custody, Holder, WalletBalance
 from monitor.core.money import MONEY_CONTEXT, ZERO
+from monitor.core.state.coverage import AssetCoverage, KeyedMin
 
 _add = MONEY_CONTEXT.add
 _mul = MONEY_CONTEXT.multiply

@@ -332,7 +332,7 @@ class Policy:
 @cache
 def builtin_params(pack: str) -> dict[str, Any]:
     """The built-in defaults of ``pack`` as written in its YAML file."""
-    text = resources.files("monitor.core").joinpath(f"packs/{pack}.yaml").read_text("utf-8")
+    text = resources.files("monitor.core.policy").joinpath(f"packs/{pack}.yaml").read_text("utf-8")
     loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
 
@@ -426,7 +426,9 @@ def parse_policy(document: Any) -> Policy:
 def load_policy(path: str | Path | None = None) -> Policy:
     """The policy in the YAML file at ``path``, or the built-in one."""
     if path is None:
-        text = resources.files("monitor.core").joinpath("packs/default.yaml").read_text("utf-8")
+        text = (
+            resources.files("monitor.core.policy").joinpath("packs/default.yaml").read_text("utf-8")
+        )
         where = "built-in policy"
     else:
         try:

@@ -42,11 +42,7 @@ from monitor.core.events import (
     WalletBalance,
     to_document,
 )
-from monitor.core.holdings import Holdings
 from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, rfc3339
-from monitor.core.peaks import PeakWindow
-from monitor.core.prices import PriceTable
-from monitor.core.recent import RecentIds
 from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, Rule, classify
 from monitor.core.state import (
     AWAITING_TRADES_KEPT,
@@ -56,9 +52,13 @@ from monitor.core.state import (
     Ledger,
     RuleState,
 )
+from monitor.core.state.holdings import Holdings
+from monitor.core.state.peaks import PeakWindow
+from monitor.core.state.prices import PriceTable
+from monitor.core.state.recent import RecentIds
+from monitor.core.state.valuation import Valuer
+from monitor.core.state.windows import RollingSum
 from monitor.core.status import Status
-from monitor.core.valuation import Valuer
-from monitor.core.windows import RollingSum
 
 # what the hot-wallet value moves with
 _HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES

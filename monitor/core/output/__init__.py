@@ -1,0 +1,2 @@
+"""What the core hands people and other systems: CloudEvents (signed), adequacy reports
+and their plain-word explanation."""
