@@ -75,12 +75,14 @@ def inputs(draw: st.DrawFn) -> list[tuple[Doc, datetime]]:
         if stream == "prices":
             doc = price(
                 draw(st.sampled_from(["9000000", "10000000", "11000000"])),
-                asset=draw(st.sampled_from(["BTC", "ETH"])),
+                asset=draw(st.sampled_from(["BTC", "ETH", "XRP"])),
                 when=when,
                 event_id=f"p-{n}",
             )
         else:
-            kind = draw(st.sampled_from(["trade", "hot", "cold", "liability", "fund"]))
+            kind = draw(
+                st.sampled_from(["trade", "hot", "cold", "guarantee", "house", "liability", "fund"])
+            )
             doc = _exchange_record(draw, kind, stream, when, f"{stream}-{n}")
         gap = draw(st.sampled_from([0.001, 0.05, 0.1, 0.3, 2.0]))
         appended = appended + timedelta(seconds=gap)
@@ -89,18 +91,20 @@ def inputs(draw: st.DrawFn) -> list[tuple[Doc, datetime]]:
 
 
 def _exchange_record(draw: st.DrawFn, kind: str, exchange: str, when: datetime, n: str) -> Doc:
-    asset = draw(st.sampled_from(["BTC", "BTC", "ETH"]))
+    asset = draw(st.sampled_from(["BTC", "BTC", "ETH", "XRP"]))
     if kind == "trade":
         notional = draw(st.sampled_from([BILLION, 300 * BILLION, 2000 * BILLION]))
         currency = draw(st.sampled_from(["JPY", "JPY", "ETH"]))
         return trade(notional, when=when, exchange=exchange, currency=currency, event_id=n)
-    if kind in ("hot", "cold"):
+    if kind in ("hot", "cold", "guarantee", "house"):
         balance = draw(st.sampled_from(["0", "3", "10", "97"]))
+        custody = kind if kind in ("hot", "cold") else draw(st.sampled_from(["hot", "cold"]))
         return wallet(
             balance,
             asset=asset,
             wallet_id=f"{asset}-{kind}",
-            custody=kind,
+            custody=custody,
+            holder=kind if kind in ("guarantee", "house") else "customer",
             when=when,
             exchange=exchange,
             event_id=n,

@@ -23,6 +23,7 @@ from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
     Explanation,
+    prices_fresh,
     stale_prices,
     unknown,
 )
@@ -48,6 +49,14 @@ class CoverageWording:
     short: str
     warning: str
     ok: str
+
+
+def coverage_ratio(view: ExchangeView, cover: AssetCoverage, max_price_age: timedelta) -> Any:
+    """The worst ratio :func:`assess_coverage` would give, or None when it might be unknown."""
+    if cover.unpriced or not prices_fresh(view, max_price_age):
+        return None
+    worst = cover.worst()
+    return RATIO_CAP if worst is None else worst[0]
 
 
 def assess_coverage(

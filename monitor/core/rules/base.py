@@ -15,6 +15,7 @@ has come; until then its answer cannot differ.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.core.assessment import Assessment, Explanation
@@ -82,6 +83,18 @@ class Rule(Protocol):
     def assess(self, view: ExchangeView) -> Assessment: ...
 
 
+class QuickRule(Rule, Protocol):
+    """A rule with a direct path: its ratio, cheaply, when its inputs are all known.
+
+    ``quick_ratio`` returns None whenever :meth:`assess` could answer ``unknown`` or
+    could not say the ratio at once; the exchange then runs ``assess``. Otherwise
+    it returns exactly the ratio ``assess`` would, so a status that this ratio
+    keeps needs no new assessment (the guard test compares the two).
+    """
+
+    def quick_ratio(self, view: ExchangeView) -> Decimal | None: ...
+
+
 def unknown(reason: str, **evidence: Any) -> Assessment:
     """An assessment that cannot be made: an input is missing or stale."""
     return Assessment(None, None, None, None, reason, evidence)
@@ -128,6 +141,15 @@ def stale_prices(view: ExchangeView, max_age: timedelta) -> Assessment | None:
             last_seen=stated.isoformat(),
         )
     return None
+
+
+def prices_fresh(view: ExchangeView, max_age: timedelta) -> bool:
+    """Whether no held asset is valued at a price older than ``max_age`` (see stale_prices)."""
+    oldest = view.state.holdings.oldest_price()
+    if oldest is None:
+        return True
+    view.until(oldest[0] + max_age + INSTANT)
+    return view.now - oldest[0] <= max_age
 
 
 def classify(assessment: Assessment, thresholds: Thresholds, previous: Status) -> Status:

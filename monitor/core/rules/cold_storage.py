@@ -7,6 +7,8 @@ cold value held and ``shortfall`` the value to move from hot to cold storage.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
     MONEY_CONTEXT,
@@ -22,6 +24,7 @@ from monitor.core.rules.base import (
     ExchangeView,
     Explanation,
     Inputs,
+    prices_fresh,
     stale_input,
     stale_prices,
     unknown,
@@ -41,6 +44,15 @@ class ColdStorage:
         self.thresholds = Thresholds(params.minimum_share, params.warning_share, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.PRICES
+
+    def quick_ratio(self, view: ExchangeView) -> Decimal | None:
+        """The cold share, when every input is known (see :class:`QuickRule`)."""
+        holdings = view.state.holdings
+        if holdings.unpriced or not prices_fresh(view, self.params.max_price_age):
+            return None
+        cold = holdings.value_of(Custody.COLD, Holder.CUSTOMER)
+        total = _ctx.add(cold, holdings.value_of(Custody.HOT, Holder.CUSTOMER))
+        return _ctx.divide(cold, total) if total > 0 else None
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, holdings = self.params, view.state.holdings

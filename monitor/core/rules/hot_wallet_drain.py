@@ -38,6 +38,7 @@ from monitor.core.rules.base import (
     ExchangeView,
     Explanation,
     Inputs,
+    prices_fresh,
     stale_input,
     stale_prices,
     unknown,
@@ -61,6 +62,25 @@ class HotWalletDrain:
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.PRICES
         self._window_text = duration_text(params.window)
+
+    def quick_ratio(self, view: ExchangeView) -> Decimal | None:
+        """Hot value now against its peak, when every input is known (see ``QuickRule``)."""
+        state = view.state
+        peaks = state.hot_peaks
+        if peaks is None or state.holdings.unpriced:
+            return None
+        if not prices_fresh(view, self.params.max_price_age):
+            return None
+        peaks.advance(view.now)
+        peak_level = peaks.peak()
+        if peak_level is None:
+            return None
+        leaves = peaks.peak_leaves()
+        if leaves is not None:
+            view.until(leaves + INSTANT)
+        current = state.holdings.hot_value()
+        peak = max(peak_level.value, current)
+        return _ctx.divide(current, peak) if peak > 0 else ONE
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

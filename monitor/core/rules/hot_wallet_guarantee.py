@@ -19,8 +19,10 @@ the holdings, so an assessment costs O(1) plus the short assets it names.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from monitor.core.policy import HotWalletGuaranteeParams
-from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage
+from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -36,6 +38,13 @@ class HotWalletGuarantee:
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.PRICES  # prices: their age
+
+    def quick_ratio(self, view: ExchangeView) -> Decimal | None:
+        """The worst guarantee ratio, when every input is known (see ``QuickRule``)."""
+        ratio: Decimal | None = coverage_ratio(
+            view, view.state.holdings.guarantee, self.params.max_price_age
+        )
+        return ratio
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

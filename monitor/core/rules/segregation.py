@@ -19,9 +19,18 @@ missing or stale.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from monitor.core.policy import SegregationParams
-from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage
-from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input, unknown
+from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
+from monitor.core.rules.base import (
+    INSTANT,
+    Assessment,
+    ExchangeView,
+    Inputs,
+    stale_input,
+    unknown,
+)
 from monitor.core.rules.inputs import figure_too_old
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -37,6 +46,19 @@ class Segregation:
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.LEDGER | Inputs.PRICES  # prices: their age
+
+    def quick_ratio(self, view: ExchangeView) -> Decimal | None:
+        """The worst segregation ratio, when every input is known (see ``QuickRule``)."""
+        p, holdings = self.params, view.state.holdings
+        oldest = holdings.oldest_liability()
+        if oldest is None or view.now - oldest[0] > p.max_liability_age:
+            return None
+        view.until(oldest[0] + p.max_liability_age + INSTANT)
+        cover = holdings.segregation
+        if cover.unreported or cover.unstated:
+            return None
+        ratio: Decimal | None = coverage_ratio(view, cover, p.max_price_age)
+        return ratio
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

@@ -103,7 +103,13 @@ class Exchange:
         self.rules: dict[str, RuleState] = {rule.id: RuleState() for rule in checks}
         # each rule with its state, the inputs it reads and its direct path, if any
         self._checks = [
-            (rule, self.rules[rule.id], rule.reads, getattr(rule, "unchanged", None))
+            (
+                rule,
+                self.rules[rule.id],
+                rule.reads,
+                getattr(rule, "unchanged", None),
+                getattr(rule, "quick_ratio", None),
+            )
             for rule in checks
         ]
         self.seen = RecentIds(seen_ids)
@@ -185,13 +191,24 @@ class Exchange:
         view = ExchangeView(self, self.valuer, moment)
         changed, self.changed = self.changed, 0
         guarded = self.guarded
-        for rule, held, reads, unchanged in self._checks:
+        for rule, held, reads, unchanged, quick in self._checks:
             before = held.assessment
             if guarded and before is not None and (held.due is None or moment < held.due):
                 if not reads & changed:
                     continue  # nothing it reads has changed: its answer is the same
                 if unchanged is not None and unchanged(view, before, changed):
                     continue  # what changed cannot move its answer (the rule says why)
+                if quick is not None and held.pending is None and before.ratio is not None:
+                    view.due = None
+                    ratio = quick(view)
+                    if ratio is not None and rule.thresholds.classify(ratio, held.status) is (
+                        held.status
+                    ):
+                        # the status stays: its measurement is taken again when read
+                        due = view.due
+                        if due is not None and (held.due is None or due < held.due):
+                            held.due = due
+                        continue
             view.due = None
             assessment = rule.assess(view)
             status = classify(assessment, rule.thresholds, held.status)
