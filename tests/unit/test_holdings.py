@@ -73,8 +73,8 @@ def test_a_price_move_revalues_by_quantity_times_the_change() -> None:
 def test_a_price_of_an_asset_not_held_changes_nothing() -> None:
     holdings = Holdings()
     holdings.reprice("DOGE", None, Decimal(1))
-    assert holdings.value == {}
-    assert holdings.assets == set()
+    assert all(holdings.value_of(c, h) == 0 for c in Custody for h in Holder)
+    assert holdings.assets == set() and holdings.unpriced == set()
 
 
 # -- property: running totals equal a brute-force recomputation ---------------------
@@ -136,7 +136,8 @@ def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
                 expected_value[position] = expected_value.get(position, Decimal(0)) + value
 
     assert _nonzero_positions(holdings.positions) == _nonzero_positions(expected_positions)
-    assert _nonzero(holdings.value) == _nonzero(expected_value)
+    values = {(c, h): holdings.value_of(c, h) for c in Custody for h in Holder}
+    assert _nonzero(values) == _nonzero(expected_value)
     held = {snap.asset for snap in taken}
     assert holdings.assets == held
     assert holdings.unpriced == held - set(prices)

@@ -8,7 +8,8 @@ quantity and keeps, as each one changes:
 
 * ``short``: the assets held under what is required, with the missing quantity;
 * ``required_value`` and ``shortfall_value``: the required and the missing
-  quantities valued at the latest prices (repriced in O(1) when a price moves);
+  quantities valued at the prices held (taken when read, over the assets, and
+  kept until a quantity or a price changes: a price move costs O(1));
 * the worst ratio ``held / required`` over the assets with a requirement;
 * ``unstated`` and ``unreported``: assets held with no requirement ever stated,
   and assets required with no holding ever reported.
@@ -94,12 +95,13 @@ class KeyedMin(Generic[K, V]):
 class AssetCoverage:
     """``held`` against ``required`` per asset, with the short assets and their value."""
 
-    def __init__(self) -> None:
+    def __init__(self, prices: dict[str, Decimal] | None = None) -> None:
         self.held: dict[str, Decimal] = {}
         self.required: dict[str, Decimal] = {}
         self.short: dict[str, Decimal] = {}
-        self.required_value = ZERO
-        self.shortfall_value = ZERO
+        # the price each asset is valued at (the holdings' own, shared)
+        self.prices: dict[str, Decimal] = prices if prices is not None else {}
+        self._values: tuple[Decimal, Decimal] | None = None  # required, shortfall
         # assets with a requirement or a shortfall but no price: the values above
         # are complete only while this is empty
         self.unpriced: set[str] = set()
@@ -116,24 +118,39 @@ class AssetCoverage:
 
     def set_required(self, asset: str, quantity: Decimal, price: Decimal | None) -> None:
         """The quantity of ``asset`` now required."""
-        old = self.required.get(asset, ZERO)
         self.required[asset] = quantity
-        if price is not None:
-            self.required_value = _ctx.add(
-                self.required_value, _ctx.multiply(_ctx.subtract(quantity, old), price)
-            )
+        self._values = None
         self._update(asset, price)
 
     def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
-        """Revalue ``asset`` after its price moved from ``old`` (None: first price) to ``new``."""
-        step = _ctx.subtract(new, old or ZERO)
+        """``asset`` is valued at ``new`` from now on (``old``: None for its first price)."""
+        self.prices[asset] = new
         self.unpriced.discard(asset)
-        required = self.required.get(asset)
-        if required:
-            self.required_value = _ctx.add(self.required_value, _ctx.multiply(required, step))
-        short = self.short.get(asset)
-        if short:
-            self.shortfall_value = _ctx.add(self.shortfall_value, _ctx.multiply(short, step))
+        if asset in self.required or asset in self.short:
+            self._values = None
+
+    @property
+    def required_value(self) -> Decimal:
+        """The required quantities valued at the prices held (priced assets only)."""
+        return (self._values or self._valued())[0]
+
+    @property
+    def shortfall_value(self) -> Decimal:
+        """The missing quantities valued at the prices held (priced assets only)."""
+        return (self._values or self._valued())[1]
+
+    def _valued(self) -> tuple[Decimal, Decimal]:
+        prices, required, shortfall = self.prices, ZERO, ZERO
+        for asset, quantity in self.required.items():
+            price = prices.get(asset)
+            if price is not None and quantity:
+                required = _ctx.add(required, _ctx.multiply(quantity, price))
+        for asset, missing in self.short.items():
+            price = prices.get(asset)
+            if price is not None:
+                shortfall = _ctx.add(shortfall, _ctx.multiply(missing, price))
+        self._values = (required, shortfall)
+        return self._values
 
     def worst(self) -> tuple[Decimal, str] | None:
         """The lowest ``held / required`` (capped) and its asset; None when nothing is required."""
@@ -168,10 +185,7 @@ class AssetCoverage:
                 self.short[asset] = missing
             else:
                 del self.short[asset]
-            if price is not None:
-                self.shortfall_value = _ctx.add(
-                    self.shortfall_value, _ctx.multiply(_ctx.subtract(missing, before), price)
-                )
+            self._values = None
         if required > 0:
             self.ratios.set(asset, min(_ctx.divide(held, required), RATIO_CAP))
         else:

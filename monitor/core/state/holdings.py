@@ -2,11 +2,13 @@
 
 Every wallet balance is an absolute snapshot; the newest ``ts`` per
 (wallet, asset) wins. On each accepted snapshot the difference to the one it
-replaces is added to two running totals, so no rule ever sums over wallets:
+replaces is added to a running total, so no rule ever sums over wallets:
+``positions[asset][(custody, holder)]``, in units of the asset.
 
-* ``positions[asset][(custody, holder)]`` in units of the asset;
-* ``value[(custody, holder)]`` in the reporting currency, kept current when a
-  price moves by ``quantity * (new price - old price)``.
+Values in the reporting currency are taken from those quantities and the
+prices the exchange is valued at (``prices``) when they are read, once per
+change, over the assets held (a handful), never over wallets. A price move
+costs a dict update: prices move far more often than anyone reads a value.
 
 Assets held without a known price are tracked in ``unpriced``; a value total
 is complete only while that set is empty.
@@ -44,16 +46,20 @@ class Holdings:
     def __init__(self) -> None:
         self.snapshots: dict[tuple[str, str], WalletBalance] = {}
         self.positions: dict[str, dict[Position, Decimal]] = {}
-        self.value: dict[Position, Decimal] = {}
         self.assets: set[str] = set()
         self.unpriced: set[str] = set()
-        self.guarantee = AssetCoverage()
-        self.segregation = AssetCoverage()
+        # the price each asset is valued at (shared with the two coverages)
+        self.prices: dict[str, Decimal] = {}
+        self.guarantee = AssetCoverage(self.prices)
+        self.segregation = AssetCoverage(self.prices)
+        self._values: dict[Position, Decimal] | None = None  # by position, until a change
         # when each asset's customer liability was stated; the oldest is the one to watch
         self.liabilities_stated: KeyedMin[str, datetime] = KeyedMin()
         # when the price each held asset is valued at was stated: the oldest one is the
         # one to watch, since one stale price is enough to misvalue the holdings
-        self.prices_stated: KeyedMin[str, datetime] = KeyedMin()
+        self._prices_stated: dict[str, datetime] = {}
+        self._oldest_price: tuple[datetime, str] | None = None
+        self._oldest_known = True
 
     def newer_than_held(self, snapshot: WalletBalance) -> bool:
         held = self.snapshots.get((snapshot.wallet, snapshot.asset))
@@ -61,7 +67,10 @@ class Holdings:
 
     def replace(self, snapshot: WalletBalance, prices: Mapping[str, Decimal]) -> None:
         """Take ``snapshot`` in place of the one it supersedes (caller checked it is newer)."""
-        slot = (snapshot.wallet, snapshot.asset)
+        asset = snapshot.asset
+        if asset not in self.prices and asset in prices:
+            self.prices[asset] = prices[asset]
+        slot = (snapshot.wallet, asset)
         held = self.snapshots.get(slot)
         if held is not None:
             self._move(held.asset, held.custody, held.holder, -held.balance, prices)
@@ -70,17 +79,26 @@ class Holdings:
 
     def owe(self, asset: str, amount: Decimal, stated: datetime, price: Decimal | None) -> None:
         """Customers are owed ``amount`` of ``asset``, as stated at ``stated``."""
+        if price is not None and asset not in self.prices:
+            self.prices[asset] = price
         self.segregation.set_required(asset, amount, price)
         self.liabilities_stated.set(asset, stated)
 
     def priced_at(self, asset: str, stated: datetime) -> None:
         """The price of ``asset`` the holdings are valued at was stated at ``stated``."""
-        if asset in self.assets:
-            self.prices_stated.set(asset, stated)
+        if asset in self.assets and self._prices_stated.get(asset) != stated:
+            self._prices_stated[asset] = stated
+            self._oldest_known = False
 
     def oldest_price(self) -> tuple[datetime, str] | None:
         """When the oldest price of a held asset was stated, and its asset."""
-        return self.prices_stated.smallest()
+        if not self._oldest_known:
+            stated = self._prices_stated
+            self._oldest_price = (
+                min((moment, asset) for asset, moment in stated.items()) if stated else None
+            )
+            self._oldest_known = True
+        return self._oldest_price
 
     def oldest_liability(self) -> tuple[datetime, str] | None:
         """When the oldest customer liability figure was stated, and its asset."""
@@ -88,7 +106,7 @@ class Holdings:
 
     def hot_value(self) -> Decimal:
         """Value of everything in hot wallets, whoever holds it (priced assets only)."""
-        value = self.value
+        value = self._values if self._values is not None else self._valued()
         total = ZERO
         for position in _HOT_POSITIONS:
             if position in value:
@@ -96,22 +114,33 @@ class Holdings:
         return total
 
     def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
-        """Revalue every position in ``asset`` after its price moved from ``old`` to ``new``."""
+        """Value ``asset`` at ``new`` from now on (``old``: the price it was valued at)."""
+        self.prices[asset] = new
         self.guarantee.reprice(asset, old, new)
         self.segregation.reprice(asset, old, new)
-        if asset not in self.assets:
-            return
-        if old is None:
+        if asset in self.assets:
             self.unpriced.discard(asset)
-        step = _sub(new, old or ZERO)
-        for position, quantity in self.positions[asset].items():
-            self.value[position] = _add(self.value.get(position, ZERO), _mul(quantity, step))
+            self._values = None
 
     def quantity_of(self, asset: str, custody: Custody, holder: Holder) -> Decimal:
         return self.positions.get(asset, {}).get((custody, holder), ZERO)
 
     def value_of(self, custody: Custody, holder: Holder) -> Decimal:
-        return self.value.get((custody, holder), ZERO)
+        value = self._values if self._values is not None else self._valued()
+        return value.get((custody, holder), ZERO)
+
+    def _valued(self) -> dict[Position, Decimal]:
+        """Every position's value at the prices held, over the assets (not the wallets)."""
+        values: dict[Position, Decimal] = {}
+        prices = self.prices
+        for asset, held in self.positions.items():
+            price = prices.get(asset)
+            if price is None:
+                continue
+            for position, quantity in held.items():
+                values[position] = _add(values.get(position, ZERO), _mul(quantity, price))
+        self._values = values
+        return values
 
     def _move(
         self,
@@ -125,13 +154,12 @@ class Holdings:
         if asset not in self.assets:
             self.assets.add(asset)
             self.positions[asset] = {}
-            if asset not in prices:
+            if asset not in self.prices:
                 self.unpriced.add(asset)
         held = self.positions[asset]
         held[position] = _add(held.get(position, ZERO), amount)
-        price = prices.get(asset)
-        if price is not None:
-            self.value[position] = _add(self.value.get(position, ZERO), _mul(amount, price))
+        self._values = None
+        price = self.prices.get(asset)
         if holder is Holder.GUARANTEE:
             self.guarantee.set_held(asset, self._across_custody(held, holder), price)
         elif holder is Holder.CUSTOMER:
