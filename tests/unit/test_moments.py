@@ -212,7 +212,11 @@ def test_any_interleaving_of_the_exchanges_gives_each_the_same_changes(
     assert again == first
 
 
-@PROPERTY
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(records=inputs())
 def test_the_guards_skip_only_rules_whose_answer_cannot_have_changed(
     records: list[tuple[Doc, datetime]],
@@ -221,6 +225,26 @@ def test_the_guards_skip_only_rules_whose_answer_cannot_have_changed(
     guarded = _published(_run(policy, list(records)))
     every_rule_every_moment = _published(_run(policy, list(records), guarded=False))
     assert guarded == every_rule_every_moment
+
+
+def test_a_trade_released_by_its_currencys_first_price_runs_the_reserve_rule_again() -> None:
+    # found by the guard property: the release happens as the moment before the
+    # price closes, after the exchange had already been judged once
+    def appended(n: int) -> datetime:
+        return T0 + timedelta(milliseconds=n)
+
+    records: list[tuple[Doc, datetime]] = [
+        (reserve_fund(BILLION, exchange="b"), appended(1)),
+        (trade(BILLION, currency="ETH", exchange="b"), appended(2)),
+        (wallet("0", wallet_id="g", custody="hot", holder="guarantee", exchange="b"), appended(3)),
+        (price("9000000", when=at(minutes=1)), appended(4)),
+        (price("9000000", asset="ETH", when=at(minutes=2)), appended(5)),
+    ]
+    policy = parse_policy(POLICY)
+    guarded = _published(_run(policy, records))
+    assert guarded == _published(_run(policy, records, guarded=False))
+    reserve = [json.loads(c)["data"] for c in guarded["b"] if "liability_reserve" in c]
+    assert [(d["status"], d["as_of"]) for d in reserve] == [("breach", "2024-05-31T13:01:00Z")]
 
 
 # -- moments, one at a time ----------------------------------------------------------------

@@ -47,6 +47,14 @@ class Segregation:
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.LEDGER | Inputs.PRICES  # prices: their age
 
+    def unchanged(self, view: ExchangeView, before: Assessment, changed: int) -> bool:
+        """Only prices moved, and the rule was known: its ratio is one of quantities.
+
+        A newer price can make a stale input fresh (``before`` was unknown then),
+        never a fresh one stale; the values it moves are measured when read.
+        """
+        return changed == Inputs.PRICES and before.ratio is not None
+
     def quick_ratio(self, view: ExchangeView) -> Decimal | None:
         """The worst segregation ratio, when every input is known (see ``QuickRule``)."""
         p, holdings = self.params, view.state.holdings

@@ -114,6 +114,8 @@ class Exchange:
         ]
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
+        if self.hot_peaks is not None:
+            self.hot_peaks.journalled = journal
         self.hot_falls: list[HotFall] = []
         # trades in a currency no price converts yet, by currency, with the document
         # each is journalled as: counted in the volume once a price converts them
@@ -358,6 +360,8 @@ class Exchange:
     def _release(self, step: Step) -> None:
         """Count the held trades whose currency has a price now, each at its own time's."""
         priced = [currency for currency in self.awaiting if self._table.latest(currency)]
+        if priced:
+            self.changed |= Inputs.VOLUME  # the volume the floor grows with is whole again
         for currency in priced:
             buckets = set()
             for trade, _ in self.awaiting.pop(currency):
@@ -461,10 +465,9 @@ class Exchange:
         if peaks is None or not self.holdings.snapshots:
             return
         peaks.observe(moment, self.holdings.hot_value())
-        written, dropped = peaks.journal()
         if self.journal:
+            written, dropped = peaks.journal()
             step.writes.extend((journal_key("peak", self.exchange, seq), None) for seq in dropped)
-        if self.journal:
             step.writes.extend(
                 (journal_key("peak", self.exchange, level.seq), level.to_document())
                 for level in written

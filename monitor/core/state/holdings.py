@@ -72,9 +72,15 @@ class Holdings:
             self.prices[asset] = prices[asset]
         slot = (snapshot.wallet, asset)
         held = self.snapshots.get(slot)
+        self.snapshots[slot] = snapshot
+        if held is not None and (held.custody, held.holder) == (snapshot.custody, snapshot.holder):
+            # the same position: one move by the difference
+            change = _sub(snapshot.balance, held.balance)
+            if change:
+                self._move(asset, snapshot.custody, snapshot.holder, change, prices)
+            return
         if held is not None:
             self._move(held.asset, held.custody, held.holder, -held.balance, prices)
-        self.snapshots[slot] = snapshot
         self._move(snapshot.asset, snapshot.custody, snapshot.holder, snapshot.balance, prices)
 
     def owe(self, asset: str, amount: Decimal, stated: datetime, price: Decimal | None) -> None:

@@ -68,6 +68,7 @@ class PeakWindow:
         self._next_seq = 0
         self.dirty: dict[int, Level] = {}
         self.dropped: set[int] = set()
+        self.journalled = True  # keep what changed for journal(); False: nobody asks
 
     @property
     def current(self) -> Level | None:
@@ -83,13 +84,15 @@ class PeakWindow:
             if last.value == value:
                 return
             last.end = now
-            self.dirty[last.seq] = last
+            if self.journalled:
+                self.dirty[last.seq] = last
         while levels and levels[-1].value <= value:
             self._drop(levels.pop())
         level = Level(self._next_seq, now, value)
         self._next_seq += 1
         levels.append(level)
-        self.dirty[level.seq] = level
+        if self.journalled:
+            self.dirty[level.seq] = level
 
     def advance(self, now: datetime) -> None:
         """Let the window move on to end at ``now``: levels over before it leave."""
@@ -129,5 +132,6 @@ class PeakWindow:
         return written, dropped
 
     def _drop(self, level: Level) -> None:
-        self.dropped.add(level.seq)
-        self.dirty.pop(level.seq, None)
+        if self.journalled:
+            self.dropped.add(level.seq)
+            self.dirty.pop(level.seq, None)
