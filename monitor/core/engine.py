@@ -54,17 +54,8 @@ from monitor.core.events import (
     from_document,
     to_document,
 )
-from monitor.core.policy import ExchangePolicy, Policy
-from monitor.core.rules import (
-    ColdStorage,
-    CompensationCover,
-    HotWalletDrain,
-    HotWalletGuarantee,
-    LiabilityReserve,
-    MicaOwnFunds,
-    Rule,
-    Segregation,
-)
+from monitor.core.policy import Policy
+from monitor.core.rules import Rule, rules_for
 from monitor.core.rules.base import Inputs
 from monitor.core.state import HotFall
 from monitor.core.state.exchange import Exchange
@@ -91,29 +82,6 @@ DEFAULT_MAX_IDLE = timedelta(seconds=0.1)
 # trading volume of an exchange whose packs set no window (reported, not judged)
 DEFAULT_VOLUME_WINDOW = timedelta(days=1)
 DEFAULT_VOLUME_BUCKET = timedelta(hours=1)
-
-
-def rules_for(policy: ExchangePolicy) -> list[Rule]:
-    """The rules an exchange's packs apply, in a fixed order: jp, hk, eu, ops.
-
-    The order does not depend on the order the packs are listed in, so the same
-    exchange yields its status changes in the same order under any policy file.
-    """
-    rules: list[Rule] = []
-    jp, hk, eu, ops = policy.jp, policy.hk, policy.eu, policy.ops
-    if jp is not None:
-        rules.append(LiabilityReserve(jp.liability_reserve))
-        rules.append(ColdStorage("jp.cold_storage", jp.cold_storage))
-        rules.append(HotWalletGuarantee(jp.hot_wallet_guarantee))
-        rules.append(Segregation(jp.segregation))
-    if hk is not None:
-        rules.append(ColdStorage("hk.cold_storage", hk.cold_storage))
-        rules.append(CompensationCover(hk.compensation_cover))
-    if eu is not None:
-        rules.append(MicaOwnFunds(eu.mica_own_funds, eu.service_class))
-    if ops is not None:
-        rules.append(HotWalletDrain(ops.hot_wallet_drain))
-    return rules
 
 
 class Engine:

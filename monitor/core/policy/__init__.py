@@ -12,236 +12,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    model_validator,
 )
 from pydantic_core import ErrorDetails
 
 from monitor.core.errors import PolicyError
 from monitor.core.events import EXCHANGE_ID_PATTERN
-from monitor.core.money import parse_duration
+from monitor.core.rules.cold_storage import ColdStorageParams
+from monitor.core.rules.compensation_cover import CompensationCoverParams
+from monitor.core.rules.hot_wallet_drain import HotWalletDrainParams
+from monitor.core.rules.hot_wallet_guarantee import HotWalletGuaranteeParams
+from monitor.core.rules.liability_reserve import LiabilityReserveParams
+from monitor.core.rules.mica_own_funds import MicaOwnFundsParams, ServiceClass
+from monitor.core.rules.params import Params
+from monitor.core.rules.segregation import SegregationParams
 
 DEFAULT_EXCHANGE = "default"
 
 
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError('must be a number such as "0.95"')
-    # YAML floats are read through their text so 0.95 stays exactly 0.95
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError("must be a finite number, not negative")
-    return number
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    return parse_duration(value)
-
-
-def _hold(value: Any) -> timedelta:
-    if value in (0, "0", "0s"):  # publish at once
-        return timedelta(0)
-    return _duration(value)
-
-
-Number = Annotated[Decimal, BeforeValidator(_decimal)]
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-# a `for` duration: like Duration, and 0 (or "0s") publishes at once
-Hold = Annotated[timedelta, BeforeValidator(_hold)]
-# how far ahead a rule looks for insurance that ends; null turns the look ahead off
-Horizon = Duration | None
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LiabilityReserveParams(_Params):
-    volume_window: Duration
-    volume_bucket: Duration
-    volume_rate: Number
-    hot_customer_value_share: Number
-    fixed_floor: Number
-    # a zero floor would leave nothing to divide by: the floor must be positive
-    minimum_floor: Annotated[Number, Field(gt=0)]
-    maximum_floor: Number
-    insurance_max_share: Annotated[Number, Field(le=1)]
-    insurance_expiry_horizon: Horizon
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_ledger_age: Duration
-    max_trades_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> LiabilityReserveParams:
-        if self.maximum_floor < self.minimum_floor:
-            raise ValueError("maximum_floor must not be under minimum_floor")
-        if self.warning_below < self.breach_below:
-            raise ValueError("warning_below must not be under breach_below")
-        if self.volume_window % self.volume_bucket:
-            raise ValueError("volume_window must be a whole number of volume_bucket")
-        return self
-
-
-class ColdStorageParams(_Params):
-    minimum_share: Annotated[Number, Field(le=1)]
-    warning_share: Annotated[Number, Field(le=1)]
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_wallet_age: Duration
-    max_price_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ColdStorageParams:
-        if self.warning_share < self.minimum_share:
-            raise ValueError("warning_share must not be under minimum_share")
-        return self
-
-
-def _ordered(breach: Decimal, warning: Decimal, breach_name: str, warning_name: str) -> None:
-    if warning < breach:
-        raise ValueError(f"{warning_name} must not be under {breach_name}")
-
-
-class HotWalletGuaranteeParams(_Params):
-    """``jp.hot_wallet_guarantee``: per asset, guarantee holdings / hot customer holdings."""
-
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_wallet_age: Duration
-    max_price_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> HotWalletGuaranteeParams:
-        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
-
-
-class SegregationParams(_Params):
-    """``jp.segregation``: per asset, customer holdings / customer liabilities."""
-
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_wallet_age: Duration
-    max_liability_age: Duration
-    max_price_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SegregationParams:
-        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
-
-
-CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]
-
-
-class CompensationCoverParams(_Params):
-    """``hk.compensation_cover``: cover against shares of cold and hot customer value."""
-
-    components: Annotated[list[CoverComponent], Field(min_length=1)]
-    cold_share: Annotated[Number, Field(le=1)]
-    hot_share: Annotated[Number, Field(le=1)]
-    insurance_expiry_horizon: Horizon
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_ledger_age: Duration
-    max_wallet_age: Duration
-    max_price_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> CompensationCoverParams:
-        if len(set(self.components)) != len(self.components):
-            raise ValueError("components must not repeat a component")
-        if self.cold_share == 0 and self.hot_share == 0:
-            raise ValueError("cold_share and hot_share must not both be 0")
-        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
-
-
-ServiceClass = Literal[1, 2, 3]
-
-
-class MicaOwnFundsParams(_Params):
-    """``eu.mica_own_funds``: own funds and eligible insurance against MiCA Art. 67."""
-
-    minimum_capital: dict[ServiceClass, Number]
-    currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")]
-    overheads_share: Annotated[Number, Field(le=1)]
-    count_insurance: bool
-    insurance_min_term: Duration
-    insurance_expiry_horizon: Horizon
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_own_funds_age: Duration
-    max_overheads_age: Duration
-    max_price_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> MicaOwnFundsParams:
-        missing = sorted({1, 2, 3} - set(self.minimum_capital))
-        if missing:
-            raise ValueError(
-                "minimum_capital needs an amount for every service class; missing "
-                + ", ".join(str(m) for m in missing)
-            )
-        _ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
-
-
-class HotWalletDrainParams(_Params):
-    """``ops.hot_wallet_drain``: the largest fall of hot-wallet value allowed within ``window``."""
-
-    window: Duration
-    max_drop_share: Annotated[Number, Field(gt=0, lt=1)]
-    warning_drop_share: Annotated[Number, Field(gt=0, lt=1)]
-    hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
-    max_wallet_age: Duration
-    max_price_age: Duration
-
-    @model_validator(mode="after")
-    def _consistent(self) -> HotWalletDrainParams:
-        if self.warning_drop_share > self.max_drop_share:
-            raise ValueError("warning_drop_share must not be over max_drop_share")
-        return self
-
-
-class JpPack(_Params):
+class JpPack(Params):
     """Japan: the FSA's planned liability reserve and the Payment Services Act (``jp.yaml``)."""
 
     liability_reserve: LiabilityReserveParams
@@ -250,28 +49,28 @@ class JpPack(_Params):
     segregation: SegregationParams
 
 
-class HkPack(_Params):
+class HkPack(Params):
     """Hong Kong: the SFC's terms for virtual asset trading platforms (``hk.yaml``)."""
 
     cold_storage: ColdStorageParams
     compensation_cover: CompensationCoverParams
 
 
-class EuPack(_Params):
+class EuPack(Params):
     """The EU: MiCA's prudential requirements (``eu.yaml``)."""
 
     service_class: ServiceClass
     mica_own_funds: MicaOwnFundsParams
 
 
-class OpsPack(_Params):
+class OpsPack(Params):
     """Operational signals that fire before any legal floor is crossed (``ops.yaml``)."""
 
     hot_wallet_drain: HotWalletDrainParams
 
 
 # Every pack by its policy name; the order is the order rules_for applies them in.
-PACKS: dict[str, type[_Params]] = {"jp": JpPack, "hk": HkPack, "eu": EuPack, "ops": OpsPack}
+PACKS: dict[str, type[Params]] = {"jp": JpPack, "hk": HkPack, "eu": EuPack, "ops": OpsPack}
 
 
 class Assignment(BaseModel):

@@ -7,7 +7,11 @@ cold value held and ``shortfall`` the value to move from hot to cold storage.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field, model_validator
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -18,7 +22,6 @@ from monitor.core.money import (
     percent_text,
     ratio_text,
 )
-from monitor.core.policy import ColdStorageParams
 from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
@@ -29,10 +32,28 @@ from monitor.core.rules.base import (
     stale_prices,
     unknown,
 )
+from monitor.core.rules.params import Duration, Hold, Number, Params
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
+
+
+class ColdStorageParams(Params):
+    minimum_share: Annotated[Number, Field(le=1)]
+    warning_share: Annotated[Number, Field(le=1)]
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColdStorageParams:
+        if self.warning_share < self.minimum_share:
+            raise ValueError("warning_share must not be under minimum_share")
+        return self
 
 
 class ColdStorage:
@@ -112,3 +133,24 @@ class ColdStorage:
             return reason, evidence
 
         return Assessment(required, cold, share, shortfall, explain)
+
+
+register(
+    RuleSpec(
+        "jp.cold_storage",
+        pack="jp",
+        params="cold_storage",
+        order=20,
+        build=lambda params, pack: ColdStorage("jp.cold_storage", params),
+    )
+)
+
+register(
+    RuleSpec(
+        "hk.cold_storage",
+        pack="hk",
+        params="cold_storage",
+        order=50,
+        build=lambda params, pack: ColdStorage("hk.cold_storage", params),
+    )
+)

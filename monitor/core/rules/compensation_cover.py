@@ -17,7 +17,11 @@ assessment costs O(1) plus the number of insurance policies.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -28,7 +32,6 @@ from monitor.core.money import (
     percent_text,
     ratio_text,
 )
-from monitor.core.policy import CompensationCoverParams
 from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
@@ -40,10 +43,44 @@ from monitor.core.rules.base import (
 )
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import InsuranceAhead, insurance_ahead, with_ahead
+from monitor.core.rules.params import Duration, Hold, Horizon, Number, Params, ordered
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
+
+
+CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]
+
+
+class CompensationCoverParams(Params):
+    """``hk.compensation_cover``: cover against shares of cold and hot customer value."""
+
+    components: Annotated[list[CoverComponent], Field(min_length=1)]
+    cold_share: Annotated[Number, Field(le=1)]
+    hot_share: Annotated[Number, Field(le=1)]
+    insurance_expiry_horizon: Horizon
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_ledger_age: Duration
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompensationCoverParams:
+        if len(set(self.components)) != len(self.components):
+            raise ValueError("components must not repeat a component")
+        if self.cold_share == 0 and self.hot_share == 0:
+            raise ValueError("cold_share and hot_share must not both be 0")
+        ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
+
+
+ServiceClass = Literal[1, 2, 3]
 
 
 class CompensationCover:
@@ -169,3 +206,14 @@ class CompensationCover:
             f"The compensation arrangement of {amount_text(available, currency)} covers "
             f"the {required_text} required for client crypto."
         )
+
+
+register(
+    RuleSpec(
+        "hk.compensation_cover",
+        pack="hk",
+        params="compensation_cover",
+        order=60,
+        build=lambda params, pack: CompensationCover(params),
+    )
+)

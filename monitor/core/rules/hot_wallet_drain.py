@@ -19,8 +19,11 @@ wallets, not a measure of cover (``jp.segregation`` and the reserves judge that)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
 
 from monitor.core.money import (
     MONEY_CONTEXT,
@@ -31,7 +34,6 @@ from monitor.core.money import (
     money_text,
     percent_text,
 )
-from monitor.core.policy import HotWalletDrainParams
 from monitor.core.rules.base import (
     INSTANT,
     Assessment,
@@ -43,10 +45,31 @@ from monitor.core.rules.base import (
     stale_prices,
     unknown,
 )
+from monitor.core.rules.params import Duration, Hold, Number, Params
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
+
+
+class HotWalletDrainParams(Params):
+    """``ops.hot_wallet_drain``: the largest fall of hot-wallet value allowed within ``window``."""
+
+    window: Duration
+    max_drop_share: Annotated[Number, Field(gt=0, lt=1)]
+    warning_drop_share: Annotated[Number, Field(gt=0, lt=1)]
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HotWalletDrainParams:
+        if self.warning_drop_share > self.max_drop_share:
+            raise ValueError("warning_drop_share must not be over max_drop_share")
+        return self
 
 
 class HotWalletDrain:
@@ -166,3 +189,14 @@ class HotWalletDrain:
             f"{f['wallet']} {f['asset']} {f['before']} → {f['after']}" for f in largest
         )
         return f" (largest falls: {named})"
+
+
+register(
+    RuleSpec(
+        "ops.hot_wallet_drain",
+        pack="ops",
+        params="hot_wallet_drain",
+        order=80,
+        build=lambda params, pack: HotWalletDrain(params),
+    )
+)

@@ -19,13 +19,34 @@ the holdings, so an assessment costs O(1) plus the short assets it names.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
-from monitor.core.policy import HotWalletGuaranteeParams
+from pydantic import model_validator
+
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input
+from monitor.core.rules.params import Duration, Hold, Number, Params, ordered
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
+
+
+class HotWalletGuaranteeParams(Params):
+    """``jp.hot_wallet_guarantee``: per asset, guarantee holdings / hot customer holdings."""
+
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_wallet_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HotWalletGuaranteeParams:
+        ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
 
 
 class HotWalletGuarantee:
@@ -85,4 +106,15 @@ _WORDING = CoverageWording(
         "Guarantee crypto covers the customer crypto in hot wallets in every asset "
         "(lowest: {asset} at {ratio})."
     ),
+)
+
+
+register(
+    RuleSpec(
+        "jp.hot_wallet_guarantee",
+        pack="jp",
+        params="hot_wallet_guarantee",
+        order=30,
+        build=lambda params, pack: HotWalletGuarantee(params),
+    )
 )

@@ -10,8 +10,11 @@ ends (:mod:`monitor.core.rules.insurance`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -23,7 +26,6 @@ from monitor.core.money import (
     money_text,
     percent_text,
 )
-from monitor.core.policy import LiabilityReserveParams
 from monitor.core.rules.base import (
     Assessment,
     ExchangeView,
@@ -34,10 +36,42 @@ from monitor.core.rules.base import (
 )
 from monitor.core.rules.inputs import figure_too_old, insurance_cover
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
+from monitor.core.rules.params import Duration, Hold, Horizon, Number, Params
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
+
+
+class LiabilityReserveParams(Params):
+    volume_window: Duration
+    volume_bucket: Duration
+    volume_rate: Number
+    hot_customer_value_share: Number
+    fixed_floor: Number
+    # a zero floor would leave nothing to divide by: the floor must be positive
+    minimum_floor: Annotated[Number, Field(gt=0)]
+    maximum_floor: Number
+    insurance_max_share: Annotated[Number, Field(le=1)]
+    insurance_expiry_horizon: Horizon
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_ledger_age: Duration
+    max_trades_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiabilityReserveParams:
+        if self.maximum_floor < self.minimum_floor:
+            raise ValueError("maximum_floor must not be under minimum_floor")
+        if self.warning_below < self.breach_below:
+            raise ValueError("warning_below must not be under breach_below")
+        if self.volume_window % self.volume_bucket:
+            raise ValueError("volume_window must be a whole number of volume_bucket")
+        return self
 
 
 class LiabilityReserve:
@@ -197,3 +231,14 @@ class LiabilityReserve:
                 f"level; {amount_text(margin, currency)} more restores the margin."
             )
         return f"Reserves of {amount_text(available, currency)} cover the floor of {floor_text}."
+
+
+register(
+    RuleSpec(
+        "jp.liability_reserve",
+        pack="jp",
+        params="liability_reserve",
+        order=10,
+        build=lambda params, pack: LiabilityReserve(params),
+    )
+)

@@ -17,7 +17,11 @@ before it ends (:mod:`monitor.core.rules.insurance`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
 
 from monitor.core.money import (
     MONEY_CONTEXT,
@@ -27,10 +31,11 @@ from monitor.core.money import (
     money_text,
     percent_text,
 )
-from monitor.core.policy import MicaOwnFundsParams, ServiceClass
 from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
+from monitor.core.rules.params import Duration, Hold, Horizon, Number, Params, ordered
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
@@ -39,6 +44,39 @@ NOT_CHECKED = (
     "90 days' cancellation notice and a third-party insurer are not in the feed; "
     "confirm them outside the monitor"
 )
+
+
+ServiceClass = Literal[1, 2, 3]
+
+
+class MicaOwnFundsParams(Params):
+    """``eu.mica_own_funds``: own funds and eligible insurance against MiCA Art. 67."""
+
+    minimum_capital: dict[ServiceClass, Number]
+    currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")]
+    overheads_share: Annotated[Number, Field(le=1)]
+    count_insurance: bool
+    insurance_min_term: Duration
+    insurance_expiry_horizon: Horizon
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_own_funds_age: Duration
+    max_overheads_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MicaOwnFundsParams:
+        missing = sorted({1, 2, 3} - set(self.minimum_capital))
+        if missing:
+            raise ValueError(
+                "minimum_capital needs an amount for every service class; missing "
+                + ", ".join(str(m) for m in missing)
+            )
+        ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
 
 
 class MicaOwnFunds:
@@ -182,3 +220,14 @@ class MicaOwnFunds:
             f"Own funds and eligible insurance of {amount_text(available, currency)} meet "
             f"the {required_text} MiCA requires ({binding})."
         )
+
+
+register(
+    RuleSpec(
+        "eu.mica_own_funds",
+        pack="eu",
+        params="mica_own_funds",
+        order=70,
+        build=lambda params, pack: MicaOwnFunds(params, pack.service_class),
+    )
+)

@@ -19,9 +19,12 @@ missing or stale.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Literal
 
-from monitor.core.policy import SegregationParams
+from pydantic import model_validator
+
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import (
     INSTANT,
@@ -32,8 +35,31 @@ from monitor.core.rules.base import (
     unknown,
 )
 from monitor.core.rules.inputs import figure_too_old
+from monitor.core.rules.params import Duration, Hold, Number, Params, ordered
+from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
+
+
+class SegregationParams(Params):
+    """``jp.segregation``: per asset, customer holdings / customer liabilities."""
+
+    breach_below: Number
+    warning_below: Number
+    hysteresis: Number
+    # how long of event time a new breach is held before it is published (`for`)
+    breach_for: Hold = timedelta(0)
+    max_wallet_age: Duration
+    max_liability_age: Duration
+    max_price_age: Duration
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegregationParams:
+        ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
+        return self
+
+
+CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]
 
 
 class Segregation:
@@ -127,4 +153,15 @@ _WORDING = CoverageWording(
         "Customer wallets hold what is owed to customers in every asset "
         "(lowest: {asset} at {ratio})."
     ),
+)
+
+
+register(
+    RuleSpec(
+        "jp.segregation",
+        pack="jp",
+        params="segregation",
+        order=40,
+        build=lambda params, pack: Segregation(params),
+    )
 )
