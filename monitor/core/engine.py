@@ -20,21 +20,15 @@ record is counted under, the status changes of the moments judged, and the
 journal writes that let a driver with durable storage rebuild the state later
 with :meth:`Engine.restore`.
 
-Journal keys are JSON lists: ``["price", asset]`` for prices (global), and for
-everything else the exchange id second, so a driver can place each entry on the
-partition of its exchange: ``wallet``, ``ledger``, ``volume`` (one per bucket),
-``feed`` (time of the newest trade), ``seen`` (event ids, in numbered blocks),
-``rule``, ``peak``, ``hotfalls``, ``awaiting`` and ``clock`` (the exchange's
-clock, and whether its moment there is judged yet).
+The journal's entries, their keys and documents are written and read by one
+codec, :mod:`monitor.core.state.journal`.
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from monitor.core.changes import (
@@ -48,20 +42,12 @@ from monitor.core.changes import (
 from monitor.core.events import (
     Event,
     Price,
-    Topic,
-    Trade,
-    WalletBalance,
-    from_document,
-    to_document,
 )
 from monitor.core.policy import Policy
 from monitor.core.rules import Rule, rules_for
-from monitor.core.rules.base import Inputs
-from monitor.core.state import HotFall
+from monitor.core.state import journal
 from monitor.core.state.exchange import Exchange
-from monitor.core.state.peaks import Level
 from monitor.core.state.prices import DEFAULT_PRICE_HISTORY, PriceTable
-from monitor.core.status import Status
 
 __all__ = [
     "CHANGE_NAMESPACE",
@@ -179,9 +165,7 @@ class Engine:
 
         The engine rebuilds itself from what was put back on its next use.
         """
-        kind = json.loads(key)[0]
-        if kind not in _JOURNAL_KINDS:
-            raise ValueError(f"unknown journal key {key!r}")
+        journal.read(key, document)  # raises ValueError for a key of no known kind
         self._journal[key] = document
 
     # -- reading -----------------------------------------------------------------
@@ -264,7 +248,7 @@ class Engine:
         step.outcome = Outcome.APPLIED
         self.prices.take(price)
         if self._journal_writes:
-            step.writes.append((journal_key("price", price.asset), to_document(price)))
+            step.writes.append(journal.price(price))
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]
             exchange.take_price(price, step)
@@ -296,97 +280,22 @@ class Engine:
             journal, self._journal = self._journal, {}
             self._rebuild(journal)
 
-    def _rebuild(self, journal: dict[str, dict[str, Any]]) -> None:
+    def _rebuild(self, written: dict[str, dict[str, Any]]) -> None:
         """Put back the state a journal describes: prices first, then each exchange."""
-        parsed = sorted(
-            (json.loads(key), document) for key, document in journal.items()
-        )  # a fixed order: the same journal always rebuilds the same engine
-        by_exchange: dict[str, list[tuple[list[Any], dict[str, Any]]]] = {}
-        for parts, document in parsed:
-            if parts[0] == "price":
-                price = from_document(Topic.PRICES, document)
-                assert isinstance(price, Price)
+        entries = sorted(  # a fixed order: the same journal always rebuilds the same engine
+            (journal.read(key, document) for key, document in written.items()),
+            key=lambda entry: (entry.kind, entry.exchange or "", str(entry.parts)),
+        )
+        by_exchange: dict[str, list[journal.Entry]] = {}
+        for entry in entries:
+            if entry.exchange is None:
+                price = entry.price()
                 if self.prices.newer_than_held(price):
                     self.prices.take(price)
             else:
-                by_exchange.setdefault(parts[1], []).append((parts, document))
-        for name, entries in by_exchange.items():
+                by_exchange.setdefault(entry.exchange, []).append(entry)
+        for name, held in sorted(by_exchange.items()):
             exchange = self._exchanges.get(name) or self._new_exchange(name)
-            _rebuild_exchange(exchange, entries)
+            exchange.rebuild(held)
             if exchange.clock is None:  # nothing but ids and statuses: nothing to judge
                 self._forget_one(name)
-
-
-_JOURNAL_KINDS = {
-    "price",
-    "wallet",
-    "ledger",
-    "volume",
-    "feed",
-    "clock",
-    "awaiting",
-    "seen",
-    "rule",
-    "peak",
-    "hotfalls",
-}
-
-
-def _rebuild_exchange(exchange: Exchange, entries: list[tuple[list[Any], dict[str, Any]]]) -> None:
-    """Put back one exchange: its clock first, so its prices are those in force then."""
-    clock, is_open = None, False
-    for parts, document in entries:
-        if parts[0] == "clock":
-            clock, is_open = datetime.fromisoformat(document["ts"]), bool(document["open"])
-    if clock is None:  # a journal of an older version: the newest time it holds
-        times = [
-            datetime.fromisoformat(document["ts"])
-            for parts, document in entries
-            if parts[0] in ("wallet", "ledger", "feed")
-        ]
-        clock = max(times) if times else None
-    exchange.clock = clock
-    for parts, document in entries:
-        kind = parts[0]
-        if kind == "wallet":
-            wallet = from_document(Topic.WALLET_BALANCES, document)
-            assert isinstance(wallet, WalletBalance)
-            if exchange.holdings.newer_than_held(wallet):
-                exchange.put_wallet(wallet)
-        elif kind == "ledger":
-            entry = from_document(Topic.LEDGER, document)
-            assert not isinstance(entry, Trade | WalletBalance | Price)
-            exchange.put_ledger(entry)
-        elif kind == "volume":
-            exchange.volume.restore(int(parts[2]), Decimal(document["amount"]))
-            if "last" in document:
-                exchange.seen.restore_one(document["last"], int(document["n"]))
-        elif kind == "feed":
-            exchange.saw(parts[2], datetime.fromisoformat(document["ts"]))
-        elif kind == "awaiting":
-            held = []
-            for held_document in document["trades"]:
-                trade = from_document(Topic.TRADES, held_document)
-                assert isinstance(trade, Trade)
-                held.append((trade, held_document))
-            exchange.awaiting[parts[2]] = held
-            exchange.depend(parts[2])
-        elif kind == "seen":
-            exchange.seen.restore({event_id: int(n) for event_id, n in document["ids"].items()})
-        elif kind == "rule":
-            rule = exchange.rules.get(parts[2])
-            if rule is not None:  # a rule the policy still applies
-                pending = document.get("pending")
-                rule.status, rule.changes = Status(document["status"]), document["changes"]
-                rule.pending = None if pending is None else datetime.fromisoformat(pending)
-        elif kind == "peak":
-            if exchange.hot_peaks is not None:
-                exchange.hot_peaks.restore(Level.from_document(int(parts[2]), document))
-        elif kind == "hotfalls":
-            exchange.hot_falls = [HotFall.from_document(fall) for fall in document["falls"]]
-    if exchange.hot_peaks is not None:
-        exchange.hot_peaks.journal()  # what was put back is journalled already
-    exchange.volume.evicted()
-    exchange.open = is_open
-    exchange.changed = Inputs.ALL  # every rule runs at its next judgment
-    exchange._journalled_clock = (clock, is_open)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from monitor.core.changes import Outcome, StatusChange, Step, journal_key
+from monitor.core.changes import Outcome, StatusChange, Step
 from monitor.core.events import (
     Custody,
     CustomerLiability,
@@ -42,7 +43,7 @@ from monitor.core.events import (
     WalletBalance,
     to_document,
 )
-from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, rfc3339
+from monitor.core.money import MONEY_CONTEXT, ZERO, rfc3339
 from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, Rule, classify
 from monitor.core.state import (
     AWAITING_TRADES_KEPT,
@@ -51,6 +52,7 @@ from monitor.core.state import (
     HotFall,
     Ledger,
     RuleState,
+    journal,
 )
 from monitor.core.state.holdings import Holdings
 from monitor.core.state.peaks import PeakWindow
@@ -158,9 +160,9 @@ class Exchange:
             self.seen.remember(event.event_id)
             return
         block, ids, dropped = self.seen.add(event.event_id)
-        step.writes.append((journal_key("seen", self.exchange, block), {"ids": ids}))
+        step.writes.append(journal.seen(self.exchange, block, ids))
         if dropped is not None:
-            step.writes.append((journal_key("seen", self.exchange, dropped), None))
+            step.writes.append(journal.seen_gone(self.exchange, dropped))
         self._journal_clock(step)
 
     def take_price(self, price: Price, step: Step) -> None:
@@ -247,14 +249,10 @@ class Exchange:
                 )
             held.status, held.pending = status, pending
             if self.journal:
-                step.writes.append(
-                    (journal_key("rule", self.exchange, rule.id), _rule_document(held))
-                )
+                step.writes.append(journal.rule(self.exchange, rule.id, held))
         step.evaluated.append(self.exchange)
         if self.journal:
-            step.writes.extend(
-                (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
-            )
+            step.writes.extend(journal.volume_gone(self.exchange, b) for b in self.volume.evicted())
             self._journal_clock(step)
 
     def _enter(self, moment: datetime, step: Step) -> None:
@@ -271,13 +269,7 @@ class Exchange:
         state = (self.clock, self.open)
         if state != self._journalled_clock and self.clock is not None:
             self._journalled_clock = state
-            if self.journal:
-                step.writes.append(
-                    (
-                        journal_key("clock", self.exchange),
-                        {"ts": self.clock.isoformat(), "open": self.open},
-                    )
-                )
+            step.writes.append(journal.clock(self.exchange, self.clock, self.open))
 
     # -- trades ---------------------------------------------------------------------
 
@@ -311,26 +303,15 @@ class Exchange:
             bucket = self.volume.add(trade.ts, notional)
             assert bucket is not None  # admitted above
             if self.journal:
+                amount, number = self.volume.amount(bucket), self.seen.upcoming
                 step.writes.append(
-                    (
-                        journal_key("volume", self.exchange, bucket),
-                        # the trade's id rides with the sum it joined: a crash between this
-                        # entry and the id's own cannot make a restored engine count it twice
-                        {
-                            "amount": decimal_text(self.volume.amount(bucket)),
-                            "last": trade.event_id,
-                            "n": self.seen.upcoming,
-                        },
-                    )
+                    journal.volume(self.exchange, bucket, amount, trade.event_id, number)
                 )
-            if self.journal:
                 step.writes.extend(
-                    (journal_key("volume", self.exchange, b), None) for b in self.volume.evicted()
+                    journal.volume_gone(self.exchange, b) for b in self.volume.evicted()
                 )
         if self.saw(Feed.TRADES, trade.ts) and self.journal:
-            step.writes.append(
-                (journal_key("feed", self.exchange, Feed.TRADES), {"ts": trade.ts.isoformat()})
-            )
+            step.writes.append(journal.feed(self.exchange, Feed.TRADES, trade.ts))
 
     def _to_reporting(self, trade: Trade) -> Any:
         """The trade's notional in the reporting currency, at the price of its own time."""
@@ -350,12 +331,8 @@ class Exchange:
         held.append((trade, to_document(trade)))
         self.depend(trade.currency)  # its first price is a moment of this exchange
         if self.journal:
-            step.writes.append(
-                (
-                    journal_key("awaiting", self.exchange, trade.currency),
-                    {"trades": [document for _, document in held]},
-                )
-            )
+            documents = [document for _, document in held]
+            step.writes.append(journal.awaiting(self.exchange, trade.currency, documents))
 
     def _release(self, step: Step) -> None:
         """Count the held trades whose currency has a price now, each at its own time's."""
@@ -372,14 +349,9 @@ class Exchange:
                     buckets.add(bucket)
             if self.journal:
                 step.writes.extend(
-                    (
-                        journal_key("volume", self.exchange, b),
-                        {"amount": decimal_text(self.volume.amount(b))},
-                    )
-                    for b in sorted(buckets)
+                    journal.volume(self.exchange, b, self.volume.amount(b)) for b in sorted(buckets)
                 )
-            if self.journal:
-                step.writes.append((journal_key("awaiting", self.exchange, currency), None))
+                step.writes.append(journal.awaiting_gone(self.exchange, currency))
         if priced:
             self._drop_dependencies()
 
@@ -404,12 +376,7 @@ class Exchange:
         self._note_hot_fall(wallet, step)
         self.put_wallet(wallet)
         if self.journal:
-            step.writes.append(
-                (
-                    journal_key("wallet", self.exchange, wallet.wallet, wallet.asset),
-                    to_document(wallet),
-                )
-            )
+            step.writes.append(journal.wallet(self.exchange, wallet))
 
     def put_wallet(self, wallet: WalletBalance) -> None:
         """Take a snapshot (newer than the one held) into the holdings and their totals."""
@@ -435,12 +402,7 @@ class Exchange:
         fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
         assert self.clock is not None
         if self.record_fall(fall, self.clock - self.hot_peaks.window) and self.journal:
-            step.writes.append(
-                (
-                    journal_key("hotfalls", self.exchange),
-                    {"falls": [kept.to_document() for kept in self.hot_falls]},
-                )
-            )
+            step.writes.append(journal.hotfalls(self.exchange, self.hot_falls))
 
     def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
         """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.
@@ -467,11 +429,8 @@ class Exchange:
         peaks.observe(moment, self.holdings.hot_value())
         if self.journal:
             written, dropped = peaks.journal()
-            step.writes.extend((journal_key("peak", self.exchange, seq), None) for seq in dropped)
-            step.writes.extend(
-                (journal_key("peak", self.exchange, level.seq), level.to_document())
-                for level in written
-            )
+            step.writes.extend(journal.peak_gone(self.exchange, seq) for seq in dropped)
+            step.writes.extend(journal.peak(self.exchange, level) for level in written)
 
     # -- ledger ---------------------------------------------------------------------
 
@@ -487,9 +446,7 @@ class Exchange:
             self._note_late(entry.type, "/".join(ledger_slot(entry)), entry.ts)
         self.put_ledger(entry)
         if self.journal:
-            step.writes.append(
-                (journal_key("ledger", self.exchange, *ledger_slot(entry)), to_document(entry))
-            )
+            step.writes.append(journal.ledger(self.exchange, ledger_slot(entry), entry))
 
     def held_ledger(self, entry: LedgerEvent) -> LedgerEvent | None:
         ledger = self.ledger
@@ -602,6 +559,63 @@ class Exchange:
         for asset in self._depends:
             self._dependents.get(asset, set()).discard(self.exchange)
 
+    # -- rebuilding from the journal -------------------------------------------------
+
+    def rebuild(self, entries: list[journal.Entry]) -> None:
+        """Put back the state of the journal's entries: the clock first, so the prices
+        the exchange is valued at are those in force then."""
+        is_open = False
+        for entry in entries:
+            if entry.kind is journal.Kind.CLOCK:
+                self.clock, is_open = entry.moment(), bool(entry.document["open"])
+        if self.clock is None:  # a journal of an older version: the newest time it holds
+            times = [
+                entry.moment()
+                for entry in entries
+                if entry.kind in (journal.Kind.WALLET, journal.Kind.LEDGER, journal.Kind.FEED)
+            ]
+            self.clock = max(times) if times else None
+        for entry in entries:
+            self._put_back(entry)
+        if self.hot_peaks is not None:
+            self.hot_peaks.journal()  # what was put back is journalled already
+        self.volume.evicted()
+        self.open = is_open
+        self.changed = Inputs.ALL  # every rule runs at its next judgment
+        self._journalled_clock = (self.clock, is_open)
+
+    def _put_back(self, entry: journal.Entry) -> None:
+        kind, parts = entry.kind, entry.parts
+        if kind is journal.Kind.WALLET:
+            wallet = entry.wallet()
+            if self.holdings.newer_than_held(wallet):
+                self.put_wallet(wallet)
+        elif kind is journal.Kind.LEDGER:
+            self.put_ledger(entry.ledger())
+        elif kind is journal.Kind.VOLUME:
+            self.volume.restore(int(parts[0]), Decimal(entry.document["amount"]))
+            if "last" in entry.document:
+                self.seen.restore_one(entry.document["last"], int(entry.document["n"]))
+        elif kind is journal.Kind.FEED:
+            self.saw(parts[0], entry.moment())
+        elif kind is journal.Kind.AWAITING:
+            self.awaiting[parts[0]] = entry.trades()
+            self.depend(parts[0])
+        elif kind is journal.Kind.SEEN:
+            ids = entry.document["ids"]
+            self.seen.restore({event_id: int(n) for event_id, n in ids.items()})
+        elif kind is journal.Kind.RULE:
+            held = self.rules.get(parts[0])
+            if held is not None:  # a rule the policy still applies
+                restored = entry.rule_state()
+                held.status, held.changes = restored.status, restored.changes
+                held.pending = restored.pending
+        elif kind is journal.Kind.PEAK:
+            if self.hot_peaks is not None:
+                self.hot_peaks.restore(entry.level())
+        elif kind is journal.Kind.HOTFALLS:
+            self.hot_falls = entry.falls()
+
     # -- small pieces ---------------------------------------------------------------
 
     def saw(self, feed: str, moment: datetime) -> bool:
@@ -625,13 +639,6 @@ def _currency_figures(
     for figure in (ledger.reserve_fund, ledger.own_funds, ledger.fixed_overheads):
         if figure is not None:
             yield figure
-
-
-def _rule_document(held: RuleState) -> dict[str, Any]:
-    document: dict[str, Any] = {"status": held.status.value, "changes": held.changes}
-    if held.pending is not None:
-        document["pending"] = held.pending.isoformat()
-    return document
 
 
 def _with_evidence(assessment: Assessment, **added: Any) -> Assessment:
