@@ -232,6 +232,7 @@ class Monitor:
         self.pending.update(verdict.step.writes)
         self.carried.extend(verdict.step.changes)
         self.dirty.update(verdict.step.evaluated)
+        self.metrics.moments.inc(len(verdict.step.evaluated))
 
     async def _take_skipped(self, topic: Topic, message: Message, first: int) -> None:
         """Take the records Faust skipped before ``message``, read from the broker directly.
@@ -305,6 +306,7 @@ class Monitor:
     async def _commit_locked(self, step: Step) -> None:
         self.pending.update(step.writes)
         self.dirty.update(step.evaluated)
+        self.metrics.moments.inc(len(step.evaluated))
         changes, self.carried = [*self.carried, *step.changes], []
         outbox = [(outbox_key(change), self._alert(change)) for change in changes]
         self.pending.update(outbox)

@@ -73,6 +73,7 @@ class MonitorMetrics:
     alerts: Counter
     event_lag: Histogram
     deadletters: Counter
+    moments: Counter
     consumer_lag: Gauge
     evaluation: Histogram
 
@@ -250,6 +251,11 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
             "reserve_monitor_deadletters",
             "Messages sent to the dead-letter topic",
             ["topic"],
+            registry=registry,
+        ),
+        moments=Counter(
+            "reserve_monitor_moments",
+            "Moments judged: an exchange judged by its rules at one of its own event times",
             registry=registry,
         ),
         consumer_lag=Gauge(

@@ -191,6 +191,9 @@ def test_prometheus_scrapes_the_worker_and_sees_its_health(stack: Stack) -> None
     assert triggers <= evaluated
     rejected = stack.query('reserve_monitor_deadletters_total{topic="exchange.ledger"}')
     assert [float(s["value"][1]) for s in rejected] == [1.0]
+    # the story's exchanges were judged at their moments, each counted
+    (moments,) = stack.query("reserve_monitor_moments_total")
+    assert float(moments["value"][1]) > 0
 
 
 def _active(stack: Stack, alertname: str) -> list[dict[str, Any]]:
