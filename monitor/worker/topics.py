@@ -2,7 +2,10 @@
 
 Input and output topics get the configured partition count (inputs must be
 co-partitioned with the state changelog); ``reserve.adequacy`` is compacted, and
-``reserve.deadletter`` takes records of up to ``DEADLETTER_MAX_BYTES``.
+``reserve.deadletter`` takes records of up to ``DEADLETTER_MAX_BYTES``. The input
+topics stamp each record with the time the broker appended it
+(``LogAppendTime``): the order and the quiet gaps the monitor judges moments by
+(CONTRACT section 8) are the broker's, not each producer's clock.
 Existing topics are left as they are.
 """
 
@@ -25,8 +28,11 @@ log = logging.getLogger(__name__)
 
 def contract_topics(settings: Settings) -> list[NewTopic]:
     topics = []
+    inputs = {t.value for t in Topic}
     for name in [t.value for t in Topic] + list(OUTPUT_TOPICS):
         configs = {"cleanup.policy": "compact"} if name == ADEQUACY else {}
+        if name in inputs:
+            configs = {"message.timestamp.type": "LogAppendTime"}
         if name == DEADLETTER:  # a rejected message's bytes, in base64, with the reason
             configs = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
         topics.append(NewTopic(settings.topic(name), settings.partitions, 1, topic_configs=configs))

@@ -30,8 +30,10 @@ import yaml
 
 from connectors import simulator
 from monitor import cli
+from monitor.core.events import Topic
 from monitor.core.policy import load_policy, parse_policy
 from monitor.settings import Settings
+from monitor.worker.topics import contract_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -524,3 +526,10 @@ def test_the_service_monitor_scrapes_the_workers_under_the_job_the_rules_select(
     job = service["metadata"]["labels"][monitor["jobLabel"]]
     rules = (ROOT / "deploy" / "prometheus" / "rules" / "reserve-monitor.rules.yml").read_text()
     assert f'job="{job}"' in rules
+
+
+def test_the_input_topics_the_worker_creates_stamp_records_with_their_append_time() -> None:
+    configs = {t.name: t.topic_configs for t in contract_topics(Settings())}
+    for topic in Topic:
+        assert configs[topic.value] == {"message.timestamp.type": "LogAppendTime"}
+    assert configs["reserve.alerts"] == {}
