@@ -167,10 +167,7 @@ class Exchange:
 
     def take_price(self, price: Price, step: Step) -> None:
         """A new price of an asset this exchange depends on (the newest of its asset)."""
-        if self.clock is None or price.ts > self.clock:
-            self._enter(price.ts, step)
-        elif price.ts < self.clock:
-            self._note_late("price", price.asset, price.ts)
+        self._arrive(price.ts, step, "price", price.asset)
         held = self.valuer.latest.get(price.asset)
         if held is None or price.ts > held.ts:
             self._revalue(price)
@@ -255,6 +252,15 @@ class Exchange:
             step.writes.extend(journal.volume_gone(self.exchange, b) for b in self.volume.evicted())
             self._journal_clock(step)
 
+    def _arrive(self, moment: datetime, step: Step, record: str, *key: str) -> None:
+        """A record dated ``moment`` is applied: a later one opens a moment of its own
+        (closing the open one), an earlier one is late and re-opens the newest."""
+        clock = self.clock
+        if clock is None or moment > clock:
+            self._enter(moment, step)
+        elif moment < clock and len(self._late) < LATE_RECORDS_LISTED:
+            self._late.append({"record": record, "key": "/".join(key), "ts": rfc3339(moment)})
+
     def _enter(self, moment: datetime, step: Step) -> None:
         """Move the clock on to ``moment``, judging the moment it closes first."""
         if self.open:
@@ -291,10 +297,7 @@ class Exchange:
                 ),
             )
             return
-        if self.clock is None or trade.ts > self.clock:
-            self._enter(trade.ts, step)
-        elif trade.ts < self.clock:
-            self._note_late("trade", trade.event_id, trade.ts)
+        self._arrive(trade.ts, step, "trade", trade.event_id)
         step.outcome = Outcome.APPLIED
         self.changed |= Inputs.VOLUME
         if notional is None:
@@ -368,10 +371,7 @@ class Exchange:
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
-        if self.clock is None or wallet.ts > self.clock:
-            self._enter(wallet.ts, step)
-        elif wallet.ts < self.clock:
-            self._note_late("wallet_balance", f"{wallet.wallet}/{wallet.asset}", wallet.ts)
+        self._arrive(wallet.ts, step, "wallet_balance", wallet.wallet, wallet.asset)
         self.depend(wallet.asset)
         self._note_hot_fall(wallet, step)
         self.put_wallet(wallet)
@@ -440,10 +440,7 @@ class Exchange:
             step.outcome = Outcome.STALE
             return
         step.outcome = Outcome.APPLIED
-        if self.clock is None or entry.ts > self.clock:
-            self._enter(entry.ts, step)
-        elif entry.ts < self.clock:
-            self._note_late(entry.type, "/".join(ledger_slot(entry)), entry.ts)
+        self._arrive(entry.ts, step, entry.type, *ledger_slot(entry))
         self.put_ledger(entry)
         if self.journal:
             step.writes.append(journal.ledger(self.exchange, ledger_slot(entry), entry))
@@ -625,10 +622,6 @@ class Exchange:
             self.feeds[feed] = moment
             return True
         return False
-
-    def _note_late(self, kind: str, key: str, moment: datetime) -> None:
-        if len(self._late) < LATE_RECORDS_LISTED:
-            self._late.append({"record": kind, "key": key, "ts": rfc3339(moment)})
 
 
 def _currency_figures(
