@@ -1,0 +1,110 @@
+"""A task's input partitions merged in append order: Kafka Streams' ``PartitionGroup``.
+
+A task owns one partition number of each input topic keyed by exchange, and
+the engine must take their records in the order the broker appended them
+(CONTRACT section 8): by record timestamp (``LogAppendTime`` on the monitor's
+input topics), ties broken by the partitions' order and then by offset.
+Records come from the consumer in fetches, partition by partition, so each
+partition's fetched records wait in a buffer of their own, and the group hands
+out the buffered record with the lowest timestamp.
+
+A partition whose buffer is empty while the broker still has records for it
+(it has lag) might hold an earlier record than any buffered: the group waits
+for its next fetch, up to ``max_idle`` seconds of the caller's clock
+(``RESERVE_MONITOR_MAX_IDLE_SECONDS``, the model is ``max.task.idle.ms``),
+before it goes on without it. A partition that is empty and caught up holds
+nothing to wait for.
+
+Pure: it knows nothing of the consumer. The loop adds what each fetch brought
+(:meth:`add`), says which partitions still have records on the broker
+(:meth:`lagging`), and takes records with :meth:`next` until it returns None.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+
+class AppendedRecord(Protocol):
+    """What the group reads of a record: its append timestamp (ms) and its offset."""
+
+    @property
+    def timestamp(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+P = TypeVar("P", bound=Hashable)  # a partition, e.g. aiokafka's TopicPartition
+R = TypeVar("R", bound=AppendedRecord)
+
+
+@dataclass
+class _Buffer(Generic[R]):
+    rank: int  # the partition's place among the task's, for ties of timestamp
+    records: deque[R] = field(default_factory=deque)
+    lagging: bool = False  # the broker has records beyond what was fetched
+
+
+class PartitionGroup(Generic[P, R]):
+    """The buffered records of a task's partitions, handed out in append order."""
+
+    def __init__(self, partitions: Iterable[P], max_idle: float) -> None:
+        if max_idle < 0:
+            raise ValueError("max_idle must not be negative")
+        self.max_idle = max_idle
+        self._buffers: dict[P, _Buffer[R]] = {
+            partition: _Buffer(rank) for rank, partition in enumerate(partitions)
+        }
+        # (timestamp, rank, offset) of each non-empty buffer's head: the next record
+        self._heads: list[tuple[int, int, int, P]] = []
+        self._waiting_since: float | None = None
+        self.enforced = 0  # records handed out while a lagging partition was empty
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(buffer.records) for buffer in self._buffers.values())
+
+    def add(self, partition: P, records: Iterable[R]) -> None:
+        """Records fetched from ``partition``, in offset order, after those added before."""
+        buffer = self._buffers[partition]
+        was_empty = not buffer.records
+        buffer.records.extend(records)
+        if was_empty and buffer.records:
+            self._push_head(partition, buffer)
+
+    def lagging(self, partition: P, has_more: bool) -> None:
+        """Whether the broker holds records of ``partition`` beyond those fetched."""
+        self._buffers[partition].lagging = has_more
+
+    def next(self, now: float) -> tuple[P, R] | None:
+        """The buffered record appended first, or None to wait for a fetch.
+
+        ``now`` is the caller's clock in seconds: an empty partition that still
+        has lag is waited for until ``max_idle`` has passed since the wait began.
+        """
+        if not self._heads:
+            self._waiting_since = None
+            return None
+        if any(not b.records and b.lagging for b in self._buffers.values()):
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if now - self._waiting_since < self.max_idle:
+                return None
+            self.enforced += 1
+        else:
+            self._waiting_since = None
+        _, _, _, partition = heapq.heappop(self._heads)
+        buffer = self._buffers[partition]
+        record = buffer.records.popleft()
+        if buffer.records:
+            self._push_head(partition, buffer)
+        return partition, record
+
+    def _push_head(self, partition: P, buffer: _Buffer[R]) -> None:
+        head = buffer.records[0]
+        heapq.heappush(self._heads, (head.timestamp, buffer.rank, head.offset, partition))

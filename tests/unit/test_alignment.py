@@ -1,0 +1,109 @@
+"""A task's partitions merged in append order (monitor.worker.alignment), pure: no broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.worker.alignment import PartitionGroup
+
+PARTITIONS = ["trades-3", "wallets-3", "ledger-3"]
+
+
+@dataclass(frozen=True)
+class Record:
+    timestamp: int  # ms, as the broker appended it
+    offset: int
+
+
+def _log(timestamps: list[int]) -> list[Record]:
+    """A partition's records: offsets in order, append times never going back."""
+    return [Record(ts, offset) for offset, ts in enumerate(sorted(timestamps))]
+
+
+def _append_order(logs: dict[str, list[Record]]) -> list[tuple[str, Record]]:
+    rank = {p: n for n, p in enumerate(PARTITIONS)}
+    everything = [(p, r) for p, records in logs.items() for r in records]
+    return sorted(everything, key=lambda pr: (pr[1].timestamp, rank[pr[0]], pr[1].offset))
+
+
+logs = st.fixed_dictionaries(
+    {p: st.lists(st.integers(min_value=0, max_value=50), max_size=15) for p in PARTITIONS}
+).map(lambda drawn: {p: _log(ts) for p, ts in drawn.items()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(logs=logs, data=st.data())
+def test_however_fetches_arrive_the_records_come_out_in_append_order(
+    logs: dict[str, list[Record]], data: st.DataObject
+) -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    fetched = dict.fromkeys(PARTITIONS, 0)
+    out: list[tuple[str, Record]] = []
+    for partition in PARTITIONS:
+        group.lagging(partition, bool(logs[partition]))
+    while len(out) < sum(len(records) for records in logs.values()):
+        # the consumer fetches a chunk of some partition, or the loop takes what it may
+        behind = [p for p in PARTITIONS if fetched[p] < len(logs[p])]
+        if behind and data.draw(st.booleans()):
+            partition = data.draw(st.sampled_from(behind))
+            size = data.draw(st.integers(min_value=1, max_value=4))
+            chunk = logs[partition][fetched[partition] : fetched[partition] + size]
+            fetched[partition] += len(chunk)
+            group.add(partition, chunk)
+            group.lagging(partition, fetched[partition] < len(logs[partition]))
+            continue
+        taken = group.next(now=0.0)  # the wait never runs out: every lag is waited for
+        if taken is None:
+            assert behind, "the group waits only for a partition that has records to fetch"
+            continue
+        out.append(taken)
+    assert out == _append_order(logs)
+    assert group.enforced == 0
+
+
+def test_an_empty_partition_with_lag_is_waited_for_until_max_idle() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    group.add("trades-3", [Record(1000, 0), Record(1005, 1)])
+    group.lagging("wallets-3", True)  # its next fetch may hold a record of 999
+    assert group.next(now=10.0) is None
+    assert group.next(now=10.05) is None
+    assert group.next(now=10.125) == ("trades-3", Record(1000, 0))  # waited long enough
+    assert group.next(now=10.125) == ("trades-3", Record(1005, 1))
+    assert group.enforced == 2
+    # the lagging partition's fetch arrives: the wait is over, order is kept again
+    group.add("trades-3", [Record(1010, 2)])
+    group.add("wallets-3", [Record(1008, 0)])
+    group.lagging("wallets-3", False)
+    assert group.next(now=10.25) == ("wallets-3", Record(1008, 0))
+    assert group.next(now=10.25) == ("trades-3", Record(1010, 2))
+    assert group.enforced == 2
+
+
+def test_an_empty_partition_that_is_caught_up_holds_nothing_back() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    group.add("ledger-3", [Record(7, 0)])
+    group.lagging("trades-3", False)
+    assert group.next(now=0.0) == ("ledger-3", Record(7, 0))
+    assert group.next(now=0.0) is None
+    assert group.buffered == 0
+
+
+def test_equal_timestamps_go_in_partition_order_then_offset() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.0)
+    group.add("ledger-3", [Record(5, 0), Record(5, 1)])
+    group.add("trades-3", [Record(5, 9)])
+    taken = [group.next(now=0.0) for _ in range(3)]
+    assert taken == [
+        ("trades-3", Record(5, 9)),
+        ("ledger-3", Record(5, 0)),
+        ("ledger-3", Record(5, 1)),
+    ]
+
+
+def test_a_negative_wait_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_idle"):
+        PartitionGroup(PARTITIONS, max_idle=-1)
