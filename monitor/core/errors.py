@@ -6,7 +6,8 @@ One root, a short tree::
     ├── InvalidEvent      an input message that breaks the contract (dead-lettered)
     ├── PolicyError       a policy file that cannot be used (every problem listed)
     ├── SourceError       a report source (replay input, worker) without what was asked
-    └── SignatureError    a CloudEvent signature that is missing or does not verify, or a bad key
+    ├── SignatureError    a CloudEvent signature that is missing or does not verify, or a bad key
+    └── NotCopartitioned  input topics whose partition counts differ (no task can own an exchange)
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ class SourceError(ReserveMonitorError):
 
 class SignatureError(ReserveMonitorError):
     """A CloudEvent whose signature is missing or does not verify, or an unusable key."""
+
+
+class NotCopartitioned(ReserveMonitorError):
+    """The input topics keyed by exchange do not all have the same number of partitions."""
