@@ -26,7 +26,7 @@ codec, :mod:`monitor.core.state.journal`.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,7 +101,9 @@ class Engine:
         self._dependents: dict[str, set[str]] = {}
         # (append time, exchange) of records that opened or re-opened a moment, in append
         # order; an entry is current while it is its exchange's last append
-        self._quiet: deque[tuple[float, str]] = deque()
+        # a heap: a driver may take records a little out of append order (the worker
+        # reads its input topics side by side)
+        self._quiet: list[tuple[float, str]] = []
         self._appended: float | None = None
         self._journal: dict[str, dict[str, Any]] = {}  # restored, not yet rebuilt
 
@@ -258,8 +260,10 @@ class Engine:
         """``exchange`` took a record appended at ``appended``: its quiet gap starts again."""
         if appended is None:
             return
-        exchange.last_append = appended
-        self._quiet.append((appended, exchange.exchange))
+        last = exchange.last_append
+        if last is None or appended > last:  # its quiet gap runs from its latest record
+            exchange.last_append = last = appended
+        heapq.heappush(self._quiet, (last, exchange.exchange))
 
     def _pass_quiet(self, now: float, step: Step) -> None:
         """Judge the open moments of exchanges quiet for ``max_idle`` of append time by ``now``."""
@@ -268,7 +272,7 @@ class Engine:
         self._appended = now
         quiet, horizon = self._quiet, now - self._max_idle
         while quiet and quiet[0][0] <= horizon:
-            appended, name = quiet.popleft()
+            appended, name = heapq.heappop(quiet)
             exchange = self._exchanges.get(name)
             if exchange is not None and exchange.open and exchange.last_append == appended:
                 exchange.judge(step)

@@ -277,6 +277,18 @@ def test_a_quiet_gap_of_append_time_closes_a_moment() -> None:
     assert ("dmm", "jp.liability_reserve", Status.BREACH, T0) in _changes([judged])
 
 
+def test_the_quiet_gap_runs_from_the_latest_append_even_if_records_come_out_of_order() -> None:
+    # the worker reads its input topics side by side: a record appended earlier may
+    # be taken after one appended later
+    e = Engine(load_policy(), max_idle=timedelta(seconds=0.1))
+    e.take(event(reserve_fund(BILLION)), appended=T0 + timedelta(seconds=1))
+    e.take(event(reserve_fund(BILLION, exchange="bf")), appended=T0 + timedelta(seconds=1.05))
+    e.take(event(trade(BILLION)), appended=T0 + timedelta(seconds=0.5))
+    assert e.idle(T0 + timedelta(seconds=1.0625)).changes == []  # quiet only since 1.0 s
+    judged = e.idle(T0 + timedelta(seconds=1.125))  # dmm's 0.1 s, not yet bf's
+    assert _changes([judged]) == [("dmm", "jp.liability_reserve", Status.BREACH, T0)]
+
+
 def test_a_late_snapshot_reopens_the_newest_moment_and_is_named_in_the_evidence() -> None:
     e = Engine(load_policy())
     for doc in [
