@@ -99,10 +99,10 @@ class Engine:
         self._rules: dict[int, list[Rule]] = {}
         # asset or currency -> the exchanges valued in it
         self._dependents: dict[str, set[str]] = {}
-        # (append time, exchange) of records that opened or re-opened a moment, in append
-        # order; an entry is current while it is its exchange's last append
-        # a heap: a driver may take records a little out of append order (the worker
-        # reads its input topics side by side)
+        # (latest append time, exchange) of records that opened or re-opened a moment, a
+        # heap: a driver may take records a little out of append order (the worker reads
+        # its input topics side by side); an entry is current while it is its exchange's
+        # latest append
         self._quiet: list[tuple[float, str]] = []
         self._appended: float | None = None
         self._journal: dict[str, dict[str, Any]] = {}  # restored, not yet rebuilt
