@@ -31,7 +31,7 @@ from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, StatusChange, Step
 from monitor.core.events import Topic, from_document
 from monitor.core.output.alerts import CONTENT_TYPE, cloud_event
-from monitor.core.output.report import adequacy_report
+from monitor.core.output.report import adequacy_report, feed_times
 from monitor.core.output.signing import load_signer
 from monitor.core.policy import Policy
 from monitor.settings import Settings
@@ -427,12 +427,18 @@ class Monitor:
         return step
 
     async def _publish_reports(self) -> None:
+        now = self.clock.now(time.monotonic())
+        if now is not None:  # every owned exchange's feed ages, silent ones included
+            for name, state in self.engine.exchanges.items():
+                self.metrics.record_feed_ages(name, feed_times(state), now)
         dirty, self.dirty = self.dirty, set()
         for exchange in sorted(dirty):
             if exchange not in self.engine.exchanges:
                 continue
             report = adequacy_report(self.engine, exchange)
             self.metrics.record_report(report)
+            if now is not None:
+                self.metrics.record_feed_ages(exchange, report.feeds, now)
             await self.outputs[ADEQUACY].send(
                 key=exchange.encode(), value=json.dumps(report.to_document()).encode()
             )

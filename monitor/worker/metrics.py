@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -92,9 +93,18 @@ class MonitorMetrics:
         self.trading_volume.labels(ex, report.volume_window, currency).set(
             float(report.trading_volume)
         )
-        for feed, moment in report.feeds.items():
-            age = (report.as_of - moment).total_seconds()
-            self.feed_age.labels(ex, feed).set(max(0.0, age))
+        self.record_feed_ages(ex, report.feeds, report.as_of)
+
+    def record_feed_ages(self, exchange: str, feeds: Mapping[str, datetime], now: datetime) -> None:
+        """How old each feed of ``exchange`` is at ``now``.
+
+        The worker passes its own clock (the newest event time it has seen, moved on
+        by wall time), on every tick, for every exchange it owns: a feed that went
+        silent shows its age growing, which the exchange's own clock, stopped with
+        its records, would not (CONTRACT section 8, outside the guarantee).
+        """
+        for feed, moment in feeds.items():
+            self.feed_age.labels(exchange, feed).set(max(0.0, (now - moment).total_seconds()))
 
     def retain_exchanges(self, exchanges: Collection[str]) -> None:
         """Drop every series of an exchange not in ``exchanges``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -196,3 +197,20 @@ def test_lag_series_of_partitions_no_longer_owned_disappear(metrics: MonitorMetr
 
     assert lag("0") is None
     assert lag("1") == 2
+
+
+def test_a_silent_exchanges_feed_ages_grow_with_the_workers_clock(
+    metrics: MonitorMetrics,
+) -> None:
+    engine = healthy_engine("dmm")
+    report = adequacy_report(engine, "dmm")
+    metrics.record_report(report)
+    wallets = value(
+        metrics, "reserve_monitor_feed_age_seconds", exchange="dmm", feed="wallet_balances"
+    )
+    # nothing more arrives for dmm; the worker's clock goes on (other exchanges, wall time)
+    metrics.record_feed_ages("dmm", report.feeds, report.as_of + timedelta(hours=2))
+    later = value(
+        metrics, "reserve_monitor_feed_age_seconds", exchange="dmm", feed="wallet_balances"
+    )
+    assert later == wallets + 7200

@@ -127,11 +127,11 @@ def adequacy_report(engine: Engine, exchange: str) -> AdequacyReport:
         tuple(rules),
         state.trading_volume(moment),
         duration_text(state.volume.window),
-        _feeds(state),
+        feed_times(state),
     )
 
 
-def _feeds(state: Exchange) -> dict[str, datetime]:
+def feed_times(state: Exchange) -> dict[str, datetime]:
     """When each feed of an exchange last spoke; prices: the newest it is valued at."""
     stated = [price.ts for price in state.valuer.latest.values()]
     if not stated:
