@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import IO, cast
 
 from monitor.core.engine import Engine, Outcome, StatusChange
@@ -49,7 +48,6 @@ class Line:
     number: int
     topic: str
     record: RecordLine | None
-    appended: datetime | None
     problem: str | None = None
 
 
@@ -61,9 +59,9 @@ def read_lines(lines: Iterable[str]) -> Iterator[Line]:
         try:
             record = parse_line(text)
         except InvalidEvent as error:
-            yield Line(number, "?", None, None, f"line {number}: {error}")
+            yield Line(number, "?", None, f"line {number}: {error}")
             continue
-        yield Line(number, record.topic.value, record, record.timestamp)
+        yield Line(number, record.topic.value, record)
 
 
 def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
@@ -79,8 +77,8 @@ def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Itera
     def keyed(index: int, lines: Iterable[str]) -> Iterator[tuple[float, int, int, Line]]:
         at = float("-inf")
         for line in read_lines(lines):
-            if line.appended is not None:
-                at = max(at, line.appended.timestamp())
+            if line.record is not None and line.record.timestamp is not None:
+                at = max(at, line.record.timestamp.timestamp())
             if names is not None and line.problem is not None:
                 line = replace(line, problem=f"{names[index]}: {line.problem}")
             yield at, index, line.number, line
@@ -126,7 +124,7 @@ def replay(
             result.outcomes[(line.topic, Outcome.INVALID.value)] += 1
             result.problems.append(f"line {line.number}: {error}")
             continue
-        step = engine.take(event, line.appended)
+        step = engine.take(event, record.timestamp)
         if step.changes:
             publish(step.changes)
         assert step.outcome is not None

@@ -47,6 +47,7 @@ from monitor.core.policy import Policy
 from monitor.core.rules import Rule, rules_for
 from monitor.core.state import journal
 from monitor.core.state.exchange import Exchange
+from monitor.core.state.journal import Entry as JournalEntry
 from monitor.core.state.prices import DEFAULT_PRICE_HISTORY, PriceTable
 
 __all__ = [
@@ -105,7 +106,7 @@ class Engine:
         # latest append
         self._quiet: list[tuple[float, str]] = []
         self._appended: float | None = None
-        self._journal: dict[str, dict[str, Any]] = {}  # restored, not yet rebuilt
+        self._journal: dict[str, JournalEntry] = {}  # restored, not yet rebuilt
 
     # -- driving -----------------------------------------------------------------
 
@@ -167,8 +168,7 @@ class Engine:
 
         The engine rebuilds itself from what was put back on its next use.
         """
-        journal.read(key, document)  # raises ValueError for a key of no known kind
-        self._journal[key] = document
+        self._journal[key] = journal.read(key, document)  # ValueError: a kind not known
 
     # -- reading -----------------------------------------------------------------
 
@@ -185,10 +185,6 @@ class Engine:
         if newest is not None:
             clocks.append(newest)
         return max(clocks) if clocks else None
-
-    def state_of(self, exchange: str) -> Exchange:
-        held = self.exchanges.get(exchange)
-        return held if held is not None else self._new_exchange(exchange)
 
     def rules_of(self, exchange: str) -> list[Rule]:
         policy = self.policy.for_exchange(exchange)
@@ -281,16 +277,15 @@ class Engine:
 
     def _rebuilt(self) -> None:
         if self._journal:
-            journal, self._journal = self._journal, {}
-            self._rebuild(journal)
+            restored, self._journal = self._journal, {}
+            self._rebuild(restored.values())
 
-    def _rebuild(self, written: dict[str, dict[str, Any]]) -> None:
+    def _rebuild(self, restored: Iterable[JournalEntry]) -> None:
         """Put back the state a journal describes: prices first, then each exchange."""
         entries = sorted(  # a fixed order: the same journal always rebuilds the same engine
-            (journal.read(key, document) for key, document in written.items()),
-            key=lambda entry: (entry.kind, entry.exchange or "", str(entry.parts)),
+            restored, key=lambda entry: (entry.kind, entry.exchange or "", str(entry.parts))
         )
-        by_exchange: dict[str, list[journal.Entry]] = {}
+        by_exchange: dict[str, list[JournalEntry]] = {}
         for entry in entries:
             if entry.exchange is None:
                 price = entry.price()

@@ -427,21 +427,21 @@ class Monitor:
         return step
 
     async def _publish_reports(self) -> None:
-        now = self.clock.now(time.monotonic())
-        if now is not None:  # every owned exchange's feed ages, silent ones included
-            for name, state in self.engine.exchanges.items():
-                self.metrics.record_feed_ages(name, feed_times(state), now)
         dirty, self.dirty = self.dirty, set()
         for exchange in sorted(dirty):
             if exchange not in self.engine.exchanges:
                 continue
             report = adequacy_report(self.engine, exchange)
             self.metrics.record_report(report)
-            if now is not None:
-                self.metrics.record_feed_ages(exchange, report.feeds, now)
             await self.outputs[ADEQUACY].send(
                 key=exchange.encode(), value=json.dumps(report.to_document()).encode()
             )
+        # then every owned exchange's feed ages at the worker's clock, silent ones included
+        # (a report gives them at the exchange's own clock, which stops with its records)
+        now = self.clock.now(time.monotonic())
+        if now is not None:
+            for name, state in self.engine.exchanges.items():
+                self.metrics.record_feed_ages(name, feed_times(state), now)
 
     # -- recovery -----------------------------------------------------------------
 

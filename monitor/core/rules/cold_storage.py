@@ -7,7 +7,6 @@ cold value held and ``shortfall`` the value to move from hot to cold storage.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -32,7 +31,7 @@ from monitor.core.rules.base import (
     stale_prices,
     unknown,
 )
-from monitor.core.rules.params import Duration, Hold, Number, Params
+from monitor.core.rules.params import Duration, Number, Params
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -44,8 +43,6 @@ class ColdStorageParams(Params):
     minimum_share: Annotated[Number, Field(le=1)]
     warning_share: Annotated[Number, Field(le=1)]
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_price_age: Duration
 

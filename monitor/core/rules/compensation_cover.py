@@ -17,7 +17,6 @@ assessment costs O(1) plus the number of insurance policies.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -43,7 +42,7 @@ from monitor.core.rules.base import (
 )
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import InsuranceAhead, insurance_ahead, with_ahead
-from monitor.core.rules.params import Duration, Hold, Horizon, Number, Params, ordered
+from monitor.core.rules.params import Duration, Horizon, Number, Params, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -64,8 +63,6 @@ class CompensationCoverParams(Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_ledger_age: Duration
     max_wallet_age: Duration
     max_price_age: Duration

@@ -19,7 +19,6 @@ wallets, not a measure of cover (``jp.segregation`` and the reserves judge that)
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -45,7 +44,7 @@ from monitor.core.rules.base import (
     stale_prices,
     unknown,
 )
-from monitor.core.rules.params import Duration, Hold, Number, Params
+from monitor.core.rules.params import Duration, Number, Params
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -60,8 +59,6 @@ class HotWalletDrainParams(Params):
     max_drop_share: Annotated[Number, Field(gt=0, lt=1)]
     warning_drop_share: Annotated[Number, Field(gt=0, lt=1)]
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_price_age: Duration
 

@@ -19,14 +19,13 @@ the holdings, so an assessment costs O(1) plus the short assets it names.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from pydantic import model_validator
 
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input
-from monitor.core.rules.params import Duration, Hold, Number, Params, ordered
+from monitor.core.rules.params import Duration, Number, Params, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -38,8 +37,6 @@ class HotWalletGuaranteeParams(Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_price_age: Duration
 

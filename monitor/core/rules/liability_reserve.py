@@ -10,7 +10,6 @@ ends (:mod:`monitor.core.rules.insurance`).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -36,7 +35,7 @@ from monitor.core.rules.base import (
 )
 from monitor.core.rules.inputs import figure_too_old, insurance_cover
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
-from monitor.core.rules.params import Duration, Hold, Horizon, Number, Params
+from monitor.core.rules.params import Duration, Horizon, Number, Params
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -58,8 +57,6 @@ class LiabilityReserveParams(Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_ledger_age: Duration
     max_trades_age: Duration
 

@@ -17,7 +17,6 @@ before it ends (:mod:`monitor.core.rules.insurance`).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -34,7 +33,7 @@ from monitor.core.money import (
 from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
-from monitor.core.rules.params import Duration, Hold, Horizon, Number, Params, ordered
+from monitor.core.rules.params import Duration, Horizon, Number, Params, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.status import Status, Thresholds
 
@@ -61,8 +60,6 @@ class MicaOwnFundsParams(Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_own_funds_age: Duration
     max_overheads_age: Duration
     max_price_age: Duration

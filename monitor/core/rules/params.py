@@ -51,9 +51,15 @@ Horizon = Duration | None
 
 
 class Params(BaseModel):
-    """The parameters of one rule: every name must be known, nothing changes later."""
+    """The parameters of one rule: every name must be known, nothing changes later.
+
+    Every rule has ``breach_for``: how long of event time a new breach is held
+    before it is published (the ``for`` of a Prometheus alerting rule).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    breach_for: Hold = timedelta(0)
 
 
 def ordered(breach: Decimal, warning: Decimal, breach_name: str, warning_name: str) -> None:

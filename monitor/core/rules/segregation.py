@@ -19,7 +19,6 @@ missing or stale.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -35,7 +34,7 @@ from monitor.core.rules.base import (
     unknown,
 )
 from monitor.core.rules.inputs import figure_too_old
-from monitor.core.rules.params import Duration, Hold, Number, Params, ordered
+from monitor.core.rules.params import Duration, Number, Params, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -47,8 +46,6 @@ class SegregationParams(Params):
     breach_below: Number
     warning_below: Number
     hysteresis: Number
-    # how long of event time a new breach is held before it is published (`for`)
-    breach_for: Hold = timedelta(0)
     max_wallet_age: Duration
     max_liability_age: Duration
     max_price_age: Duration

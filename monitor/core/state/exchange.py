@@ -96,7 +96,6 @@ class Exchange:
     ) -> None:
         self.exchange = exchange
         self.journal = journal  # whether to return journal writes (replay needs none)
-        self.checks = checks
         self.holdings = Holdings()
         self.ledger = Ledger()
         self.volume = RollingSum(volume_window, volume_bucket)
@@ -372,8 +371,7 @@ class Exchange:
             return
         step.outcome = Outcome.APPLIED
         self._arrive(wallet.ts, step, "wallet_balance", wallet.wallet, wallet.asset)
-        self.depend(wallet.asset)
-        self._note_hot_fall(wallet, step)
+        self._note_hot_fall(wallet, step)  # a fall lowers a snapshot held: its asset is priced
         self.put_wallet(wallet)
         if self.journal:
             step.writes.append(journal.wallet(self.exchange, wallet))

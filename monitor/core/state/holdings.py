@@ -77,11 +77,11 @@ class Holdings:
             # the same position: one move by the difference
             change = _sub(snapshot.balance, held.balance)
             if change:
-                self._move(asset, snapshot.custody, snapshot.holder, change, prices)
+                self._move(asset, snapshot.custody, snapshot.holder, change)
             return
         if held is not None:
-            self._move(held.asset, held.custody, held.holder, -held.balance, prices)
-        self._move(snapshot.asset, snapshot.custody, snapshot.holder, snapshot.balance, prices)
+            self._move(held.asset, held.custody, held.holder, -held.balance)
+        self._move(snapshot.asset, snapshot.custody, snapshot.holder, snapshot.balance)
 
     def owe(self, asset: str, amount: Decimal, stated: datetime, price: Decimal | None) -> None:
         """Customers are owed ``amount`` of ``asset``, as stated at ``stated``."""
@@ -154,7 +154,6 @@ class Holdings:
         custody: Custody,
         holder: Holder,
         amount: Decimal,
-        prices: Mapping[str, Decimal],
     ) -> None:
         position = (custody, holder)
         if asset not in self.assets:

@@ -68,9 +68,6 @@ class PriceHistory:
         index = bisect_right(self.times, moment, self._first)
         return self.times[index] if index < len(self.times) else None
 
-    def kept(self) -> list[Price]:
-        return self.prices[self._first :]
-
 
 class PriceTable:
     """``market.prices`` of every asset, versioned by event time."""

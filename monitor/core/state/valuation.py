@@ -1,8 +1,7 @@
-"""The latest price of each asset, and conversion into the reporting currency."""
+"""The prices one exchange is valued at (those in force at its clock), and conversion."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from monitor.core.events import Price
@@ -10,25 +9,18 @@ from monitor.core.money import MONEY_CONTEXT
 
 
 class Valuer:
-    """Latest ``market.prices`` per asset; the newest ``ts`` wins."""
+    """The price of each asset or currency an exchange is valued in, as of its clock."""
 
     def __init__(self, reporting_currency: str) -> None:
         self.reporting_currency = reporting_currency
         self.latest: dict[str, Price] = {}
         self.prices: dict[str, Decimal] = {}
-        self.newest: datetime | None = None
-
-    def newer_than_held(self, price: Price) -> bool:
-        held = self.latest.get(price.asset)
-        return held is None or price.ts > held.ts
 
     def replace(self, price: Price) -> Decimal | None:
         """Take ``price``; returns the price it replaced (None when first)."""
         old = self.prices.get(price.asset)
         self.latest[price.asset] = price
         self.prices[price.asset] = price.price
-        if self.newest is None or price.ts > self.newest:
-            self.newest = price.ts
         return old
 
     def forget(self, asset: str) -> None:
