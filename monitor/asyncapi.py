@@ -47,8 +47,8 @@ from monitor.core.rules.base import Assessment
 from monitor.core.status import Status
 from monitor.messages import AdequacyReportDocument, DeadLetterRecord, StatusChangeEvent
 from monitor.settings import Settings
-from monitor.worker.app import ADEQUACY, ALERTS, BREACHES, DEADLETTER
 from monitor.worker.deadletter import deadletter_record
+from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER
 
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"

@@ -1,4 +1,4 @@
-"""The ``reserve-monitor`` command: worker, replay, simulate, policy check and explain,
+"""The ``reserve-monitor`` command: worker, reset, replay, simulate, policy check and explain,
 keygen and verify."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import datetime
 
 from monitor.core.errors import PolicyError, SignatureError
 from monitor.core.output.signing import load_signer
@@ -62,6 +63,50 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker()
 
 
+def _reset(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+    from pydantic import ValidationError
+
+    from monitor.settings import Settings
+    from monitor.worker.reset import ResetIncomplete, ResetRefused, reset
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"reset: bad settings: {error}", file=sys.stderr)
+        return 1
+    try:
+        plan = asyncio.run(
+            reset(settings, args.application_id, to=args.to_datetime, dry_run=args.dry_run)
+        )
+    except ResetRefused as error:
+        print(f"reset refused: {error}", file=sys.stderr)
+        return 1
+    except ResetIncomplete as error:
+        print(f"reset incomplete: {error}", file=sys.stderr)
+        return 1
+    except (KafkaError, TimeoutError, OSError) as error:  # the broker, unreachable or refusing
+        print(f"reset failed: {error!r}", file=sys.stderr)
+        return 1
+    for line in plan.report(done=not args.dry_run):
+        print(line)
+    return 0
+
+
+def _rfc3339(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time with an offset, e.g. 2024-05-31T13:00:00Z"
+        )
+    return moment
+
+
 def _keygen(args: argparse.Namespace) -> int:
     from monitor.signatures import keygen_command
 
@@ -87,8 +132,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    worker = commands.add_parser("worker", help="run a stream-processing worker (Faust)")
+    worker = commands.add_parser(
+        "worker", help="run a stream-processing worker (a Kafka consumer-group member)"
+    )
     worker.set_defaults(run=_worker)
+
+    reset = commands.add_parser(
+        "reset",
+        help="rewind an application's input offsets and delete its changelogs (stop its workers)",
+        description="Rewind the group's committed offsets on the input topics and delete its "
+        "changelog topics (and the Faust worker's, if present), so the next workers rebuild "
+        "their state from the input topics. Refused while the group has members. Topics come "
+        "from the environment, as for the worker. See docs/operations-reset.md.",
+    )
+    reset.add_argument(
+        "--application-id",
+        required=True,
+        metavar="ID",
+        help="the application to reset; must equal RESERVE_MONITOR_APP_ID",
+    )
+    target = reset.add_mutually_exclusive_group()
+    target.add_argument(
+        "--to-earliest",
+        action="store_const",
+        const=None,
+        dest="to_datetime",
+        help="rewind to the earliest offset the brokers hold (the default)",
+    )
+    target.add_argument(
+        "--to-datetime",
+        type=_rfc3339,
+        metavar="RFC3339",
+        help="rewind each partition to its first record appended at or after this time",
+    )
+    reset.add_argument(
+        "--dry-run", action="store_true", help="print what would be done and change nothing"
+    )
+    reset.set_defaults(run=_reset)
 
     replay = commands.add_parser("replay", help="run the rules over JSON Lines, no Kafka")
     replay.add_argument(

@@ -131,7 +131,7 @@ class Engine:
             if not known:  # nothing of it is journalled: a rebuilt engine would not have it
                 self._forget_one(event.exchange)
             return step
-        self._opened(exchange, seconds)
+        self._opened(exchange, seconds, step)
         return step
 
     def idle(self, now: datetime) -> Step:
@@ -250,15 +250,16 @@ class Engine:
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]
             exchange.take_price(price, step)
-            self._opened(exchange, appended)
+            self._opened(exchange, appended, step)
 
-    def _opened(self, exchange: Exchange, appended: float | None) -> None:
+    def _opened(self, exchange: Exchange, appended: float | None, step: Step) -> None:
         """``exchange`` took a record appended at ``appended``: its quiet gap starts again."""
         if appended is None:
             return
         last = exchange.last_append
         if last is None or appended > last:  # its quiet gap runs from its latest record
             exchange.last_append = last = appended
+            exchange.journal_clock(step)
         heapq.heappush(self._quiet, (last, exchange.exchange))
 
     def _pass_quiet(self, now: float, step: Step) -> None:
@@ -298,3 +299,5 @@ class Engine:
             exchange.rebuild(held)
             if exchange.clock is None:  # nothing but ids and statuses: nothing to judge
                 self._forget_one(name)
+            elif exchange.open and exchange.last_append is not None:  # its quiet gap runs on
+                heapq.heappush(self._quiet, (exchange.last_append, name))

@@ -69,6 +69,10 @@ class PartitionGroup(Generic[P, R]):
     def buffered(self) -> int:
         return sum(len(buffer.records) for buffer in self._buffers.values())
 
+    def buffered_in(self, partition: P) -> int:
+        buffer = self._buffers.get(partition)
+        return len(buffer.records) if buffer is not None else 0
+
     def add(self, partition: P, records: Iterable[R]) -> None:
         """Records fetched from ``partition``, in offset order, after those added before."""
         buffer = self._buffers[partition]
@@ -76,6 +80,19 @@ class PartitionGroup(Generic[P, R]):
         buffer.records.extend(records)
         if was_empty and buffer.records:
             self._push_head(partition, buffer)
+
+    def clear(self, partition: P) -> None:
+        """Drop what ``partition`` has buffered: the consumer reads it again, from its commit."""
+        buffer = self._buffers[partition]
+        buffer.records.clear()
+        buffer.lagging = False
+        self._heads = [head for head in self._heads if head[3] != partition]
+        heapq.heapify(self._heads)
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing buffered and nothing left on the broker: append time may pass by the clock."""
+        return not self._heads and not any(b.lagging for b in self._buffers.values())
 
     def lagging(self, partition: P, has_more: bool) -> None:
         """Whether the broker holds records of ``partition`` beyond those fetched."""

@@ -1,24 +1,20 @@
 """How this project's Kafka clients authenticate: one place turns settings into client options.
 
 `aiokafka_security` gives the keyword arguments of aiokafka's producer, consumer
-and admin client; `broker_credentials` gives Faust's ``broker_credentials``.
-Both come from one `KafkaClientSettings`, so the worker, its admin client and
-the simulator connect the same way. Passwords leave their `SecretStr` only
+and admin client, from one `KafkaClientSettings`, so the worker, its admin
+client and the simulator connect the same way. Passwords leave their `SecretStr` only
 here, straight into the client; nothing here logs them.
 """
 
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # aiokafka ships no type information (no py.typed, no stubs).
 from aiokafka.helpers import create_ssl_context
 
 from monitor.settings import KafkaClientSettings
-
-if TYPE_CHECKING:
-    from faust.types.auth import CredentialsT
 
 
 def ssl_context(settings: KafkaClientSettings) -> ssl.SSLContext | None:
@@ -49,22 +45,3 @@ def aiokafka_security(settings: KafkaClientSettings) -> dict[str, Any]:
             sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
         )
     return options
-
-
-def broker_credentials(settings: KafkaClientSettings) -> CredentialsT | None:
-    """Faust's ``broker_credentials`` for the same connection (None for PLAINTEXT)."""
-    from faust.auth import SASLCredentials, SSLCredentials
-
-    context = ssl_context(settings)
-    if settings.uses_sasl:
-        assert settings.kafka_sasl_password is not None
-        # SASLCredentials means SASL_SSL when given a context, SASL_PLAINTEXT without
-        return SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password.get_secret_value(),
-            ssl_context=context,
-            mechanism=settings.kafka_sasl_mechanism,
-        )
-    if context is not None:
-        return SSLCredentials(context)
-    return None

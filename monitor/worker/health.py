@@ -9,13 +9,13 @@ A worker consumes when three things hold:
 
 The last is the signal of a live connection. A consumer fetches every partition
 assigned to it over and over; a broker answers each fetch at once when it has
-records, and after at most the fetch wait (1.5 s under Faust) when it has none,
+records, and after at most the fetch wait (0.1 s here) when it has none,
 so an idle worker with a live connection hears from its brokers every second or
 two. When the brokers are unreachable the answers stop. aiokafka records the
 wall time of the latest answer per partition (``last_poll_timestamp``, public);
 the newest over the assignment is when the worker last heard from Kafka. Every
-worker is assigned at least the partitions of the global ``prices`` table, so
-there is always something to fetch. The group's heartbeats are not exposed by
+worker reads every partition of ``market.prices`` (a global table), so there is
+always something to fetch. The group's heartbeats are not exposed by
 aiokafka (the time of the last good one is a local variable of its heartbeat
 loop); a member the group drops must rejoin, which is a rebalance.
 
@@ -117,8 +117,8 @@ def newest_fetch(consumer: Any) -> float | None:
     """When ``consumer`` (an aiokafka consumer) last had a fetch answer, in Unix seconds.
 
     The newest over the partitions assigned to it; None when none has been answered
-    (or nothing is assigned). Faust runs the consumer in a thread of its own: a
-    partition listed a moment ago may be revoked by now, which aiokafka asserts.
+    (or nothing is assigned). A partition listed a moment ago may be revoked by
+    the time it is asked about, which aiokafka asserts.
     """
     try:
         assigned = list(consumer.assignment())
@@ -133,16 +133,3 @@ def newest_fetch(consumer: Any) -> float | None:
         if stamp is not None and (newest is None or stamp > newest):
             newest = stamp
     return None if newest is None else newest / 1000
-
-
-def aiokafka_consumer(app_consumer: Any) -> Any | None:
-    """The aiokafka consumer behind a Faust app's consumer, or None when it has none yet.
-
-    Faust has no public accessor for it: its consumer delegates to a thread
-    (``_thread``) that holds the aiokafka consumer (``_consumer``, None until the
-    thread starts). Both are private, so each is read with a default: a Faust
-    release that renames them makes ``/healthz`` say it cannot hear Kafka, which
-    the integration tests catch, rather than crash the health view.
-    """
-    thread = getattr(app_consumer, "_thread", None)
-    return getattr(thread, "_consumer", None)

@@ -6,10 +6,11 @@ accounted for (``reserve_monitor_events_total``). It never raises, whatever the
 bytes, and it needs no Kafka: the worker sends what it decides (journal,
 dead letter), tests call it directly.
 
-A live worker also refuses an event dated too far ahead of its own wall clock
-(:func:`ahead_of_clock`): an exchange's clock follows the newest event it
+The worker also refuses an event dated too far ahead of its record's append
+time (:func:`ahead_of_clock`): an exchange's clock follows the newest event it
 applied, so one producer with a broken clock would otherwise age every feed of
-that exchange at once. The engine never reads a wall clock, and
+that exchange at once. Measured against the append time, the bound judges a
+backlog as it judged the same records live. The engine never reads a wall clock, and
 ``replay``, which has none, takes every event as dated.
 """
 
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.errors import InvalidEvent
-from monitor.core.events import Topic, decode
+from monitor.core.events import Event, Topic, decode
 from monitor.core.money import rfc3339
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,17 @@ def ahead_of_clock(
     )
 
 
+def decoded(topic: Topic, key: bytes | None, value: bytes | None) -> Event | str:
+    """The event a record's bytes carry, or the error that sends them to the dead letters."""
+    try:
+        return decode(topic, key, value or b"")
+    except InvalidEvent as error:
+        return str(error)
+    except Exception as error:  # a decoding bug must not stop the monitor: keep the bytes
+        log.exception("decoding failed on a record of %s", topic.value)
+        return f"internal: {type(error).__name__}: {error}"
+
+
 def take(
     engine: Engine,
     clock: WatermarkClock,
@@ -72,17 +84,37 @@ def take(
 ) -> Verdict:
     """Decode and apply one record of ``topic``; never raises.
 
-    ``wall_now`` is the worker's wall clock as the record is taken: an event dated
-    more than ``max_ahead`` after it is invalid and changes nothing. ``appended`` is
-    the record's timestamp (its append time on a LogAppendTime topic).
+    ``wall_now`` is the time an event may not be dated more than ``max_ahead``
+    after: the record's append time when it has one, so that a backlog is judged
+    as it was live, else the worker's wall clock. ``appended`` is the record's
+    timestamp (its append time on a LogAppendTime topic).
     """
-    try:
-        event = decode(topic, key, value or b"")
-    except InvalidEvent as error:
-        return Verdict(Outcome.INVALID, error=str(error))
-    except Exception as error:  # a decoding bug must not stop the monitor: keep the bytes
-        log.exception("decoding failed on a record of %s", topic.value)
-        return Verdict(Outcome.INVALID, error=f"internal: {type(error).__name__}: {error}")
+    return take_decoded(
+        engine,
+        clock,
+        topic,
+        decoded(topic, key, value),
+        monotonic_now,
+        wall_now=wall_now,
+        max_ahead=max_ahead,
+        appended=appended,
+    )
+
+
+def take_decoded(
+    engine: Engine,
+    clock: WatermarkClock,
+    topic: Topic,
+    event: Event | str,
+    monotonic_now: float,
+    *,
+    wall_now: datetime,
+    max_ahead: timedelta,
+    appended: datetime | None = None,
+) -> Verdict:
+    """:func:`take` of a record already decoded (a price, decoded once for every task)."""
+    if isinstance(event, str):
+        return Verdict(Outcome.INVALID, error=event)
     too_far = ahead_of_clock(event.ts, wall_now, max_ahead)
     if too_far is not None:
         return Verdict(Outcome.INVALID, error=str(too_far))

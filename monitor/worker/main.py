@@ -1,17 +1,21 @@
-"""``reserve-monitor worker``: settings from the environment, topics, then Faust."""
+"""``reserve-monitor worker``: settings from the environment, topics, then the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 
-import faust
-
-from monitor.core.policy import load_policy
+from monitor.core.errors import NotCopartitioned
+from monitor.core.policy import Policy, load_policy
 from monitor.settings import Settings
-from monitor.worker.app import create_app
 from monitor.worker.logs import hold_back_repeats
+from monitor.worker.loop import Worker
 from monitor.worker.topics import ensure_topics
+from monitor.worker.web import serve
+
+log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings | None = None) -> int:
@@ -23,10 +27,28 @@ def run_worker(settings: Settings | None = None) -> int:
             f"the policy reports in {policy.reporting_currency} but "
             f"RESERVE_MONITOR_REPORTING_CURRENCY is {settings.reporting_currency}"
         )
-    logging.basicConfig(level=settings.log_level.upper())
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+    )
     hold_back_repeats()  # the Kafka client's errors while the broker is away
-    asyncio.run(ensure_topics(settings))
-    monitor = create_app(settings, policy)
-    worker = faust.Worker(monitor.app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    try:
+        asyncio.run(_run(settings, policy))
+    except NotCopartitioned as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
+
+
+async def _run(settings: Settings, policy: Policy) -> None:
+    price_partitions = await ensure_topics(settings)
+    worker = Worker(settings, policy, price_partitions)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    runner = await serve(worker, settings.web_host, settings.web_port)
+    log.info("worker %s serving on %s:%d", settings.app_id, settings.web_host, settings.web_port)
+    try:
+        await worker.run()
+    finally:
+        await runner.cleanup()
+        log.info("worker %s stopped", settings.app_id)

@@ -4,10 +4,10 @@ Contract section 7 names what the rules look like from outside (required,
 available, shortfall, ratio and status per exchange and rule, volume, feed
 ages, events, alerts, event lag). The worker's own health comes on top:
 ``reserve_monitor_deadletters_total`` (rejected input),
-``reserve_monitor_consumer_lag`` (messages behind the end of each input
-partition this worker owns) and ``reserve_monitor_evaluation_seconds`` (time
-the engine takes to take an event in, to judge the exchanges gone quiet, or to
-take the prices other workers consumed).
+``reserve_monitor_consumer_lag_records`` (records behind the end of each input
+partition this worker reads), ``reserve_monitor_restore_seconds`` (each task's
+last restore) and ``reserve_monitor_evaluation_seconds`` (time the engine takes
+to take an event in, or to judge the exchanges gone quiet).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.core.engine import Outcome
@@ -44,10 +43,9 @@ _EVALUATION_BUCKETS = (
     0.25,
     1,
 )
-# the ``trigger`` of an evaluation no input event of this worker caused: the moments
-# of exchanges whose input went quiet, and the prices other workers consumed
+# the ``trigger`` of an evaluation no input record caused: the moments of exchanges
+# whose input went quiet
 SETTLE = "settle"
-TICK = "tick"
 
 
 class PartitionLag(NamedTuple):
@@ -76,6 +74,7 @@ class MonitorMetrics:
     deadletters: Counter
     moments: Counter
     consumer_lag: Gauge
+    restore_seconds: Gauge
     evaluation: Histogram
 
     def record_report(self, report: AdequacyReport) -> None:
@@ -133,43 +132,6 @@ class MonitorMetrics:
             self.trading_volume,
             self.feed_age,
         )
-
-
-def consumer_lag(consumer: Any, topics: Mapping[str, str]) -> list[PartitionLag]:
-    """The lag of each partition of ``topics`` (full name -> label) assigned to ``consumer``.
-
-    Kafka's definition, as ``kafka-consumer-groups`` reports it: the log end
-    offset (highwater) less the group's committed offset. ``consumer`` is the
-    Faust app's consumer. Faust keeps the committed offsets it seeded from the
-    broker on assignment and advanced on each commit in ``_committed_offset``,
-    with no public accessor. A partition never committed counts from offset 0
-    (a new group reads from the beginning); one never fetched has no highwater
-    yet and is left out.
-    """
-    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
-    try:
-        assigned = consumer.assignment()
-    except ConsumerNotStarted:  # before the first assignment nothing is owned
-        return []
-    lags = []
-    for tp in assigned:
-        label = topics.get(tp.topic)
-        highwater = _highwater(consumer, tp) if label is not None else None
-        if label is None or highwater is None:
-            continue
-        lag = max(0, highwater - (committed.get(tp) or 0))
-        lags.append(PartitionLag(label, tp.partition, lag))
-    return sorted(lags)
-
-
-def _highwater(consumer: Any, tp: Any) -> int | None:
-    # Faust's consumer runs in its own thread: a partition listed a moment ago
-    # may be revoked by now, and aiokafka asserts that it is still assigned.
-    try:
-        highwater: int | None = consumer.highwater(tp)
-    except (AssertionError, KeyError):
-        return None
-    return highwater
 
 
 def _series(metric: Gauge) -> list[dict[str, str]]:
@@ -269,16 +231,22 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
             registry=registry,
         ),
         consumer_lag=Gauge(
-            "reserve_monitor_consumer_lag",
-            "Messages of each owned input partition not yet committed (log end - committed)",
+            "reserve_monitor_consumer_lag_records",
+            "Records of each owned input partition not yet processed (log end - position)",
             ["topic", "partition"],
+            registry=registry,
+        ),
+        restore_seconds=Gauge(
+            "reserve_monitor_restore_seconds",
+            "Duration of the task's last restore: its producer started (the previous owner "
+            "fenced), its changelog read to the end and its state rebuilt",
+            ["task"],
             registry=registry,
         ),
         evaluation=Histogram(
             "reserve_monitor_evaluation_seconds",
             "Time the engine takes to take in one input event and judge the moments it "
-            "closes (trigger: its topic), to judge the exchanges gone quiet (settle), or to "
-            "take the prices other workers consumed (tick)",
+            "closes (trigger: its topic), or to judge the exchanges gone quiet (settle)",
             ["trigger"],
             buckets=_EVALUATION_BUCKETS,
             registry=registry,
@@ -294,5 +262,4 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         for outcome in Outcome:
             metrics.events.labels(topic.value, outcome.value)
     metrics.evaluation.labels(SETTLE)
-    metrics.evaluation.labels(TICK)
     return metrics

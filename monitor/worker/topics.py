@@ -1,8 +1,11 @@
 """Creates the contract's topics before a worker starts, so readers can subscribe at once.
 
-Input and output topics get the configured partition count (inputs must be
-co-partitioned with the state changelog); ``reserve.adequacy`` is compacted, and
-``reserve.deadletter`` takes records of up to ``DEADLETTER_MAX_BYTES``. The input
+Input and output topics get the configured partition count, and so does each
+task's changelog (``<app id>-journal-changelog``, compacted): partition ``n``
+of it is task ``n``'s state. ``reserve.adequacy`` is compacted,
+``reserve.deadletter`` takes records of up to ``DEADLETTER_MAX_BYTES``, and
+``market.prices`` keeps its records by time, at least as long as the price
+history the worker reads back at start (:mod:`.prices`), never compacted. The input
 topics stamp each record with the time the broker appended it
 (``LogAppendTime``): the order and the quiet gaps the monitor judges moments by
 (CONTRACT section 8) are the broker's, not each producer's clock.
@@ -11,6 +14,7 @@ Existing topics are left as they are.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -19,11 +23,22 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from monitor.core.events import Topic
 from monitor.settings import Settings
-from monitor.worker.app import ADEQUACY, DEADLETTER, OUTPUT_TOPICS
+from monitor.worker.assignment import check_copartitioned
+from monitor.worker.changelog import changelog_topic
 from monitor.worker.connection import aiokafka_security
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES
 
 log = logging.getLogger(__name__)
+
+ALERTS = "reserve.alerts"
+BREACHES = "reserve.breaches"
+ADEQUACY = "reserve.adequacy"
+DEADLETTER = "reserve.deadletter"
+OUTPUT_TOPICS = (ALERTS, BREACHES, ADEQUACY, DEADLETTER)
+# the input topics keyed by exchange, co-partitioned: one task per partition number
+INPUTS = (Topic.TRADES, Topic.WALLET_BALANCES, Topic.LEDGER)
+# market.prices keeps a day at least: more than the default price history (6 h)
+_PRICES_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
 def contract_topics(settings: Settings) -> list[NewTopic]:
@@ -33,24 +48,51 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
         configs = {"cleanup.policy": "compact"} if name == ADEQUACY else {}
         if name in inputs:
             configs = {"message.timestamp.type": "LogAppendTime"}
+        if name == Topic.PRICES.value:
+            configs |= {"cleanup.policy": "delete", "retention.ms": str(_PRICES_RETENTION_MS)}
         if name == DEADLETTER:  # a rejected message's bytes, in base64, with the reason
             configs = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
         topics.append(NewTopic(settings.topic(name), settings.partitions, 1, topic_configs=configs))
     return topics
 
 
-async def ensure_topics(settings: Settings) -> None:
-    """Create every contract topic that does not exist yet."""
+def internal_topics(settings: Settings) -> list[NewTopic]:
+    """The application's own topics: its tasks' changelog, compacted."""
+    changelog = changelog_topic(settings.app_id)
+    compacted = {"cleanup.policy": "compact"}
+    return [NewTopic(changelog, settings.partitions, 1, topic_configs=compacted)]
+
+
+async def ensure_topics(settings: Settings) -> int:
+    """Create every contract topic that does not exist yet, and check the co-partitioning.
+
+    Raises NotCopartitioned, naming each topic's partition count, when the input
+    topics keyed by exchange and the changelog differ. Returns the partition count
+    of ``market.prices``, which every worker reads whole.
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, **aiokafka_security(settings)
     )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in contract_topics(settings) if t.name not in existing]
+        wanted = contract_topics(settings) + internal_topics(settings)
+        missing = [t for t in wanted if t.name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
             log.info("created topics: %s", ", ".join(t.name for t in missing))
+        keyed = [settings.topic(t.value) for t in INPUTS]
+        keyed.append(changelog_topic(settings.app_id))
+        prices = settings.topic(Topic.PRICES.value)
+        for _ in range(50):  # a topic just created may not have its partitions in metadata yet
+            described = await admin.describe_topics([*keyed, prices])
+            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            if len(counts) == len(keyed) + 1 and all(counts.values()):
+                break
+            await asyncio.sleep(0.2)
+        price_partitions = counts.pop(prices, 0)
+        check_copartitioned(counts)
+        return price_partitions
     finally:
         await admin.close()

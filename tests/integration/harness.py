@@ -26,6 +26,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -65,6 +66,11 @@ def local_broker(script: Path, port: str, *, wipe: bool = False) -> Iterator[str
     finally:
         if not already:
             broker_script(script, port, "down", *(["--wipe"] if wipe else []), check=False)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
+    return (int(murmur2(key.encode("utf-8"))) & 0x7FFFFFFF) % partitions
 
 
 def free_port() -> int:

@@ -23,9 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors import simulator
 from connectors.scenarios import generate, phases
 from monitor.core.events import Topic
-from monitor.worker.journal import partition_of
 from tests import dashboards
-from tests.integration.harness import Deployment, WorkerProcess, produce, wait_for
+from tests.integration.harness import Deployment, WorkerProcess, partition_of, produce, wait_for
 from tests.integration.monitoring import Server, start_alertmanager, start_prometheus
 from tests.integration.story import healthy, prefixed
 from tests.prometheus_tools import run
@@ -48,7 +47,7 @@ CONTRACT_METRICS = {
 }
 HEALTH_METRICS = {
     "reserve_monitor_deadletters_total": ("counter", {"topic"}),
-    "reserve_monitor_consumer_lag": ("gauge", {"topic", "partition"}),
+    "reserve_monitor_consumer_lag_records": ("gauge", {"topic", "partition"}),
     "reserve_monitor_evaluation_seconds": ("histogram", {"trigger"}),
 }
 
@@ -163,7 +162,8 @@ def test_prometheus_scrapes_the_worker_and_sees_its_health(stack: Stack) -> None
     lag = until(
         lambda: (
             r
-            if len(r := stack.query("reserve_monitor_consumer_lag")) == len(Topic) * partitions
+            if len(r := stack.query("reserve_monitor_consumer_lag_records"))
+            == len(Topic) * partitions
             and all(float(s["value"][1]) == 0 for s in r)
             else None
         ),
@@ -173,7 +173,7 @@ def test_prometheus_scrapes_the_worker_and_sees_its_health(stack: Stack) -> None
         (topic.value, str(p)) for topic in Topic for p in range(partitions)
     }
     # events taken in, batches settled, time passing: each timed (a scrape may predate some)
-    triggers = {"exchange.trades", "exchange.wallet-balances", "settle", "tick"}
+    triggers = {"exchange.trades", "exchange.wallet-balances", "settle"}
     evaluated = until(
         lambda: (
             found

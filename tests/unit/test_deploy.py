@@ -531,5 +531,8 @@ def test_the_service_monitor_scrapes_the_workers_under_the_job_the_rules_select(
 def test_the_input_topics_the_worker_creates_stamp_records_with_their_append_time() -> None:
     configs = {t.name: t.topic_configs for t in contract_topics(Settings())}
     for topic in Topic:
-        assert configs[topic.value] == {"message.timestamp.type": "LogAppendTime"}
+        assert configs[topic.value]["message.timestamp.type"] == "LogAppendTime"
+    # prices are kept by time, never compacted: the history is read back from them
+    assert configs["market.prices"]["cleanup.policy"] == "delete"
+    assert int(configs["market.prices"]["retention.ms"]) >= Settings().price_history_seconds * 1000
     assert configs["reserve.alerts"] == {}

@@ -9,9 +9,7 @@ import pytest
 from monitor.worker.health import (
     HEALTHY,
     Health,
-    aiokafka_consumer,
     assess,
-    liveness,
     newest_fetch,
     tick_silence_limit,
 )
@@ -97,7 +95,7 @@ class FakeConsumer:
         return frozenset(self.answered)
 
     def last_poll_timestamp(self, tp: str) -> int | None:
-        # aiokafka asserts the partition is assigned; Faust's thread may revoke it meanwhile
+        # aiokafka asserts the partition is assigned; a rebalance may revoke it meanwhile
         assert tp not in self.revoked, "Partition is not assigned"
         return self.answered[tp]
 
@@ -118,26 +116,3 @@ def test_partitions_not_yet_fetched_or_revoked_meanwhile_are_left_out() -> None:
 def test_a_consumer_with_nothing_answered_or_assigned_has_no_fetch() -> None:
     assert newest_fetch(FakeConsumer({"prices-0": None})) is None
     assert newest_fetch(FakeConsumer({})) is None
-
-
-def test_the_aiokafka_consumer_is_none_until_faust_has_one() -> None:
-    class Thread:
-        _consumer: object | None = None
-
-    class AppConsumer:
-        _thread = Thread()
-
-    assert aiokafka_consumer(AppConsumer()) is None
-    assert aiokafka_consumer(object()) is None  # a Faust that renamed its private parts
-    AppConsumer._thread._consumer = consumer = object()
-    assert aiokafka_consumer(AppConsumer()) is consumer
-
-
-def test_a_worker_is_alive_while_its_timer_runs_whatever_kafka_does() -> None:
-    assert liveness(since_tick=None, tick_limit=10.0) == HEALTHY  # starting
-    assert liveness(since_tick=9.9, tick_limit=10.0) == HEALTHY
-    stalled = liveness(since_tick=10.0, tick_limit=10.0)
-    assert not stalled.healthy and stalled.http_status == 503
-    assert stalled.reason is not None and stalled.reason.startswith(
-        "stalled: the worker's timer last ran 10 s ago (limit 10 s)"
-    )

@@ -6,8 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from faust.exceptions import ConsumerNotStarted
-from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from monitor.core.engine import Engine, Outcome
@@ -16,7 +14,7 @@ from monitor.core.output.report import adequacy_report
 from monitor.core.policy import load_policy
 from monitor.core.status import Status
 from monitor.worker import metrics as worker_metrics
-from monitor.worker.metrics import MonitorMetrics, PartitionLag, consumer_lag
+from monitor.worker.metrics import MonitorMetrics, PartitionLag
 from tests.unit.builders import at, feed, price, reserve_fund, trade, wallet
 
 RESERVE = "jp.liability_reserve"
@@ -130,58 +128,7 @@ def test_every_topic_and_outcome_starts_at_zero(metrics: MonitorMetrics) -> None
                 == 0
             )
         assert value(metrics, "reserve_monitor_evaluation_seconds_count", trigger=topic) == 0
-    assert value(metrics, "reserve_monitor_evaluation_seconds_count", trigger="tick") == 0
-
-
-class FakeConsumer:
-    """The two calls and the committed offsets of a Faust consumer that lag needs."""
-
-    def __init__(
-        self,
-        highwaters: dict[TP, int | None],
-        committed: dict[TP, int],
-        revoked: frozenset[TP] = frozenset(),
-    ) -> None:
-        self.highwaters = highwaters
-        self._committed_offset = committed
-        self.revoked = revoked
-
-    def assignment(self) -> set[TP]:
-        return set(self.highwaters)
-
-    def highwater(self, tp: TP) -> int | None:
-        # as aiokafka does for a partition revoked since assignment() answered
-        assert tp not in self.revoked, "Partition is not assigned"
-        return self.highwaters[tp]
-
-
-INPUTS = {"p.exchange.trades": "exchange.trades", "p.market.prices": "market.prices"}
-
-
-def test_consumer_lag_is_log_end_less_committed_for_owned_input_partitions() -> None:
-    trades0, trades1 = TP("p.exchange.trades", 0), TP("p.exchange.trades", 1)
-    prices3, unfetched = TP("p.market.prices", 3), TP("p.market.prices", 4)
-    changelog, revoked = TP("p.reserve-monitor-state-changelog", 0), TP("p.market.prices", 5)
-    consumer = FakeConsumer(
-        {trades0: 120, trades1: 40, prices3: 7, unfetched: None, changelog: 900, revoked: 3},
-        committed={trades0: 100, trades1: 40, changelog: 10},
-        revoked=frozenset({revoked}),
-    )
-
-    assert consumer_lag(consumer, INPUTS) == [
-        PartitionLag("exchange.trades", 0, 20),
-        PartitionLag("exchange.trades", 1, 0),
-        # never committed: a new group reads from the beginning
-        PartitionLag("market.prices", 3, 7),
-    ]
-
-
-def test_a_consumer_not_started_owns_nothing() -> None:
-    class NotStarted(FakeConsumer):
-        def assignment(self) -> set[TP]:
-            raise ConsumerNotStarted("not yet")
-
-    assert consumer_lag(NotStarted({}, {}), INPUTS) == []
+    assert value(metrics, "reserve_monitor_evaluation_seconds_count", trigger="settle") == 0
 
 
 def test_lag_series_of_partitions_no_longer_owned_disappear(metrics: MonitorMetrics) -> None:
@@ -192,7 +139,10 @@ def test_lag_series_of_partitions_no_longer_owned_disappear(metrics: MonitorMetr
 
     def lag(partition: str) -> Any:
         return value(
-            metrics, "reserve_monitor_consumer_lag", topic="exchange.trades", partition=partition
+            metrics,
+            "reserve_monitor_consumer_lag_records",
+            topic="exchange.trades",
+            partition=partition,
         )
 
     assert lag("0") is None

@@ -12,11 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from faust.types.auth import AuthProtocol, SASLMechanism
 from pydantic import ValidationError
 
 from monitor.settings import KafkaClientSettings, Settings
-from monitor.worker.connection import aiokafka_security, broker_credentials
+from monitor.worker.connection import aiokafka_security
 
 # short enough that a truncated repr of the input would still show it whole
 PASSWORD = "s3cret-7f3a"
@@ -76,7 +75,6 @@ def sasl_ssl(monkeypatch: pytest.MonkeyPatch, cafile: Path) -> None:
 def test_by_default_clients_connect_in_plaintext() -> None:
     settings = Settings()
     assert aiokafka_security(settings) == {"security_protocol": "PLAINTEXT"}
-    assert broker_credentials(settings) is None
 
 
 def test_sasl_ssl_with_scram_from_the_environment(
@@ -97,11 +95,6 @@ def test_sasl_ssl_with_scram_from_the_environment(
     assert [ca["subject"] for ca in context.get_ca_certs()] == [
         ((("commonName", "reserve-monitor test CA"),),)
     ]
-    credentials = broker_credentials(settings)
-    assert credentials is not None
-    assert credentials.protocol is AuthProtocol.SASL_SSL
-    assert credentials.mechanism is SASLMechanism.SCRAM_SHA_512  # type: ignore[attr-defined]
-    assert credentials.password == PASSWORD  # type: ignore[attr-defined]
 
 
 def test_sasl_without_tls_and_tls_without_sasl(
@@ -112,17 +105,16 @@ def test_sasl_without_tls_and_tls_without_sasl(
     monkeypatch.setenv("KAFKA_SASL_USERNAME", "monitor")
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", PASSWORD)
     plain = KafkaClientSettings()
-    assert "ssl_context" not in aiokafka_security(plain)
-    credentials = broker_credentials(plain)
-    assert credentials is not None and credentials.protocol is AuthProtocol.SASL_PLAINTEXT
+    options = aiokafka_security(plain)
+    assert "ssl_context" not in options
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-256"
 
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv("KAFKA_SSL_CAFILE", str(certificate[0]))
     tls = KafkaClientSettings()
     options = aiokafka_security(tls)
     assert set(options) == {"security_protocol", "ssl_context"}  # no SASL over plain SSL
-    credentials = broker_credentials(tls)
-    assert credentials is not None and credentials.protocol is AuthProtocol.SSL
 
 
 def test_a_client_certificate_with_an_encrypted_key(
@@ -174,7 +166,6 @@ def test_secrets_are_hidden_in_reprs_dumps_and_logs(
     sasl_ssl(monkeypatch, certificate[0])
     monkeypatch.setenv("KAFKA_SSL_KEY_PASSWORD", KEY_PASSWORD)
     settings = Settings()
-    credentials = broker_credentials(settings)
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("reserve-monitor.test").info("settings %s %r", settings, settings)
     shown = [
@@ -182,7 +173,6 @@ def test_secrets_are_hidden_in_reprs_dumps_and_logs(
         str(settings),
         settings.model_dump_json(),
         str(settings.model_dump()),
-        repr(credentials),
         caplog.text,
     ]
     for text in shown:

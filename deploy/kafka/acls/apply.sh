@@ -4,8 +4,9 @@
 #   the monitor principal    reads its four input topics, writes its four output topics,
 #                            creates the eight contract topics when missing (as a worker
 #                            does on start), uses its consumer group (the application id)
-#                            and owns its internal topics (changelogs, Faust's assignor
-#                            topic: every topic named "<app id>-...");
+#                            owns its internal topics (its tasks' changelogs: every topic
+#                            named "<app id>-...") and its tasks' transactional ids
+#                            ("<app id>-task-<n>": one transactional producer per task);
 #   the regulator principal  reads <prefix>reserve.breaches with its own consumer group,
 #                            and nothing else: no input topic, no reserve.alerts, no writes.
 #
@@ -77,6 +78,9 @@ pids+=($!)
 grant "$MONITOR" --operation Create "${INPUTS[@]}" "${OUTPUTS[@]}" &
 pids+=($!)
 grant "$MONITOR" --operation All --resource-pattern-type prefixed --topic "$APP_ID-" &
+pids+=($!)
+grant "$MONITOR" --operation Write --operation Describe --resource-pattern-type prefixed \
+  --transactional-id "$APP_ID-task-" &
 pids+=($!)
 grant "$REGULATOR" --operation Read --operation Describe \
   --topic "${PREFIX}reserve.breaches" --group "$REGULATOR_GROUP" &

@@ -137,7 +137,7 @@ class Exchange:
         # assets whose next price (dated after the clock) was taken before it depended on them
         self._future: dict[str, datetime] = {}
         self._late: list[dict[str, str]] = []  # records applied late to the open moment
-        self._journalled_clock: tuple[datetime | None, bool] = (None, False)
+        self._journalled_clock: tuple[datetime | None, bool, float | None] = (None, False, None)
 
     # -- records --------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class Exchange:
         step.writes.append(journal.seen(self.exchange, block, ids))
         if dropped is not None:
             step.writes.append(journal.seen_gone(self.exchange, dropped))
-        self._journal_clock(step)
+        self.journal_clock(step)
 
     def take_price(self, price: Price, step: Step) -> None:
         """A new price of an asset this exchange depends on (the newest of its asset)."""
@@ -172,7 +172,7 @@ class Exchange:
             self._revalue(price)
         self._future.pop(price.asset, None)
         self.open = True
-        self._journal_clock(step)
+        self.journal_clock(step)
 
     # -- moments --------------------------------------------------------------------
 
@@ -249,7 +249,7 @@ class Exchange:
         step.evaluated.append(self.exchange)
         if self.journal:
             step.writes.extend(journal.volume_gone(self.exchange, b) for b in self.volume.evicted())
-            self._journal_clock(step)
+            self.journal_clock(step)
 
     def _arrive(self, moment: datetime, step: Step, record: str, *key: str) -> None:
         """A record dated ``moment`` is applied: a later one opens a moment of its own
@@ -268,13 +268,17 @@ class Exchange:
         if self._future:
             self._catch_up(moment)
 
-    def _journal_clock(self, step: Step) -> None:
+    def journal_clock(self, step: Step) -> None:
+        """Journal the clock, whether its moment is open and the latest append time, if
+        changed: a restored exchange's open moment is judged after the same quiet gap."""
         if not self.journal:
             return
-        state = (self.clock, self.open)
+        state = (self.clock, self.open, self.last_append)
         if state != self._journalled_clock and self.clock is not None:
             self._journalled_clock = state
-            step.writes.append(journal.clock(self.exchange, self.clock, self.open))
+            step.writes.append(
+                journal.clock(self.exchange, self.clock, self.open, self.last_append)
+            )
 
     # -- trades ---------------------------------------------------------------------
 
@@ -563,6 +567,7 @@ class Exchange:
         for entry in entries:
             if entry.kind is journal.Kind.CLOCK:
                 self.clock, is_open = entry.moment(), bool(entry.document["open"])
+                self.last_append = entry.document.get("appended")
         if self.clock is None:  # a journal of an older version: the newest time it holds
             times = [
                 entry.moment()
@@ -577,7 +582,7 @@ class Exchange:
         self.volume.evicted()
         self.open = is_open
         self.changed = Inputs.ALL  # every rule runs at its next judgment
-        self._journalled_clock = (self.clock, is_open)
+        self._journalled_clock = (self.clock, is_open, self.last_append)
 
     def _put_back(self, entry: journal.Entry) -> None:
         kind, parts = entry.kind, entry.parts

@@ -18,7 +18,8 @@ kind        key after the exchange                  document
 ``ledger``  the figure's slot (type, asset/policy)  the ledger event
 ``volume``  bucket number                           ``amount`` (and the last trade's id)
 ``feed``    feed name                               ``ts`` of its newest record
-``clock``                                           ``ts`` and whether its moment is ``open``
+``clock``                                           ``ts``, whether its moment is ``open``, and
+                                                    the append time of its latest record
 ``awaiting`` currency                               the trades waiting for its first price
 ``seen``    block number                            ``ids`` with their numbers
 ``rule``    rule id                                 ``status``, ``changes``, ``pending``
@@ -105,8 +106,11 @@ def feed(exchange: str, name: str, moment: datetime) -> Write:
     return journal_key(Kind.FEED, exchange, name), {"ts": moment.isoformat()}
 
 
-def clock(exchange: str, moment: datetime, is_open: bool) -> Write:
-    return journal_key(Kind.CLOCK, exchange), {"ts": moment.isoformat(), "open": is_open}
+def clock(exchange: str, moment: datetime, is_open: bool, appended: float | None) -> Write:
+    document: dict[str, Any] = {"ts": moment.isoformat(), "open": is_open}
+    if appended is not None:
+        document["appended"] = appended
+    return journal_key(Kind.CLOCK, exchange), document
 
 
 def awaiting(exchange: str, currency: str, documents: list[dict[str, Any]]) -> Write:

@@ -1,0 +1,423 @@
+"""The worker's loop: a plain consumer-group member that runs its tasks.
+
+Kafka Streams' ``StreamThread``, on aiokafka. One consumer in the group
+``RESERVE_MONITOR_APP_ID`` subscribes to the input topics keyed by exchange,
+with the co-partitioned assignor (:mod:`.assignment`): each member gets whole
+tasks. A second consumer, in no group, reads ``market.prices`` (:mod:`.prices`).
+Each turn of the loop:
+
+1. takes what both consumers fetched and adds it to the tasks' partition groups;
+2. lets each task take its buffered records in append order;
+3. judges the exchanges gone quiet of the tasks that have read everything, at
+   the append time now (the oldest of their partitions' latest fetch answers:
+   nothing appended before it is unread);
+4. every ``commit_seconds``, commits every task (:mod:`.output`: one transaction
+   each); every ``tick_seconds``, publishes the adequacy reports of the
+   exchanges judged and refreshes the gauges.
+
+The rebalance listener commits every task before partitions move, and opens
+the tasks assigned: producer first (fencing the previous owner), then the
+changelog restored, then input. A task whose commit fails is rebuilt from its
+changelog and its committed offsets; one fenced by a newer owner is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+from prometheus_client import CollectorRegistry
+
+from monitor.core.clock import WatermarkClock
+from monitor.core.engine import Engine
+from monitor.core.events import Topic
+from monitor.core.output.report import feed_times
+from monitor.core.output.signing import load_signer
+from monitor.core.policy import Policy
+from monitor.settings import Settings
+from monitor.worker import health as worker_health
+from monitor.worker import metrics as worker_metrics
+from monitor.worker.assignment import CopartitionedAssignor
+from monitor.worker.changelog import changelog_topic, restore
+from monitor.worker.connection import aiokafka_security
+from monitor.worker.output import Collector, task_producer
+from monitor.worker.prices import PriceReader
+from monitor.worker.tasks import Context, Task
+from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
+
+log = logging.getLogger(__name__)
+
+# records a task takes before the loop turns again (fetches, commits, quiet gaps)
+_BUDGET = 2_000
+# records fetched at most per turn
+_MAX_RECORDS = 5_000
+# how long one fetch waits for records when there are none
+_POLL_MS = 50
+# a task commits at least this often while it takes records (Kafka Streams: 100 ms under EOS)
+COMMIT_SECONDS = 0.1
+# a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
+_RETRY_SECONDS = 0.5
+
+
+class Worker:
+    """One ``reserve-monitor worker``: its consumers, its tasks and its metrics."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        price_partitions: int,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        s = self.settings = settings
+        self.policy = policy
+        self.registry = registry or CollectorRegistry()
+        self.metrics = worker_metrics.create(self.registry)
+        self.client = {"bootstrap_servers": s.kafka_bootstrap_servers, **aiokafka_security(s)}
+        self.changelog = changelog_topic(s.app_id)
+        self.inputs = {s.topic(t.value): t for t in INPUTS}
+        self.context = Context(
+            app_id=s.app_id,
+            currency=policy.reporting_currency,
+            tasks=s.partitions,
+            inputs=self.inputs,
+            prices_topic=s.topic(Topic.PRICES.value),
+            alerts=s.topic(ALERTS),
+            breaches=s.topic(BREACHES),
+            adequacy=s.topic(ADEQUACY),
+            deadletter=s.topic(DEADLETTER),
+            max_ahead=timedelta(seconds=s.max_future_seconds),
+            max_idle=timedelta(seconds=s.max_idle_seconds),
+            price_history=timedelta(seconds=s.price_history_seconds),
+            metrics=self.metrics,
+            clock=WatermarkClock(),
+            signer=load_signer(s.signing_key) if s.signing_key else None,
+            engine=self._new_engine,
+        )
+        self.tasks: dict[int, Task] = {}
+        self.lock = asyncio.Lock()  # the loop's turn, or the rebalance listener, not both
+        self.rebalancing = False
+        self.last_tick = 0.0
+        self.last_fetch: float | None = None
+        self._stopping = asyncio.Event()
+        self.price_partitions = price_partitions
+        # made in run(): a client made outside it would be left unclosed if the start fails
+        self.consumer: Any = None
+        self.prices: Any = None
+
+    def _clients(self) -> tuple[AIOKafkaConsumer, PriceReader]:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            group_id=s.app_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            partition_assignment_strategy=(CopartitionedAssignor,),
+            session_timeout_ms=int(s.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(min(3.0, s.session_timeout_seconds / 3) * 1000),
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self.client,
+        )
+        prices = PriceReader(
+            s.topic(Topic.PRICES.value), self.price_partitions, s.price_history_seconds, self.client
+        )
+        return consumer, prices
+
+    def _new_engine(self) -> Engine:
+        s = self.settings
+        return Engine(
+            self.policy,
+            max_idle=timedelta(seconds=s.max_idle_seconds),
+            price_history=timedelta(seconds=s.price_history_seconds),
+        )
+
+    # -- running ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish: it commits every task and leaves the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; every task is committed before the worker leaves."""
+        last_commit = last_tick = time.monotonic()
+        self.consumer, self.prices = self._clients()
+        try:
+            await self.prices.start()
+            await self.consumer.start()
+            self.consumer.subscribe(list(self.inputs), listener=_Rebalance(self))
+            while not self._stopping.is_set():
+                batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)
+                async with self.lock:
+                    await self._turn(batch)
+                    now = time.monotonic()
+                    if now - last_commit >= COMMIT_SECONDS:
+                        await self._commit_all()
+                        last_commit = now
+                    if now - last_tick >= self.settings.tick_seconds:
+                        self._tick()
+                        last_tick = self.last_tick = now
+                if not batch:
+                    await asyncio.sleep(0)
+        finally:
+            async with self.lock:
+                await self._commit_all()
+                await self._close(list(self.tasks))
+            await self.consumer.stop()
+            await self.prices.stop()
+
+    async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        prices = await self.prices.fetch()
+        tasks = self.tasks
+        for tp, records in batch.items():
+            task = tasks.get(tp.partition)
+            if task is not None:
+                task.group.add(tp, records)
+        for tp, records in prices.items():
+            for task in tasks.values():
+                task.group.add(tp, records)
+        lagging_prices = {tp: await self.prices.lagging(tp) for tp in self.prices.log.partitions}
+        now = time.monotonic()
+        for task in tasks.values():
+            for tp in task.inputs:
+                task.group.lagging(tp, await self._lagging(tp))
+            for tp, lag in lagging_prices.items():
+                task.group.lagging(tp, lag)
+            while task.process(now, _BUDGET) == _BUDGET:
+                pass
+            if task.group.caught_up:
+                appended_now = self._appended_now(task)
+                if appended_now is not None:
+                    task.idle(appended_now)
+
+    async def _lagging(self, tp: TopicPartition) -> bool:
+        consumer = self.consumer
+        if tp not in consumer.assignment():
+            return False
+        stable = consumer.last_stable_offset(tp)
+        if stable is None or stable < 0:
+            stable = consumer.highwater(tp)
+        return stable is None or await consumer.position(tp) < stable
+
+    def _appended_now(self, task: Task) -> datetime | None:
+        """The append time up to which ``task`` has read everything: its partitions'
+        oldest latest fetch answer (a fetch answers with all that was appended before)."""
+        stamps = []
+        for tp in task.inputs:
+            if tp not in self.consumer.assignment():
+                return None
+            stamp = self.consumer.last_poll_timestamp(tp)
+            if stamp is None:
+                return None
+            stamps.append(stamp / 1000)
+        prices = self.prices.last_poll()
+        if prices is None:
+            return None
+        return datetime.fromtimestamp(min([*stamps, prices]), UTC)
+
+    # -- committing -------------------------------------------------------------------
+
+    async def _commit_all(self) -> None:
+        pending = [task for task in self.tasks.values() if task.collector.pending]
+        if not pending:
+            return
+        outcomes = await asyncio.gather(
+            *(task.collector.commit() for task in pending), return_exceptions=True
+        )
+        for task, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, ProducerFenced):
+                log.warning(
+                    "task %d: fenced, a newer owner has started it; dropped here", task.number
+                )
+                await self._close([task.number])
+            elif isinstance(outcome, BaseException):
+                log.error(
+                    "task %d: commit failed (%s: %s); rebuilding it from its changelog",
+                    task.number,
+                    type(outcome).__name__,
+                    outcome,
+                )
+                await self._rebuild(task.number)
+
+    async def _rebuild(self, number: int) -> None:
+        """Drop a task whose transaction failed and open it again from what Kafka holds."""
+        await self._close([number])
+        delay = _RETRY_SECONDS
+        while not self._stopping.is_set():
+            try:
+                await self._open([number])
+                tps = [tp for tp in self.tasks[number].inputs if tp in self.consumer.assignment()]
+                if tps:
+                    await self.consumer.seek_to_committed(*tps)
+                return
+            except (KafkaError, OSError, TimeoutError) as error:
+                log.warning("task %d: could not be opened again (%s); retrying", number, error)
+                await self._close([number])
+                await asyncio.sleep(delay)
+                delay = min(10.0, delay * 2)
+
+    # -- tasks coming and going -------------------------------------------------------
+
+    async def _open(self, numbers: list[int]) -> None:
+        started = time.perf_counter()
+        fresh = [n for n in numbers if n not in self.tasks]
+        collectors = {}
+        for number in fresh:
+            producer = task_producer(self.settings.app_id, number, dict(self.client))
+            collector = Collector(producer, self.settings.app_id, self.changelog, number)
+            try:
+                await collector.start()  # fences the task's previous owner
+            except BaseException:
+                await collector.close()
+                raise
+            collectors[number] = collector
+        try:
+            restored = await restore(dict(self.client), self.changelog, fresh)
+            positions = {
+                tp: at
+                for r in restored.values()
+                for tp in self.prices.log.partitions
+                for p, at in r.prices_position.items()
+                if p == tp.partition
+            }
+            await self.prices.read_to(positions, timeout=60.0)
+        except BaseException:
+            for collector in collectors.values():
+                await collector.close()
+            raise
+        for number in fresh:
+            task = Task(number, self.context, collectors[number])
+            task.restore(restored[number], self.prices.log)
+            self.tasks[number] = task
+            self.metrics.restore_seconds.labels(str(number)).set(time.perf_counter() - started)
+        if fresh:
+            log.info("tasks %s opened in %.2f s", fresh, time.perf_counter() - started)
+
+    async def _close(self, numbers: list[int]) -> None:
+        for number in numbers:
+            task = self.tasks.pop(number, None)
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task.collector.close()
+                with contextlib.suppress(KeyError):
+                    self.metrics.restore_seconds.remove(str(number))
+        exchanges = {ex for task in self.tasks.values() for ex in task.engine.exchanges}
+        self.metrics.retain_exchanges(exchanges)
+
+    async def on_revoked(self) -> None:
+        """Partitions are about to move: commit every task, drop what is buffered."""
+        async with self.lock:
+            self.rebalancing = True
+            await self._commit_all()
+            for task in self.tasks.values():
+                for tp in task.inputs:
+                    task.group.clear(tp)
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.lock:
+            try:
+                numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
+                await self._close([n for n in self.tasks if n not in numbers])
+                await self._open(numbers)
+            finally:
+                self.rebalancing = False
+
+    # -- gauges -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        for task in self.tasks.values():
+            task.report()
+        # every owned exchange's feed ages at the worker's clock, silent ones included
+        now = self.context.clock.now(time.monotonic())
+        if now is not None:
+            for task in self.tasks.values():
+                for name, state in task.engine.exchanges.items():
+                    self.metrics.record_feed_ages(name, feed_times(state), now)
+        self._trim_prices()
+
+    def _trim_prices(self) -> None:
+        """Forget the price records older than the history that every task has taken."""
+        prices = self.prices.log
+        keep = {
+            tp: min(t.collector.prices_position.get(tp.partition, 0) for t in self.tasks.values())
+            for tp in prices.partitions
+            if self.tasks
+        }
+        prices.trim(keep, int((time.time() - self.settings.price_history_seconds) * 1000))
+
+    async def consumer_lag(self) -> list[worker_metrics.PartitionLag]:
+        """Records of each owned input partition not yet processed (log end - position)."""
+        lags: list[worker_metrics.PartitionLag] = []
+        if self.consumer is None:
+            return lags
+        async with self.lock:
+            for task in self.tasks.values():
+                for tp, topic in task.inputs.items():
+                    if tp not in self.consumer.assignment():
+                        continue
+                    end = self.consumer.highwater(tp)
+                    if end is None:
+                        continue
+                    done = task.positions.get(tp)
+                    if done is None:
+                        done = await self.consumer.position(tp) - task.group.buffered_in(tp)
+                    lag = worker_metrics.PartitionLag(topic.value, tp.partition, max(0, end - done))
+                    lags.append(lag)
+            prices = self.prices.consumer
+            for tp in self.prices.log.partitions:
+                end = prices.highwater(tp)
+                if end is not None:
+                    done = await prices.position(tp)
+                    lag = worker_metrics.PartitionLag(Topic.PRICES.value, tp.partition, end - done)
+                    lags.append(lag)
+        return sorted(lags)
+
+    # -- what the web pages read ------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        reports = [report for task in self.tasks.values() for report in task.reports()]
+        return sorted(reports, key=lambda r: r["exchange"])
+
+    def tick_silence(self) -> tuple[float | None, float]:
+        since = time.monotonic() - self.last_tick if self.last_tick else None
+        return since, worker_health.tick_silence_limit(self.settings.tick_seconds)
+
+    def health(self) -> worker_health.Health:
+        fetched = self._newest_fetch()
+        if fetched is not None and (self.last_fetch is None or fetched > self.last_fetch):
+            self.last_fetch = fetched
+        since_tick, tick_limit = self.tick_silence()
+        return worker_health.assess(
+            since_tick=since_tick,
+            tick_limit=tick_limit,
+            rebalancing=self.rebalancing,
+            since_fetch=time.time() - self.last_fetch if self.last_fetch is not None else None,
+            fetch_limit=self.settings.session_timeout_seconds,
+        )
+
+    def _newest_fetch(self) -> float | None:
+        if self.consumer is None:
+            return None
+        stamps = [
+            worker_health.newest_fetch(self.consumer),
+            worker_health.newest_fetch(self.prices.consumer),
+        ]
+        known = [s for s in stamps if s is not None]
+        return max(known) if known else None
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.worker.on_revoked()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.worker.on_assigned(assigned)

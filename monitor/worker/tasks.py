@@ -1,0 +1,300 @@
+"""A task: one partition number of the input topics, its engine, its state and its outputs.
+
+Kafka Streams' ``StreamTask``. Task ``n`` owns partition ``n`` of each input
+topic keyed by exchange, so the exchanges that hash to ``n``. It holds:
+
+- a :class:`~monitor.worker.alignment.PartitionGroup` over those partitions
+  and every partition of ``market.prices``, which hands out records in append
+  order (CONTRACT section 8);
+- an :class:`~monitor.core.engine.Engine` of its own, with its own versioned
+  price table, fed every price record at its place in that order;
+- a :class:`~monitor.worker.output.Collector`, which commits what the task
+  produced, its changelog writes and its input offsets in one transaction.
+
+A price record is read by every task of every worker; the task whose number
+is the price's partition modulo the task count accounts for it (its outcome in
+the metrics, its dead letter), so each is counted once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from monitor.core.changes import StatusChange, Step
+from monitor.core.clock import WatermarkClock
+from monitor.core.engine import Engine, Outcome
+from monitor.core.events import Price, Topic
+from monitor.core.output.alerts import CONTENT_TYPE, cloud_event
+from monitor.core.output.report import adequacy_report
+from monitor.core.output.signing import Signer
+from monitor.worker import intake
+from monitor.worker.alignment import PartitionGroup
+from monitor.worker.changelog import Restored
+from monitor.worker.deadletter import deadletter_record
+from monitor.worker.metrics import SETTLE, MonitorMetrics
+from monitor.worker.output import Collector
+from monitor.worker.prices import PriceLog, PriceRecord
+
+log = logging.getLogger(__name__)
+
+_CLOUDEVENT_HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every task of a worker shares: names, settings, metrics and the clock."""
+
+    app_id: str
+    currency: str
+    tasks: int  # the partition count of the input topics
+    inputs: dict[str, Topic]  # full topic name -> input topic, in rank order
+    prices_topic: str
+    alerts: str
+    breaches: str
+    adequacy: str
+    deadletter: str
+    max_ahead: timedelta
+    max_idle: timedelta
+    price_history: timedelta
+    metrics: MonitorMetrics
+    clock: WatermarkClock  # the newest event time this worker applied, moved on by wall time
+    signer: Signer | None
+    engine: Callable[[], Engine]
+
+
+class Task:
+    """One task's records in, its changes, state and offsets out."""
+
+    def __init__(self, number: int, context: Context, collector: Collector) -> None:
+        self.number = number
+        self.context = context
+        self.collector = collector
+        self.engine = context.engine()
+        self.inputs = {
+            TopicPartition(name, number): topic for name, topic in context.inputs.items()
+        }
+        self.group: PartitionGroup[TopicPartition, Any] = PartitionGroup([], 0.0)
+        self.dirty: set[str] = set()
+        # the next offset to take of each input partition, once one was taken
+        self.positions: dict[TopicPartition, int] = {}
+        self.restore_seconds = 0.0
+        m = context.metrics
+        self._intake = {
+            topic: (
+                m.evaluation.labels(topic.value),
+                m.event_lag.labels(topic.value),
+                {outcome: m.events.labels(topic.value, outcome.value) for outcome in Outcome},
+            )
+            for topic in Topic
+        }
+
+    # -- starting ---------------------------------------------------------------------
+
+    def restore(self, restored: Restored, prices: PriceLog) -> None:
+        """Put back the state of the changelog, then line the price log up behind the inputs.
+
+        The price records before the task's committed position are taken first, as
+        history (no exchange is known yet, so nothing is judged); the engine's
+        entries follow. The records from the position on wait in the partition
+        group, merged with the input by append time.
+        """
+        started = time.perf_counter()
+        position = {
+            tp: restored.prices_position.get(tp.partition, prices.start[tp])
+            for tp in prices.partitions
+        }
+        for tp, at in position.items():
+            if at < prices.start[tp]:
+                log.warning(
+                    "task %d: its price position %s[%d]@%d is older than the price history "
+                    "read (from %d): the prices between are not taken",
+                    self.number,
+                    tp.topic,
+                    tp.partition,
+                    at,
+                    prices.start[tp],
+                )
+        history = sorted(
+            (r for tp in prices.partitions for r in prices.before(tp, position[tp])),
+            key=lambda r: (r.timestamp, r.partition, r.offset),
+        )
+        for record in history:
+            if isinstance(record.event, Price):
+                self.engine.take(record.event, _appended(record.timestamp))
+        for key, document in restored.entries.items():
+            self.engine.restore(key, document)
+        self.collector.prices_position = {tp.partition: at for tp, at in position.items()}
+        self.group = PartitionGroup(
+            [*self.inputs, *prices.partitions], self.context.max_idle.total_seconds()
+        )
+        for tp, at in position.items():
+            self.group.add(tp, prices.since(tp, at))
+        self.dirty = set(self.engine.exchanges)
+        self.restore_seconds = time.perf_counter() - started
+        log.info(
+            "task %d: restored %d changelog records (%d keys), %d exchanges, %d prices of "
+            "history, in %.2f s",
+            self.number,
+            restored.records,
+            len(restored.entries),
+            len(self.engine.exchanges),
+            len(history),
+            self.restore_seconds,
+        )
+
+    # -- records ----------------------------------------------------------------------
+
+    def process(self, now: float, budget: int) -> int:
+        """Take buffered records in append order, up to ``budget``; how many were taken."""
+        taken = 0
+        group, inputs = self.group, self.inputs
+        while taken < budget:
+            item = group.next(now)
+            if item is None:
+                break
+            tp, record = item
+            topic = inputs.get(tp)
+            if topic is None:
+                self._take_price(record)
+            else:
+                self._take_input(tp, topic, record)
+            taken += 1
+        return taken
+
+    def _take_input(self, tp: TopicPartition, topic: Topic, record: Any) -> None:
+        timing, lag, outcomes = self._intake[topic]
+        appended = _appended(record.timestamp)
+        started = time.perf_counter()
+        verdict = intake.take(
+            self.engine,
+            self.context.clock,
+            topic,
+            record.key,
+            record.value,
+            time.monotonic(),
+            wall_now=appended,
+            max_ahead=self.context.max_ahead,
+            appended=appended,
+        )
+        timing.observe(time.perf_counter() - started)
+        self.collector.consumed(tp, record.offset)
+        self.positions[tp] = record.offset + 1
+        if verdict.step is None or verdict.event_time is None:
+            self._reject(topic, tp.topic, tp.partition, record, verdict.error or "rejected")
+            return
+        outcomes[verdict.outcome].inc()
+        lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
+        self._apply(verdict.step)
+
+    def _take_price(self, record: PriceRecord) -> None:
+        accountable = record.partition % self.context.tasks == self.number
+        timing, lag, outcomes = self._intake[Topic.PRICES]
+        appended = _appended(record.timestamp)
+        started = time.perf_counter()
+        verdict = intake.take_decoded(
+            self.engine,
+            self.context.clock,
+            Topic.PRICES,
+            record.event,
+            time.monotonic(),
+            wall_now=appended,
+            max_ahead=self.context.max_ahead,
+            appended=appended,
+        )
+        self.collector.price_taken(record.partition, record.offset)
+        if not accountable:
+            if verdict.step is not None:
+                self._apply(verdict.step)
+            return
+        timing.observe(time.perf_counter() - started)
+        if verdict.step is None or verdict.event_time is None:
+            error = verdict.error or "rejected"
+            self._reject(Topic.PRICES, self.context.prices_topic, record.partition, record, error)
+            return
+        outcomes[verdict.outcome].inc()
+        lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
+        self._apply(verdict.step)
+
+    def _reject(self, topic: Topic, name: str, partition: int, record: Any, error: str) -> None:
+        metrics = self.context.metrics
+        metrics.events.labels(topic.value, Outcome.INVALID.value).inc()
+        metrics.deadletters.labels(topic.value).inc()
+        document = deadletter_record(
+            topic=name,
+            partition=partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            error=error,
+            received_at=datetime.now(UTC),
+        )
+        self.collector.send(self.context.deadletter, record.key, document)
+
+    def _apply(self, step: Step) -> None:
+        if step.writes:
+            self.collector.write(step.writes)
+        for change in step.changes:
+            self._publish(change)
+        if step.evaluated:
+            self.dirty.update(step.evaluated)
+            self.context.metrics.moments.inc(len(step.evaluated))
+
+    def _publish(self, change: StatusChange) -> None:
+        c = self.context
+        event = cloud_event(change, app_id=c.app_id, currency=c.currency)
+        body = json.dumps(c.signer.sign(event) if c.signer else event).encode()
+        key = change.exchange.encode()
+        self.collector.send(c.alerts, key, body, _CLOUDEVENT_HEADERS)
+        if change.touches_breach:
+            self.collector.send(c.breaches, key, body, _CLOUDEVENT_HEADERS)
+        c.metrics.alerts.labels(change.rule, change.status.value).inc()
+        log.info(
+            "%s/%s %s -> %s: %s",
+            change.exchange,
+            change.rule,
+            change.previous.value,
+            change.status.value,
+            change.assessment.reason,
+        )
+
+    # -- time passing -----------------------------------------------------------------
+
+    def idle(self, now: datetime) -> None:
+        """Append time has reached ``now`` with nothing left to read: judge the quiet."""
+        with self.context.metrics.evaluation.labels(SETTLE).time():
+            step = self.engine.idle(now)
+        self._apply(step)
+
+    def report(self) -> int:
+        """Publish the adequacy report of every exchange judged since the last; how many."""
+        dirty, self.dirty = self.dirty, set()
+        exchanges = self.engine.exchanges
+        sent = 0
+        for exchange in sorted(dirty):
+            if exchange not in exchanges:
+                continue
+            report = adequacy_report(self.engine, exchange)
+            self.context.metrics.record_report(report)
+            body = json.dumps(report.to_document()).encode()
+            self.collector.send(self.context.adequacy, exchange.encode(), body)
+            sent += 1
+        return sent
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The adequacy report of every exchange of the task, for ``/status``."""
+        return [
+            adequacy_report(self.engine, exchange).to_document()
+            for exchange in sorted(self.engine.exchanges)
+        ]
+
+
+def _appended(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)

@@ -1,0 +1,212 @@
+"""Exactly once, and replay's verdicts, from the real worker on the real broker.
+
+Each test compares what a ``read_committed`` reader of ``reserve.alerts`` sees
+with what ``replay`` prints for the records the broker holds (read back with
+their append timestamps, in the order the worker merges them: CONTRACT section
+8). Equal lists of CloudEvents, ids and bytes included, mean no change lost,
+none published twice and none that replay would not have made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import random
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from connectors.scenarios import dmm_incident, steady
+from connectors.simulator import encode
+from monitor.core.engine import Engine
+from monitor.core.events import Topic
+from monitor.core.policy import load_policy
+from monitor.replay import replay
+from monitor.worker.topics import INPUTS
+from tests.integration.harness import Deployment, Reader, WorkerProcess, uncommitted
+
+pytestmark = pytest.mark.kafka
+
+START = datetime(2024, 5, 31, 13, 0, tzinfo=UTC)
+
+
+def _records(prefix: str) -> list[tuple[str, bytes, bytes]]:
+    """The DMM incident beside three steady exchanges: breaches, recoveries and calm."""
+    incident = list(dmm_incident(START, seed=7, settle_minutes=10))
+    calm = list(steady(START - timedelta(minutes=5), seed=3, exchanges=3, duration=900))
+    merged = sorted(incident + calm, key=lambda r: r.value["ts"])
+    return [encode(record, prefix) for record in merged]
+
+
+async def _send(
+    bootstrap: str, records: list[tuple[str, bytes, bytes]], chunk: int = 0, pause: float = 0.0
+) -> None:
+    """Produce in order; with ``chunk``, ``pause`` seconds after every ``chunk`` records."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sent = []
+        for n, (topic, key, value) in enumerate(records, 1):
+            sent.append(await producer.send(topic, value, key=key))
+            if chunk and n % chunk == 0:
+                await asyncio.gather(*sent)
+                sent = []
+                await asyncio.sleep(pause)
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _dump(d: Deployment) -> list[str]:
+    """Every input record as a replay line with its timestamp, in the worker's merge order:
+    append time, then the task's partition order (trades, wallet balances, ledger, then
+    each prices partition), then offset."""
+    ranked = [t.value for t in INPUTS]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=d.bootstrap, group_id=None, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(d.topic(t.value), p)
+            for t in [*INPUTS, Topic.PRICES]
+            for p in range(d.partitions)
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        rows = []
+        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, records in batch.items():
+                name = tp.topic[len(d.prefix) :]
+                rank = ranked.index(name) if name in ranked else len(ranked) + tp.partition
+                for r in records:
+                    line = {
+                        "topic": name,
+                        "key": r.key.decode(),
+                        "value": json.loads(r.value),
+                        "timestamp": r.timestamp,
+                    }
+                    rows.append(((r.timestamp, rank, r.offset), json.dumps(line)))
+    finally:
+        await consumer.stop()
+    return [line for _, line in sorted(rows)]
+
+
+def _replayed(d: Deployment, lines: list[str]) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    replay(lines, Engine(load_policy(None), journal=False), out, app_id=d.app_id)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _by_subject(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each exchange and rule's changes in order (one exchange's alerts share a partition)."""
+    subjects: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        subjects.setdefault(alert["subject"], []).append(alert)
+    return subjects
+
+
+async def _caught_up(d: Deployment, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    inputs = [t.value for t in INPUTS]
+    while (left := await uncommitted(d, inputs)) > 0:
+        assert time.monotonic() < deadline, f"{left} input records never committed"
+        await asyncio.sleep(0.5)
+
+
+async def _published(d: Deployment) -> list[dict[str, Any]]:
+    """What a read_committed reader of reserve.alerts sees once the worker went quiet."""
+    async with Reader(
+        d.bootstrap, d.topic("reserve.alerts"), isolation_level="read_committed"
+    ) as r:
+        records = await r.settle(quiet=3.0)
+    return [json.loads(record.value) for record in records]
+
+
+async def _assert_as_replayed(d: Deployment) -> list[dict[str, Any]]:
+    await _caught_up(d)
+    await asyncio.sleep(1.0)  # the last quiet gaps close, and their commit
+    published = await _published(d)
+    expected = _replayed(d, await _dump(d))
+    assert any(a["data"]["status"] == "breach" for a in expected)  # the incident shows
+    ids = [a["id"] for a in published]
+    assert len(ids) == len(set(ids)), "a change published twice"
+    assert _by_subject(published) == _by_subject(expected)
+    return published
+
+
+async def test_a_backlog_and_a_live_feed_give_replays_changes(
+    bootstrap: str, log_dir: Path
+) -> None:
+    live, backlog = Deployment(bootstrap), Deployment(bootstrap)
+    worker = WorkerProcess(live, log_dir, "live").start()
+    try:
+        # live: chunks with pauses longer than the quiet gap, judged by the worker's clock
+        await _send(bootstrap, _records(live.prefix), chunk=150, pause=0.25)
+        await _assert_as_replayed(live)
+    finally:
+        worker.stop()
+    await _send(bootstrap, _records(backlog.prefix), chunk=150, pause=0.25)
+    worker = WorkerProcess(backlog, log_dir, "backlog").start()  # everything waits for it
+    try:
+        await _assert_as_replayed(backlog)
+    finally:
+        worker.stop()
+
+
+async def test_a_worker_killed_at_any_point_publishes_each_change_exactly_once(
+    deployment: Deployment, log_dir: Path
+) -> None:
+    worker = WorkerProcess(deployment, log_dir).start()
+    records = _records(deployment.prefix)
+    sending = asyncio.create_task(_send(deployment.bootstrap, records, chunk=50, pause=0.1))
+    rng = random.Random(11)
+    kills = 0
+    try:
+        while not sending.done() and kills < 4:
+            await asyncio.sleep(rng.uniform(0.5, 2.5))
+            worker.kill()  # SIGKILL: no commit, no goodbye to the group
+            kills += 1
+            worker.start(timeout=90)
+        await sending
+        assert kills >= 2, "the feed ended before the worker was killed twice"
+        await _assert_as_replayed(deployment)
+    finally:
+        sending.cancel()
+        worker.stop()
+
+
+async def test_a_paused_worker_is_fenced_when_it_resumes_and_writes_nothing_more(
+    deployment: Deployment, log_dir: Path
+) -> None:
+    first = WorkerProcess(deployment, log_dir, "first").start()
+    second = WorkerProcess(deployment, log_dir, "second").start()
+    records = _records(deployment.prefix)
+    half = len(records) // 2
+    try:
+        await _send(deployment.bootstrap, records[:half], chunk=100, pause=0.05)
+        assert first.process is not None
+        first.process.send_signal(signal.SIGSTOP)  # past the session timeout (6 s)
+        await asyncio.sleep(1.0)
+        sending = asyncio.create_task(
+            _send(deployment.bootstrap, records[half:], chunk=100, pause=0.05)
+        )
+        await asyncio.sleep(12.0)  # the group moves the first worker's tasks to the second
+        first.process.send_signal(signal.SIGCONT)
+        await sending
+        await _assert_as_replayed(deployment)
+        log = first.log(400)
+        assert "fenced" in log, log
+    finally:
+        if first.process is not None and first.process.poll() is None:
+            first.process.send_signal(signal.SIGCONT)
+        first.stop()
+        second.stop()
