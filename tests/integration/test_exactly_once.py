@@ -28,7 +28,8 @@ from monitor.core.engine import Engine
 from monitor.core.events import Topic
 from monitor.core.policy import load_policy
 from monitor.replay import replay
-from monitor.worker.topics import INPUTS
+from monitor.settings import Settings
+from monitor.worker.topics import INPUTS, ensure_topics
 from tests.integration.harness import Deployment, Reader, WorkerProcess, uncommitted
 
 pytestmark = pytest.mark.kafka
@@ -82,7 +83,7 @@ async def _dump(d: Deployment) -> list[str]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         rows = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
             batch = await consumer.getmany(timeout_ms=500)
             for tp, records in batch.items():
                 name = tp.topic[len(d.prefix) :]
@@ -98,6 +99,16 @@ async def _dump(d: Deployment) -> list[str]:
     finally:
         await consumer.stop()
     return [line for _, line in sorted(rows)]
+
+
+def _settings(d: Deployment) -> Settings:
+    environment = {
+        "KAFKA_BOOTSTRAP_SERVERS": d.bootstrap,
+        "RESERVE_MONITOR_TOPIC_PREFIX": d.prefix,
+        "RESERVE_MONITOR_APP_ID": d.app_id,
+        "RESERVE_MONITOR_PARTITIONS": str(d.partitions),
+    }
+    return Settings.model_validate(environment)
 
 
 def _replayed(d: Deployment, lines: list[str]) -> list[dict[str, Any]]:
@@ -154,6 +165,7 @@ async def test_a_backlog_and_a_live_feed_give_replays_changes(
         await _assert_as_replayed(live)
     finally:
         worker.stop()
+    await ensure_topics(_settings(backlog))  # as a worker would: co-partitioned, LogAppendTime
     await _send(bootstrap, _records(backlog.prefix), chunk=150, pause=0.25)
     worker = WorkerProcess(backlog, log_dir, "backlog").start()  # everything waits for it
     try:
