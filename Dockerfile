@@ -20,7 +20,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # BuildKit (Docker's default builder) mounts the wheels for the install: they stay out of the image
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels reserve-monitor
-# Faust writes its data directory under the working directory: the user's own home
+# an unprivileged user of its own; the worker writes nothing to disk (its state is in Kafka)
 RUN groupadd --system --gid 10001 monitor \
  && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/monitor monitor
 USER 10001:10001

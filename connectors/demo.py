@@ -378,7 +378,7 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
         return f"(cannot read {path}: {error})"
-    # Faust hides and shows the cursor even when writing to a file.
+    # a terminal's control sequences (cursor, colours) are of no use in a log excerpt
     text = _CONTROL.sub("", text)
     tail = text.splitlines()[-lines:]
     return "\n".join("    " + line for line in tail) or "    (empty)"
@@ -763,7 +763,7 @@ async def _delete_topics(bootstrap: str, prefixes: Sequence[str]) -> int:
 
 
 def remove_topics(bootstrap: str, prefixes: Sequence[str]) -> int:
-    """Delete the run's topics (its prefix, and Faust's under the app id); how many went."""
+    """Delete the run's topics (its prefix, and its changelog under the app id); how many went."""
     try:
         return asyncio.run(asyncio.wait_for(_delete_topics(bootstrap, prefixes), 20))
     except Exception as error:

@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reset",
         help="rewind an application's input offsets and delete its changelogs (stop its workers)",
         description="Rewind the group's committed offsets on the input topics and delete its "
-        "changelog topics (and the Faust worker's, if present), so the next workers rebuild "
+        "changelog topics (and the legacy worker's, if present), so the next workers rebuild "
         "their state from the input topics. Refused while the group has members. Topics come "
         "from the environment, as for the worker. See docs/operations-reset.md.",
     )

@@ -15,9 +15,9 @@ Two halves:
   aiokafka's admin client and a consumer, plans, and unless it is a dry run
   commits the offsets and deletes the topics.
 
-The topics deleted are the worker's changelog and the Faust worker's internal
+The topics deleted are the worker's changelog and the legacy worker's internal
 topics of the same app id, when present: a reset is also the way from the
-Faust worker to this one. Output topics and ``market.prices`` are never
+legacy worker to this one. Output topics and ``market.prices`` are never
 touched; ``market.prices`` is read by every worker outside the group.
 """
 
@@ -42,8 +42,9 @@ from monitor.worker.changelog import changelog_topic
 from monitor.worker.connection import aiokafka_security
 from monitor.worker.topics import INPUTS
 
-# the Faust worker's internal topics: its two tables' changelogs and its assignor's topic
-_FAUST_SUFFIXES = ("state-changelog", "prices-changelog", "__assignor-__leader")
+# the internal topics of the legacy worker (on a stream framework, up to 0.1): its two
+# tables' changelogs and its assignor's topic
+_LEGACY_SUFFIXES = ("state-changelog", "prices-changelog", "__assignor-__leader")
 _UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION: deleted by someone else meanwhile
 
 
@@ -61,8 +62,8 @@ def input_topics(settings: Settings) -> tuple[str, ...]:
 
 
 def internal_topics(app_id: str) -> tuple[str, ...]:
-    """Every changelog an application of this id may have: this worker's, then Faust's."""
-    return (changelog_topic(app_id), *(f"{app_id}-{suffix}" for suffix in _FAUST_SUFFIXES))
+    """Every changelog an application of this id may have: this worker's, then legacy's."""
+    return (changelog_topic(app_id), *(f"{app_id}-{suffix}" for suffix in _LEGACY_SUFFIXES))
 
 
 @dataclass(frozen=True)

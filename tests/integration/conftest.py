@@ -24,8 +24,7 @@ def bootstrap() -> Iterator[str]:
     """A broker on KAFKA_PORT (19092 for tests): reused if running, else started and stopped.
 
     One the session started is wiped when it stops: the topics of run after run
-    (thousands of partitions) slow every group join, and a new worker's first join
-    has been seen to stall in Faust on such a broker.
+    (thousands of partitions) slow every group join.
     """
     with local_broker(KAFKA, TEST_PORT, wipe=True) as address:
         yield address

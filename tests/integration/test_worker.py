@@ -221,10 +221,8 @@ async def test_a_killed_worker_restarts_with_its_state(deployment: Deployment, l
     assert history == [("unknown", "ok"), ("ok", "breach"), ("breach", "ok")]
 
 
-def test_the_worker_serves_its_own_pages_and_none_of_faust_s_table_pages(
-    worker: WorkerProcess,
-) -> None:
-    # Faust's /table/ would hand out the state tables' entries by key to anyone
+def test_the_worker_serves_its_own_pages_and_no_others(worker: WorkerProcess) -> None:
+    # no page hands out state by key, or the internals' statistics, to anyone who asks
     for path in ("/table/", "/table/state/", "/router/", "/stats/"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             worker.get(path)
