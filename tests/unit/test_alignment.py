@@ -107,3 +107,34 @@ def test_equal_timestamps_go_in_partition_order_then_offset() -> None:
 def test_a_negative_wait_is_refused() -> None:
     with pytest.raises(ValueError, match="max_idle"):
         PartitionGroup(PARTITIONS, max_idle=-1)
+
+
+def test_a_cleared_partition_is_read_again_from_its_commit_and_nothing_is_taken_twice() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.0)
+    group.add("trades-3", _log([1, 4, 6]))
+    group.add("wallets-3", _log([2, 5]))
+    assert group.next(0.0) == ("trades-3", Record(1, 0))
+    # a rebalance: what trades-3 buffered is dropped; the consumer fetches it again
+    group.clear("trades-3")
+    assert group.buffered_in("trades-3") == 0
+    assert group.next(0.0) == ("wallets-3", Record(2, 0))
+    group.add("trades-3", _log([1, 4, 6])[1:])  # from its committed offset, 1
+    taken = [group.next(0.0) for _ in range(4)]
+    assert taken == [
+        ("trades-3", Record(4, 1)),
+        ("wallets-3", Record(5, 1)),
+        ("trades-3", Record(6, 2)),
+        None,
+    ]
+
+
+def test_a_group_is_caught_up_only_with_nothing_buffered_and_nothing_left_to_read() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    assert group.caught_up
+    group.add("ledger-3", _log([3]))
+    assert not group.caught_up  # a record is buffered
+    assert group.next(0.0) == ("ledger-3", Record(3, 0))
+    group.lagging("wallets-3", True)
+    assert not group.caught_up  # the broker holds more of wallets-3
+    group.lagging("wallets-3", False)
+    assert group.caught_up
