@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.engine import Engine, Outcome, Step, journal_key
+from monitor.core.events import Price
 from monitor.core.output.report import adequacy_report
 from monitor.core.policy import Policy, load_policy, parse_policy
 from monitor.core.state.recent import BLOCK
@@ -555,3 +557,53 @@ def test_restore_from_any_history_gives_the_same_future(
     last = max(event(doc).ts for doc in before + after)
     wake = [reserve_fund(BILLION, exchange=x, when=last + timedelta(seconds=1)) for x in EXCHANGES]
     _assert_same_future(original, restored, after + wake)
+
+
+# append-time gaps between records, in ms: within and beyond the quiet gap (100 ms)
+append_gaps = st.lists(st.sampled_from([0, 1, 40, 99, 100, 150, 2_000]), min_size=40, max_size=40)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    docs=st.lists(documents, min_size=2, max_size=35),
+    gaps=append_gaps,
+    cut=st.integers(min_value=1, max_value=34),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_a_task_restored_at_any_record_with_quiet_gaps_judges_as_if_never_stopped(
+    docs: list[Doc], gaps: list[int], cut: int, seed: int
+) -> None:
+    """The worker's restore: prices before the cut taken again as history (they are read
+    back from market.prices, not journalled), then the journal of everything else; the
+    records after the cut then give the same changes, quiet gaps and all."""
+    cut = min(cut, len(docs) - 1)
+    appended = list(
+        itertools.accumulate(
+            gaps[: len(docs)], lambda last, gap: last + timedelta(milliseconds=gap), initial=T0
+        )
+    )[1:]
+    events = [event(doc) for doc in docs]
+    policy = load_policy()
+    original = Engine(policy, max_idle=timedelta(milliseconds=100))
+    journal: dict[str, Any] = {}
+    _journal(
+        [original.take(e, stamp) for e, stamp in zip(events[:cut], appended, strict=False)], journal
+    )
+    restored = Engine(policy, max_idle=timedelta(milliseconds=100))
+    for e, stamp in zip(events[:cut], appended, strict=False):
+        if isinstance(e, Price):
+            restored.take(e, stamp)
+    entries = [(k, v) for k, v in journal.items() if not k.startswith('["price"')]
+    random.Random(seed).shuffle(entries)
+    for key, value in entries:
+        restored.restore(key, value)
+    rest = list(zip(events[cut:], appended[cut:], strict=False))
+    expected = [original.take(e, stamp) for e, stamp in rest] + [original.finish()]
+    actual = [restored.take(e, stamp) for e, stamp in rest] + [restored.finish()]
+    assert [s.outcome for s in actual] == [s.outcome for s in expected]
+    assert _comparable(actual) == _comparable(expected)
