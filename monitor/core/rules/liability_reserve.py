@@ -105,6 +105,11 @@ class LiabilityReserve:
         state = view.state
         if state.awaiting:
             return False
+        # a trade dated before the trades feed's allowed age (a first trade, late) makes the
+        # feed stale: the full assessment says so
+        last_trade = state.feeds.get(Feed.TRADES)
+        if last_trade is not None and view.now - last_trade > self.params.max_trades_age:
+            return False
         volume = state.trading_volume(view.now)
         return _ctx.multiply(self.params.volume_rate, volume) <= self._largest_without_volume
 

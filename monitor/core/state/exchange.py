@@ -137,7 +137,12 @@ class Exchange:
         # assets whose next price (dated after the clock) was taken before it depended on them
         self._future: dict[str, datetime] = {}
         self._late: list[dict[str, str]] = []  # records applied late to the open moment
-        self._journalled_clock: tuple[datetime | None, bool, float | None] = (None, False, None)
+        self._journalled_clock: tuple[datetime | None, bool, float | None, int] = (
+            None,
+            False,
+            None,
+            0,
+        )
 
     # -- records --------------------------------------------------------------------
 
@@ -269,15 +274,16 @@ class Exchange:
             self._catch_up(moment)
 
     def journal_clock(self, step: Step) -> None:
-        """Journal the clock, whether its moment is open and the latest append time, if
-        changed: a restored exchange's open moment is judged after the same quiet gap."""
+        """Journal the clock, whether its moment is open, the latest append time and the
+        records applied late to the open moment, if changed: a restored exchange's open
+        moment is judged after the same quiet gap, with the same evidence."""
         if not self.journal:
             return
-        state = (self.clock, self.open, self.last_append)
+        state = (self.clock, self.open, self.last_append, len(self._late))
         if state != self._journalled_clock and self.clock is not None:
             self._journalled_clock = state
             step.writes.append(
-                journal.clock(self.exchange, self.clock, self.open, self.last_append)
+                journal.clock(self.exchange, self.clock, self.open, self.last_append, self._late)
             )
 
     # -- trades ---------------------------------------------------------------------
@@ -568,6 +574,7 @@ class Exchange:
             if entry.kind is journal.Kind.CLOCK:
                 self.clock, is_open = entry.moment(), bool(entry.document["open"])
                 self.last_append = entry.document.get("appended")
+                self._late = list(entry.document.get("late", ()))
         if self.clock is None:  # a journal of an older version: the newest time it holds
             times = [
                 entry.moment()
@@ -582,7 +589,7 @@ class Exchange:
         self.volume.evicted()
         self.open = is_open
         self.changed = Inputs.ALL  # every rule runs at its next judgment
-        self._journalled_clock = (self.clock, is_open, self.last_append)
+        self._journalled_clock = (self.clock, is_open, self.last_append, len(self._late))
 
     def _put_back(self, entry: journal.Entry) -> None:
         kind, parts = entry.kind, entry.parts

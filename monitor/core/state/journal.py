@@ -19,7 +19,8 @@ kind        key after the exchange                  document
 ``volume``  bucket number                           ``amount`` (and the last trade's id)
 ``feed``    feed name                               ``ts`` of its newest record
 ``clock``                                           ``ts``, whether its moment is ``open``, and
-                                                    the append time of its latest record
+                                                    the append time of its latest record, and
+                                                    the records applied late to the open moment
 ``awaiting`` currency                               the trades waiting for its first price
 ``seen``    block number                            ``ids`` with their numbers
 ``rule``    rule id                                 ``status``, ``changes``, ``pending``
@@ -106,10 +107,18 @@ def feed(exchange: str, name: str, moment: datetime) -> Write:
     return journal_key(Kind.FEED, exchange, name), {"ts": moment.isoformat()}
 
 
-def clock(exchange: str, moment: datetime, is_open: bool, appended: float | None) -> Write:
+def clock(
+    exchange: str,
+    moment: datetime,
+    is_open: bool,
+    appended: float | None,
+    late: list[dict[str, str]],
+) -> Write:
     document: dict[str, Any] = {"ts": moment.isoformat(), "open": is_open}
     if appended is not None:
         document["appended"] = appended
+    if late:
+        document["late"] = list(late)
     return journal_key(Kind.CLOCK, exchange), document
 
 
