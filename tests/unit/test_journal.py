@@ -91,8 +91,12 @@ def test_the_clock_moves_only_forward_and_the_trades_feed_only_when_it_moves() -
     older = e.take(event(trade(BILLION, when=at(minutes=10))))  # within the window: applied
     assert older.outcome is Outcome.APPLIED
     assert "feed" not in _kinds(older)
-    # a late record re-opens the newest moment; the clock stays there
-    assert journal_entries(older, "clock") == [{"ts": at(minutes=30).isoformat(), "open": True}]
+    # a late record re-opens the newest moment; the clock stays there, and the moment's
+    # evidence will list the late record, after a restart too
+    late = {"record": "trade", "key": "t-3", "ts": "2024-05-31T13:10:00Z"}
+    assert journal_entries(older, "clock") == [
+        {"ts": at(minutes=30).isoformat(), "open": True, "late": [late]}
+    ]
     assert journal_entries(e.finish(), "clock") == [
         {"ts": at(minutes=30).isoformat(), "open": False}
     ]
