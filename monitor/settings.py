@@ -76,9 +76,6 @@ class Settings(KafkaClientSettings):
     # how often the worker takes the prices other workers consumed, publishes the
     # adequacy reports of the exchanges judged and refreshes the gauges
     tick_seconds: float = Field(1.0, gt=0, alias="RESERVE_MONITOR_TICK_SECONDS")
-    # how often the worker checks for exchanges whose input has gone quiet, so their
-    # newest moment is judged (see max_idle_seconds)
-    settle_seconds: float = Field(0.05, gt=0, alias="RESERVE_MONITOR_SETTLE_SECONDS")
     # how long of append time an exchange's input stays quiet before its newest moment is
     # judged (CONTRACT section 8); it bounds alert latency from below
     max_idle_seconds: float = Field(0.1, ge=0, alias="RESERVE_MONITOR_MAX_IDLE_SECONDS")
@@ -101,9 +98,3 @@ class Settings(KafkaClientSettings):
     def topic(self, name: str) -> str:
         """The full name of a contract topic under this deployment's prefix."""
         return f"{self.topic_prefix}{name}"
-
-    @property
-    def broker_url(self) -> str:
-        return ",".join(
-            f"kafka://{server.strip()}" for server in self.kafka_bootstrap_servers.split(",")
-        )

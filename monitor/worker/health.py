@@ -82,7 +82,7 @@ def assess(
         return Health(
             False,
             f"stalled: the worker's timer last ran {since_tick:.0f} s ago (limit "
-            f"{tick_limit:.0f} s); a journal flush waits for Kafka or the event loop is blocked",
+            f"{tick_limit:.0f} s); a commit waits for Kafka or the event loop is blocked",
         )
     if rebalancing:
         return Health(False, "rebalancing: partitions are being reassigned and state recovered")
@@ -108,7 +108,7 @@ def liveness(*, since_tick: float | None, tick_limit: float) -> Health:
         return Health(
             False,
             f"stalled: the worker's timer last ran {since_tick:.0f} s ago (limit "
-            f"{tick_limit:.0f} s); the event loop is blocked or a flush waits forever",
+            f"{tick_limit:.0f} s); the event loop is blocked or a commit waits forever",
         )
     return HEALTHY
 

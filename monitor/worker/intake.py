@@ -53,8 +53,8 @@ def ahead_of_clock(
         return None
     return InvalidEvent(
         "ts",
-        f"{rfc3339(event_time)} is {math.ceil(ahead.total_seconds())} s ahead of this "
-        f"worker's clock ({rfc3339(wall_now.replace(microsecond=0))}); at most "
+        f"{rfc3339(event_time)} is {math.ceil(ahead.total_seconds())} s ahead of the "
+        f"time its record was appended ({rfc3339(wall_now.replace(microsecond=0))}); at most "
         f"{max_ahead.total_seconds():g} s is accepted (RESERVE_MONITOR_MAX_FUTURE_SECONDS)",
     )
 

@@ -232,10 +232,17 @@ class Worker:
         )
         for task, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, ProducerFenced):
-                log.warning(
-                    "task %d: fenced, a newer owner has started it; dropped here", task.number
-                )
-                await self._close([task.number])
+                assigned = self.consumer.assignment()
+                if any(tp in assigned for tp in task.inputs):
+                    # the group gave it back to this worker after another had started it:
+                    # what is in Kafka is the truth; open it again from there
+                    log.warning("task %d: fenced while still assigned here; reopening", task.number)
+                    await self._rebuild(task.number)
+                else:
+                    log.warning(
+                        "task %d: fenced, a newer owner has started it; dropped here", task.number
+                    )
+                    await self._close([task.number])
             elif isinstance(outcome, BaseException):
                 log.error(
                     "task %d: commit failed (%s: %s); rebuilding it from its changelog",
@@ -286,7 +293,11 @@ class Worker:
                 for p, at in r.prices_position.items()
                 if p == tp.partition
             }
-            await self.prices.read_to(positions, timeout=60.0)
+            # the tasks kept take what this read brings in their turn; the new ones find it
+            # in the log
+            for tp, records in (await self.prices.read_to(positions, timeout=60.0)).items():
+                for task in self.tasks.values():
+                    task.group.add(tp, records)
         except BaseException:
             for collector in collectors.values():
                 await collector.close()
@@ -364,9 +375,9 @@ class Worker:
                     end = self.consumer.highwater(tp)
                     if end is None:
                         continue
-                    done = task.positions.get(tp)
-                    if done is None:
-                        done = await self.consumer.position(tp) - task.group.buffered_in(tp)
+                    # the consumer's position is past transaction markers; less what waits
+                    # in the task's buffer, it is what the task has taken
+                    done = await self.consumer.position(tp) - task.group.buffered_in(tp)
                     lag = worker_metrics.PartitionLag(topic.value, tp.partition, max(0, end - done))
                     lags.append(lag)
             prices = self.prices.consumer

@@ -152,16 +152,21 @@ class PriceReader:
             fetched[tp] = read
         return fetched
 
-    async def read_to(self, positions: dict[TopicPartition, int], timeout: float) -> None:
+    async def read_to(
+        self, positions: dict[TopicPartition, int], timeout: float
+    ) -> dict[TopicPartition, list[PriceRecord]]:
         """Read until every partition's position is at least ``positions`` (a restored
-        task's), or ``timeout`` seconds pass."""
+        task's), or ``timeout`` seconds pass; the records read, as :meth:`fetch` gives them."""
+        fetched: dict[TopicPartition, list[PriceRecord]] = {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             behind = [tp for tp, at in positions.items() if await self.consumer.position(tp) < at]
             if not behind:
-                return
-            await self.fetch(timeout_ms=100)
+                return fetched
+            for tp, records in (await self.fetch(timeout_ms=100)).items():
+                fetched.setdefault(tp, []).extend(records)
         log.warning("prices: not read up to %s within %g s", positions, timeout)
+        return fetched
 
     async def lagging(self, tp: TopicPartition) -> bool:
         """Whether the broker holds committed records of ``tp`` beyond those read."""

@@ -83,8 +83,6 @@ class Task:
         }
         self.group: PartitionGroup[TopicPartition, Any] = PartitionGroup([], 0.0)
         self.dirty: set[str] = set()
-        # the next offset to take of each input partition, once one was taken
-        self.positions: dict[TopicPartition, int] = {}
         self.restore_seconds = 0.0
         m = context.metrics
         self._intake = {
@@ -186,7 +184,6 @@ class Task:
         )
         timing.observe(time.perf_counter() - started)
         self.collector.consumed(tp, record.offset)
-        self.positions[tp] = record.offset + 1
         if verdict.step is None or verdict.event_time is None:
             self._reject(topic, tp.topic, tp.partition, record, verdict.error or "rejected")
             return

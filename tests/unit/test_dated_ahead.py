@@ -101,7 +101,7 @@ def test_an_event_of_any_kind_dated_far_ahead_is_invalid_and_changes_nothing(
     outcome, error = _take(engine, clock, document)
     assert outcome is Outcome.INVALID
     assert error == (
-        "ts: 2099-01-01T00:00:00Z is 2353747800 s ahead of this worker's clock "
+        "ts: 2099-01-01T00:00:00Z is 2353747800 s ahead of the time its record was appended "
         "(2024-05-31T13:10:00Z); at most 300 s is accepted (RESERVE_MONITOR_MAX_FUTURE_SECONDS)"
     )
     # the time every figure is judged at, and every figure, are as before
@@ -125,7 +125,7 @@ def test_one_second_beyond_the_tolerance_is_invalid() -> None:
     outcome, error = _take(engine, clock, wallet("96000", when=beyond))
     assert outcome is Outcome.INVALID
     assert error is not None and error.startswith(
-        "ts: 2024-05-31T13:15:01Z is 301 s ahead of this worker's clock"
+        "ts: 2024-05-31T13:15:01Z is 301 s ahead of the time its record was appended"
     )
     assert engine.clock == T0
     assert adequacy_report(engine, "dmm").to_document() == before
@@ -167,7 +167,7 @@ def test_ahead_of_clock_names_the_field_the_distance_and_the_setting() -> None:
     assert isinstance(error, InvalidEvent)
     assert error.field == "ts"
     assert error.message == (
-        "2024-05-31T14:10:00Z is 3600 s ahead of this worker's clock (2024-05-31T13:10:00Z); "
+        "2024-05-31T14:10:00Z is 3600 s ahead of the time its record was appended (2024-05-31T13:10:00Z); "
         "at most 90.5 s is accepted (RESERVE_MONITOR_MAX_FUTURE_SECONDS)"
     )
 
