@@ -126,12 +126,12 @@ class Engine:
         known = exchange is not None
         if exchange is None:
             exchange = self._new_exchange(event.exchange)
-        exchange.take(event, step)
+        exchange.take(event, step, seconds)
         if step.outcome is not Outcome.APPLIED:
             if not known:  # nothing of it is journalled: a rebuilt engine would not have it
                 self._forget_one(event.exchange)
             return step
-        self._opened(exchange, seconds, step)
+        self._opened(exchange, seconds)
         return step
 
     def idle(self, now: datetime) -> Step:
@@ -249,18 +249,14 @@ class Engine:
             step.writes.append(journal.price(price))
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]
-            exchange.take_price(price, step)
-            self._opened(exchange, appended, step)
+            exchange.take_price(price, step, appended)
+            self._opened(exchange, appended)
 
-    def _opened(self, exchange: Exchange, appended: float | None, step: Step) -> None:
-        """``exchange`` took a record appended at ``appended``: its quiet gap starts again."""
-        if appended is None:
-            return
-        last = exchange.last_append
-        if last is None or appended > last:  # its quiet gap runs from its latest record
-            exchange.last_append = last = appended
-            exchange.journal_clock(step)
-        heapq.heappush(self._quiet, (last, exchange.exchange))
+    def _opened(self, exchange: Exchange, appended: float | None) -> None:
+        """``exchange`` took a record appended at ``appended``: its quiet gap starts again,
+        from its latest append time (which the exchange keeps and journals)."""
+        if appended is not None and exchange.last_append is not None:
+            heapq.heappush(self._quiet, (exchange.last_append, exchange.exchange))
 
     def _pass_quiet(self, now: float, step: Step) -> None:
         """Judge the open moments of exchanges quiet for ``max_idle`` of append time by ``now``."""

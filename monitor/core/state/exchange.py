@@ -137,6 +137,7 @@ class Exchange:
         # assets whose next price (dated after the clock) was taken before it depended on them
         self._future: dict[str, datetime] = {}
         self._late: list[dict[str, str]] = []  # records applied late to the open moment
+        self._clock_text: tuple[datetime | None, str] = (None, "")
         self._journalled_clock: tuple[datetime | None, bool, float | None, int] = (
             None,
             False,
@@ -146,8 +147,14 @@ class Exchange:
 
     # -- records --------------------------------------------------------------------
 
-    def take(self, event: Trade | WalletBalance | LedgerEvent, step: Step) -> None:
-        """Apply one of the exchange's own records; ``step.outcome`` says how it counts."""
+    def take(
+        self,
+        event: Trade | WalletBalance | LedgerEvent,
+        step: Step,
+        appended: float | None = None,
+    ) -> None:
+        """Apply one of the exchange's own records, appended at ``appended`` (seconds);
+        ``step.outcome`` says how it counts."""
         if event.event_id in self.seen:
             step.outcome = Outcome.DUPLICATE
             return
@@ -160,6 +167,7 @@ class Exchange:
         if step.outcome is not Outcome.APPLIED:
             return
         self.open = True
+        self._appended(appended)
         if not self.journal:
             self.seen.remember(event.event_id)
             return
@@ -169,7 +177,7 @@ class Exchange:
             step.writes.append(journal.seen_gone(self.exchange, dropped))
         self.journal_clock(step)
 
-    def take_price(self, price: Price, step: Step) -> None:
+    def take_price(self, price: Price, step: Step, appended: float | None = None) -> None:
         """A new price of an asset this exchange depends on (the newest of its asset)."""
         self._arrive(price.ts, step, "price", price.asset)
         held = self.valuer.latest.get(price.asset)
@@ -177,12 +185,22 @@ class Exchange:
             self._revalue(price)
         self._future.pop(price.asset, None)
         self.open = True
+        self._appended(appended)
         self.journal_clock(step)
+
+    def _appended(self, appended: float | None) -> None:
+        """Its quiet gap runs from its latest record's append time."""
+        if appended is not None and (self.last_append is None or appended > self.last_append):
+            self.last_append = appended
 
     # -- moments --------------------------------------------------------------------
 
-    def judge(self, step: Step) -> None:
-        """Judge the open moment: every rule whose inputs or deadline call for it."""
+    def judge(self, step: Step, *, journal_clock: bool = True) -> None:
+        """Judge the open moment: every rule whose inputs or deadline call for it.
+
+        ``journal_clock`` False: the record that closed the moment journals the clock
+        itself, a moment later (one clock entry per record, not two).
+        """
         moment = self.clock
         assert moment is not None
         self.open = False
@@ -254,7 +272,8 @@ class Exchange:
         step.evaluated.append(self.exchange)
         if self.journal:
             step.writes.extend(journal.volume_gone(self.exchange, b) for b in self.volume.evicted())
-            self.journal_clock(step)
+            if journal_clock:
+                self.journal_clock(step)
 
     def _arrive(self, moment: datetime, step: Step, record: str, *key: str) -> None:
         """A record dated ``moment`` is applied: a later one opens a moment of its own
@@ -268,7 +287,7 @@ class Exchange:
     def _enter(self, moment: datetime, step: Step) -> None:
         """Move the clock on to ``moment``, judging the moment it closes first."""
         if self.open:
-            self.judge(step)
+            self.judge(step, journal_clock=False)
         self.clock = moment
         if self._future:
             self._catch_up(moment)
@@ -282,8 +301,12 @@ class Exchange:
         state = (self.clock, self.open, self.last_append, len(self._late))
         if state != self._journalled_clock and self.clock is not None:
             self._journalled_clock = state
+            if self._clock_text[0] != self.clock:  # the same text for many records
+                self._clock_text = (self.clock, self.clock.isoformat())
             step.writes.append(
-                journal.clock(self.exchange, self.clock, self.open, self.last_append, self._late)
+                journal.clock(
+                    self.exchange, self._clock_text[1], self.open, self.last_append, self._late
+                )
             )
 
     # -- trades ---------------------------------------------------------------------

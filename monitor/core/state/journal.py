@@ -109,12 +109,13 @@ def feed(exchange: str, name: str, moment: datetime) -> Write:
 
 def clock(
     exchange: str,
-    moment: datetime,
+    moment: str,
     is_open: bool,
     appended: float | None,
     late: list[dict[str, str]],
 ) -> Write:
-    document: dict[str, Any] = {"ts": moment.isoformat(), "open": is_open}
+    """``moment`` is the clock in ISO 8601 (``datetime.isoformat``)."""
+    document: dict[str, Any] = {"ts": moment, "open": is_open}
     if appended is not None:
         document["appended"] = appended
     if late:
