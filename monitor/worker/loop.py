@@ -61,6 +61,8 @@ _MAX_RECORDS = 5_000
 _POLL_MS = 50
 # a task commits at least this often while it takes records (Kafka Streams: 100 ms under EOS)
 COMMIT_SECONDS = 0.1
+# how much earlier than the consumer stamps it a fetch answer may have been written
+_NETWORK_SECONDS = 0.02
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
 _RETRY_SECONDS = 0.5
 
@@ -105,6 +107,7 @@ class Worker:
         self.rebalancing = False
         self.last_tick = 0.0
         self.last_fetch: float | None = None
+        self._busy = 0.0  # how long the loop's last turn took, seconds
         self._stopping = asyncio.Event()
         self.price_partitions = price_partitions
         # made in run(): a client made outside it would be left unclosed if the start fails
@@ -155,7 +158,9 @@ class Worker:
             while not self._stopping.is_set():
                 batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)
                 async with self.lock:
+                    started = time.monotonic()
                     await self._turn(batch)
+                    self._busy = time.monotonic() - started
                     now = time.monotonic()
                     if now - last_commit >= COMMIT_SECONDS:
                         await self._commit_all()
@@ -206,8 +211,16 @@ class Worker:
         return stable is None or await consumer.position(tp) < stable
 
     def _appended_now(self, task: Task) -> datetime | None:
-        """The append time up to which ``task`` has read everything: its partitions'
-        oldest latest fetch answer (a fetch answers with all that was appended before)."""
+        """The append time up to which ``task`` has surely read everything.
+
+        A fetch answers with all that was appended before the broker wrote the answer.
+        The consumer stamps an answer when it handles it, which may be as late as the
+        end of the loop's last turn (the answer waits while the turn runs), so the
+        oldest stamp of the task's partitions, less the last turn's length and a margin
+        for the network, is when the broker had written them all, at the latest.
+        Judging quiet exchanges later than that costs latency; earlier would cut a
+        moment before a record appended in time to be in it, which replay would not.
+        """
         stamps = []
         for tp in task.inputs:
             if tp not in self.consumer.assignment():
@@ -219,7 +232,8 @@ class Worker:
         prices = self.prices.last_poll()
         if prices is None:
             return None
-        return datetime.fromtimestamp(min([*stamps, prices]), UTC)
+        newest_safe = min([*stamps, prices]) - self._busy - _NETWORK_SECONDS
+        return datetime.fromtimestamp(newest_safe, UTC)
 
     # -- committing -------------------------------------------------------------------
 

@@ -150,8 +150,29 @@ async def _assert_as_replayed(d: Deployment) -> list[dict[str, Any]]:
     assert any(a["data"]["status"] == "breach" for a in expected)  # the incident shows
     ids = [a["id"] for a in published]
     assert len(ids) == len(set(ids)), "a change published twice"
-    assert _by_subject(published) == _by_subject(expected)
+    got, want = _by_subject(published), _by_subject(expected)
+    assert got == want, _difference(got, want)
     return published
+
+
+def _difference(got: dict[str, list[Any]], want: dict[str, list[Any]]) -> str:
+    """The subjects whose changes differ, change by change, to read in a failure."""
+    lines = []
+    for subject in sorted(set(got) | set(want)):
+        if got.get(subject) == want.get(subject):
+            continue
+        lines.append(f"{subject}:")
+        for side, alerts in (
+            ("published", got.get(subject, [])),
+            ("replay", want.get(subject, [])),
+        ):
+            for a in alerts:
+                d = a["data"]
+                lines.append(
+                    f"  {side}: {a['id'][:8]} {d['previous_status']}->{d['status']} "
+                    f"as_of {d['as_of']} ratio {d.get('ratio')} {json.dumps(d.get('evidence'))[:300]}"
+                )
+    return "\n".join(lines)
 
 
 async def test_a_backlog_and_a_live_feed_give_replays_changes(

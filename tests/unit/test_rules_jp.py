@@ -452,6 +452,21 @@ def test_keyed_min_tracks_the_smallest_live_value() -> None:
     assert len(smallest._heap) <= 2 * len(smallest.values) + 17
 
 
+@given(st.permutations(["XRP", "BTC", "ETH", "USDT"]), st.permutations(["XRP", "BTC", "ETH"]))
+def test_keyed_min_names_the_same_key_whatever_order_ties_were_set_in(
+    order: list[str], again: list[str]
+) -> None:
+    """An engine rebuilt from its journal sets values in another order than the one
+    that journalled them: both must name the same worst asset."""
+    smallest: KeyedMin[str, Decimal] = KeyedMin()
+    for key in order:
+        smallest.set(key, D(1))
+    for key in again:  # moved away and back: set again, later
+        smallest.set(key, D(2))
+        smallest.set(key, D(1))
+    assert smallest.smallest() == (D(1), "BTC")
+
+
 ASSETS = ["BTC", "ETH", "XRP"]
 WALLETS = ["w1", "w2", "w3", "w4"]
 minutes = st.integers(min_value=0, max_value=90)

@@ -25,7 +25,6 @@ drops. :class:`KeyedMin` also gives the oldest customer-liability figure.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
 from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
@@ -38,12 +37,15 @@ _ctx = MONEY_CONTEXT
 # ratio of 10^20 or more, which text forms cannot carry and nothing depends on.
 RATIO_CAP = Decimal(1_000_000)
 
-K = TypeVar("K", bound=Hashable)
+K = TypeVar("K", bound=str)
 V = TypeVar("V", Decimal, datetime)
 
 
 class KeyedMin(Generic[K, V]):
-    """The smallest of a set of keyed values, with lazy deletion.
+    """The smallest of a set of keyed values, with lazy deletion; ties go to the smallest key.
+
+    Ties break by key, never by the order values were set: an engine rebuilt from
+    its journal sets them in another order and must name the same worst asset.
 
     :meth:`set` is O(log n) amortised; :meth:`smallest` is O(1). Entries that a
     later :meth:`set` made stale stay in the heap until they reach its top, and
@@ -53,8 +55,7 @@ class KeyedMin(Generic[K, V]):
 
     def __init__(self) -> None:
         self.values: dict[K, V] = {}
-        self._heap: list[tuple[V, int, K]] = []
-        self._order = 0  # ties break by insertion, never by comparing keys
+        self._heap: list[tuple[V, K]] = []
 
     def set(self, key: K, value: V | None) -> None:
         """Give ``key`` the ``value``; ``None`` removes it."""
@@ -65,8 +66,7 @@ class KeyedMin(Generic[K, V]):
             if self.values.get(key) == value:
                 return
             self.values[key] = value
-            self._order += 1
-            heapq.heappush(self._heap, (value, self._order, key))
+            heapq.heappush(self._heap, (value, key))
         if len(self._heap) > 2 * len(self.values) + 16:
             self._rebuild()
         self._settle()
@@ -75,20 +75,17 @@ class KeyedMin(Generic[K, V]):
         """The smallest value and its key, or None when there is no key."""
         if not self._heap:
             return None
-        value, _, key = self._heap[0]
+        value, key = self._heap[0]
         return value, key
 
     def _settle(self) -> None:
         # keep the top live, so smallest() is a pure read
         heap = self._heap
-        while heap and self.values.get(heap[0][2]) != heap[0][0]:
+        while heap and self.values.get(heap[0][1]) != heap[0][0]:
             heapq.heappop(heap)
 
     def _rebuild(self) -> None:
-        self._heap = []
-        for key, value in self.values.items():
-            self._order += 1
-            self._heap.append((value, self._order, key))
+        self._heap = [(value, key) for key, value in self.values.items()]
         heapq.heapify(self._heap)
 
 
