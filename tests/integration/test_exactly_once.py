@@ -170,7 +170,8 @@ def _difference(got: dict[str, list[Any]], want: dict[str, list[Any]]) -> str:
                 d = a["data"]
                 lines.append(
                     f"  {side}: {a['id'][:8]} {d['previous_status']}->{d['status']} "
-                    f"as_of {d['as_of']} ratio {d.get('ratio')} {json.dumps(d.get('evidence'))[:300]}"
+                    f"as_of {d['as_of']} ratio {d.get('ratio')} "
+                    f"{json.dumps(d.get('evidence'))[:300]}"
                 )
     return "\n".join(lines)
 

@@ -167,7 +167,8 @@ def test_ahead_of_clock_names_the_field_the_distance_and_the_setting() -> None:
     assert isinstance(error, InvalidEvent)
     assert error.field == "ts"
     assert error.message == (
-        "2024-05-31T14:10:00Z is 3600 s ahead of the time its record was appended (2024-05-31T13:10:00Z); "
+        "2024-05-31T14:10:00Z is 3600 s ahead of the time its record was appended "
+        "(2024-05-31T13:10:00Z); "
         "at most 90.5 s is accepted (RESERVE_MONITOR_MAX_FUTURE_SECONDS)"
     )
 
