@@ -65,7 +65,7 @@ lint: install ## ruff and mypy
 clean: ## remove the venv and caches (not the Kafka download cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: install ## replay and core speed, then throughput and alert latency on a real local broker; writes .bench/results.json
+bench: install ## replay and core speed, then worker throughput, scale-out, alert latency, lag and restore time on a real local broker; writes .bench/results.json
 	@# a broker that does not start skips the Kafka figures, not the others; make still fails
 	@if deploy/kafka/kafka.sh up >/dev/null; then \
 		BENCH_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m bench.run; \

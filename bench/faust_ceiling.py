@@ -1,8 +1,10 @@
 """Faust's own ceiling: a bare Faust worker that only acknowledges each record.
 
-Run by ``bench/run.py`` as a subprocess, on the same pre-filled input topics as
-the monitor worker. Its agents do nothing with a record but acknowledge it, as
-the monitor's do once its state is in Kafka, so the rate it prints is what
+The baseline the monitor's worker left Faust for (issue #11). Faust is not a
+dependency of the product: ``bench/run.py`` runs this, as a subprocess on the
+same pre-filled input topics as the monitor worker, only when ``faust``
+imports (the optional extra: ``pip install -e '.[faust]'``). Its agents do
+nothing with a record but acknowledge it, so the rate it prints is what
 Faust's per-record path (fetch, conductor, stream, ack, commit) allows on this
 machine: the bound a Faust worker cannot pass, whatever it does per record.
 

@@ -136,6 +136,18 @@ def _engine_seconds(events: list[tuple[Any, Any]], policy: Policy) -> tuple[floa
     return elapsed, changes + len(step.changes), judged + len(step.evaluated)
 
 
+def replay_eps(lines: list[str], repeats: int = 3) -> tuple[float, int]:
+    """Events/s of ``replay`` on ``lines`` (the best of ``repeats`` runs), and its changes.
+
+    ``bench/run.py`` times it on the very records it pre-fills the input topics
+    with, to set the worker's rate beside it.
+    """
+    policy = load_policy(os.environ.get("RESERVE_MONITOR_POLICY") or None)
+    gc.collect()
+    runs = [_replay_seconds(lines, policy) for _ in range(repeats)]
+    return len(lines) / min(seconds for seconds, _ in runs), runs[0][1]
+
+
 def measure(directory: Path, repeats: int = 3) -> dict[str, Any]:
     """The figures of (e), printed as they come; a dict for ``results.json``."""
     path = scenario(directory)

@@ -162,6 +162,15 @@ def _difference(got: dict[str, list[Any]], want: dict[str, list[Any]]) -> str:
         if got.get(subject) == want.get(subject):
             continue
         lines.append(f"{subject}:")
+        for g, w in zip(got.get(subject, []), want.get(subject, []), strict=False):
+            if g != w:
+                keys = sorted(set(g["data"]) | set(w["data"]))
+                differing = [k for k in keys if g["data"].get(k) != w["data"].get(k)]
+                lines.append(f"  first difference in {differing}:")
+                for k in differing:
+                    lines.append(f"    published {k}: {json.dumps(g['data'].get(k))[:600]}")
+                    lines.append(f"    replay    {k}: {json.dumps(w['data'].get(k))[:600]}")
+                break
         for side, alerts in (
             ("published", got.get(subject, [])),
             ("replay", want.get(subject, [])),
