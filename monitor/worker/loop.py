@@ -56,11 +56,14 @@ log = logging.getLogger(__name__)
 # records a task takes before the loop turns again (fetches, commits, quiet gaps)
 _BUDGET = 2_000
 # records fetched at most per turn
-_MAX_RECORDS = 5_000
+_MAX_RECORDS = 2_000
 # how long one fetch waits for records when there are none
 _POLL_MS = 50
 # a task commits at least this often while it takes records (Kafka Streams: 100 ms under EOS)
 COMMIT_SECONDS = 0.1
+# how long a fetch waits at the broker for records when there are none: the quiet gap of
+# an exchange whose feed stopped is judged at the first answer after it
+_FETCH_WAIT_MS = 50
 # how much earlier than the consumer stamps it a fetch answer may have been written
 _NETWORK_SECONDS = 0.02
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
@@ -124,7 +127,7 @@ class Worker:
             partition_assignment_strategy=(CopartitionedAssignor,),
             session_timeout_ms=int(s.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(min(3.0, s.session_timeout_seconds / 3) * 1000),
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=_FETCH_WAIT_MS,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             **self.client,
         )
@@ -159,10 +162,11 @@ class Worker:
                 batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)
                 async with self.lock:
                     started = time.monotonic()
-                    await self._turn(batch)
+                    alerts = await self._turn(batch)
                     self._busy = time.monotonic() - started
                     now = time.monotonic()
-                    if now - last_commit >= COMMIT_SECONDS:
+                    # a status change goes out at once; state and offsets every 100 ms
+                    if alerts or now - last_commit >= COMMIT_SECONDS:
                         await self._commit_all()
                         last_commit = now
                     if now - last_tick >= self.settings.tick_seconds:
@@ -177,7 +181,8 @@ class Worker:
             await self.consumer.stop()
             await self.prices.stop()
 
-    async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Take what was fetched; whether a status change waits to be published."""
         prices = await self.prices.fetch()
         tasks = self.tasks
         for tp, records in batch.items():
@@ -188,18 +193,25 @@ class Worker:
             for task in tasks.values():
                 task.group.add(tp, records)
         lagging_prices = {tp: await self.prices.lagging(tp) for tp in self.prices.log.partitions}
-        now = time.monotonic()
-        for task in tasks.values():
+        # A partition that still has records is waited for up to max_idle, and longer
+        # while the loop is busy: a slow turn is the worker's delay, not the broker's
+        # silence, and going on without the partition would take records out of order.
+        wait = max(self.settings.max_idle_seconds, 2 * self._busy + _FETCH_WAIT_MS / 1000)
+        alerts = False
+        for task in list(tasks.values()):
+            task.group.max_idle = wait
             for tp in task.inputs:
                 task.group.lagging(tp, await self._lagging(tp))
             for tp, lag in lagging_prices.items():
                 task.group.lagging(tp, lag)
-            while task.process(now, _BUDGET) == _BUDGET:
-                pass
+            while task.process(time.monotonic(), _BUDGET) == _BUDGET:
+                await asyncio.sleep(0)  # heartbeats and the web pages go on during a backlog
             if task.group.caught_up:
                 appended_now = self._appended_now(task)
                 if appended_now is not None:
                     task.idle(appended_now)
+            alerts = alerts or task.collector.alerts
+        return alerts
 
     async def _lagging(self, tp: TopicPartition) -> bool:
         consumer = self.consumer

@@ -63,6 +63,7 @@ class Collector:
         # the task's position in market.prices, and whether it moved since the last commit
         self.prices_position: dict[int, int] = {}
         self.prices_moved = False
+        self.alerts = False  # a status change is among the records
         self.in_transaction = False
 
     async def start(self) -> None:
@@ -82,6 +83,11 @@ class Collector:
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers = None) -> None:
         self.records.append((topic, key, value, headers))
+
+    def alert(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        """A status change: the worker commits it without waiting for the interval."""
+        self.send(topic, key, value, headers)
+        self.alerts = True
 
     def price_taken(self, partition: int, offset: int) -> None:
         self.prices_position[partition] = offset + 1
@@ -105,6 +111,7 @@ class Collector:
             self.in_transaction = True
         journal, records, offsets = self.journal, self.records, self.offsets
         self.journal, self.records, self.offsets = {}, [], {}
+        self.alerts = False
         if self.prices_moved:
             position = {str(p): at for p, at in sorted(self.prices_position.items())}
             journal[PRICES_POSITION] = position

@@ -249,9 +249,9 @@ class Task:
         event = cloud_event(change, app_id=c.app_id, currency=c.currency)
         body = json.dumps(c.signer.sign(event) if c.signer else event).encode()
         key = change.exchange.encode()
-        self.collector.send(c.alerts, key, body, _CLOUDEVENT_HEADERS)
+        self.collector.alert(c.alerts, key, body, _CLOUDEVENT_HEADERS)
         if change.touches_breach:
-            self.collector.send(c.breaches, key, body, _CLOUDEVENT_HEADERS)
+            self.collector.alert(c.breaches, key, body, _CLOUDEVENT_HEADERS)
         c.metrics.alerts.labels(change.rule, change.status.value).inc()
         log.info(
             "%s/%s %s -> %s: %s",
