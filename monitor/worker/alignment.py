@@ -48,6 +48,9 @@ class _Buffer(Generic[R]):
     rank: int  # the partition's place among the task's, for ties of timestamp
     records: deque[R] = field(default_factory=deque)
     lagging: bool = False  # the broker has records beyond what was fetched
+    # append time (ms) before which the partition surely holds nothing unread; None: no
+    # such bound known (the partition holds the group back only while it lags)
+    read_to: int | None = None
 
 
 class PartitionGroup(Generic[P, R]):
@@ -94,20 +97,31 @@ class PartitionGroup(Generic[P, R]):
         """Nothing buffered and nothing left on the broker: append time may pass by the clock."""
         return not self._heads and not any(b.lagging for b in self._buffers.values())
 
-    def lagging(self, partition: P, has_more: bool) -> None:
-        """Whether the broker holds records of ``partition`` beyond those fetched."""
-        self._buffers[partition].lagging = has_more
+    def lagging(self, partition: P, has_more: bool, read_to: int | None = None) -> None:
+        """Whether the broker holds records of ``partition`` beyond those fetched, and,
+        when it does not, the append time (ms) up to which it has surely been read.
+
+        An empty partition read up to ``read_to`` holds the group back from records
+        appended at or after it: a record appended there meanwhile may come first.
+        """
+        buffer = self._buffers[partition]
+        buffer.lagging, buffer.read_to = has_more, read_to
 
     def next(self, now: float) -> tuple[P, R] | None:
         """The buffered record appended first, or None to wait for a fetch.
 
         ``now`` is the caller's clock in seconds: an empty partition that still
-        has lag is waited for until ``max_idle`` has passed since the wait began.
+        has lag, or that is read only up to before the record's append time, is
+        waited for until ``max_idle`` has passed since the wait began.
         """
         if not self._heads:
             self._waiting_since = None
             return None
-        if any(not b.records and b.lagging for b in self._buffers.values()):
+        head = self._heads[0][0]
+        if any(
+            not b.records and (b.lagging or (b.read_to is not None and head >= b.read_to))
+            for b in self._buffers.values()
+        ):
             if self._waiting_since is None:
                 self._waiting_since = now
             if now - self._waiting_since < self.max_idle:

@@ -198,12 +198,16 @@ class Worker:
         # silence, and going on without the partition would take records out of order.
         wait = max(self.settings.max_idle_seconds, 2 * self._busy + _FETCH_WAIT_MS / 1000)
         alerts = False
+        margin = self._busy + _NETWORK_SECONDS
         for task in list(tasks.values()):
             task.group.max_idle = wait
             for tp in task.inputs:
-                task.group.lagging(tp, await self._lagging(tp))
+                lagging = await self._lagging(tp)
+                read_to = None if lagging else _read_to(self.consumer, tp, margin)
+                task.group.lagging(tp, lagging, read_to)
             for tp, lag in lagging_prices.items():
-                task.group.lagging(tp, lag)
+                read_to = None if lag else _read_to(self.prices.consumer, tp, margin)
+                task.group.lagging(tp, lag, read_to)
             while task.process(time.monotonic(), _BUDGET) == _BUDGET:
                 await asyncio.sleep(0)  # heartbeats and the web pages go on during a backlog
             if task.group.caught_up:
@@ -447,6 +451,15 @@ class Worker:
         ]
         known = [s for s in stamps if s is not None]
         return max(known) if known else None
+
+
+def _read_to(consumer: Any, tp: TopicPartition, margin: float) -> int | None:
+    """The append time (ms) before which ``tp``, caught up, surely holds nothing unread:
+    its latest fetch answer's stamp less ``margin`` (see :meth:`Worker._appended_now`)."""
+    if tp not in consumer.assignment():
+        return None
+    stamp = consumer.last_poll_timestamp(tp)
+    return None if stamp is None else int(stamp - margin * 1000)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types

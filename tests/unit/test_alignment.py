@@ -138,3 +138,24 @@ def test_a_group_is_caught_up_only_with_nothing_buffered_and_nothing_left_to_rea
     assert not group.caught_up  # the broker holds more of wallets-3
     group.lagging("wallets-3", False)
     assert group.caught_up
+
+
+def test_an_empty_partition_read_up_to_before_a_record_holds_it_back_until_read_past_it() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    group.add("wallets-3", [Record(timestamp=500, offset=0)])
+    # trades-3 is caught up as of append time 480: a trade appended at 490 may be unread
+    group.lagging("trades-3", False, read_to=480)
+    group.lagging("ledger-3", False, read_to=900)
+    assert group.next(0.0) is None
+    group.lagging("trades-3", False, read_to=501)  # a later fetch answer: nothing before 501
+    assert group.next(0.01) == ("wallets-3", Record(500, 0))
+
+
+def test_a_partition_that_never_answers_holds_the_group_back_for_max_idle_only() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    group.add("wallets-3", [Record(timestamp=500, offset=0)])
+    group.lagging("trades-3", False, read_to=480)
+    assert group.next(1.0) is None
+    assert group.next(1.05) is None
+    assert group.next(1.1) == ("wallets-3", Record(500, 0))
+    assert group.enforced == 1
