@@ -77,7 +77,9 @@ class Engine:
     ``guarded`` False runs every rule at every moment (to check the guards);
     ``max_idle`` is the quiet gap of append time that closes a moment;
     ``price_history`` how far back each asset's prices are kept; ``journal`` False
-    returns no journal writes (a driver without durable storage, such as ``replay``).
+    returns no journal writes (a driver without durable storage, such as ``replay``);
+    ``journal_prices`` False journals no price (a driver that reads them back from their
+    own topic, as the worker does).
     """
 
     def __init__(
@@ -89,9 +91,11 @@ class Engine:
         price_history: timedelta = DEFAULT_PRICE_HISTORY,
         guarded: bool = True,
         journal: bool = True,
+        journal_prices: bool = True,
     ) -> None:
         self.policy = policy
         self._journal_writes = journal
+        self._journal_prices = journal and journal_prices
         self.prices = PriceTable(policy.reporting_currency, price_history)
         self._exchanges: dict[str, Exchange] = {}
         self._seen_ids = seen_ids
@@ -245,7 +249,7 @@ class Engine:
             return
         step.outcome = Outcome.APPLIED
         self.prices.take(price)
-        if self._journal_writes:
+        if self._journal_prices:
             step.writes.append(journal.price(price))
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]

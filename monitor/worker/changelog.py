@@ -12,8 +12,8 @@ Beside the engine's entries the task keeps one of its own: its position in
 ``market.prices`` (:data:`PRICES_POSITION`), committed with the state, so that
 a restored task takes the price records after it and no other.
 
-Prices are not journalled here: the global price table (:mod:`.prices`) is
-read again from the topic.
+Prices are not journalled here (the worker's engines journal none): the global
+price table (:mod:`.prices`) is read again from the topic.
 """
 
 from __future__ import annotations
@@ -30,17 +30,11 @@ log = logging.getLogger(__name__)
 
 # the task's position in market.prices: {"<partition>": next offset}
 PRICES_POSITION = "prices-position"
-_PRICE_KEY_PREFIX = '["price"'
 
 
 def changelog_topic(app_id: str) -> str:
     """The changelog topic of an application (Kafka Streams names it after the app id)."""
     return f"{app_id}-journal-changelog"
-
-
-def journalled(key: str) -> bool:
-    """Whether an engine write goes to the changelog (prices come from their topic)."""
-    return not key.startswith(_PRICE_KEY_PREFIX)
 
 
 def encode(document: dict[str, Any] | None) -> bytes | None:

@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from monitor.core.changes import Write
-from monitor.worker.changelog import PRICES_POSITION, encode, journalled
+from monitor.worker.changelog import PRICES_POSITION, encode
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,8 @@ class Collector:
         return bool(self.journal or self.records or self.offsets or self.prices_moved)
 
     def write(self, writes: Iterable[Write]) -> None:
-        for key, document in writes:
-            if journalled(key):
-                self.journal[key] = document
+        """The engine's journal writes (the worker's engine journals no price)."""
+        self.journal.update(writes)
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers = None) -> None:
         self.records.append((topic, key, value, headers))

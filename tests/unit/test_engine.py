@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from datetime import timedelta
 from typing import Any
@@ -607,3 +608,19 @@ def test_a_task_restored_at_any_record_with_quiet_gaps_judges_as_if_never_stoppe
     actual = [restored.take(e, stamp) for e, stamp in rest] + [restored.finish()]
     assert [s.outcome for s in actual] == [s.outcome for s in expected]
     assert _comparable(actual) == _comparable(expected)
+
+
+def test_an_engine_that_journals_no_prices_still_journals_what_a_price_moved() -> None:
+    """The worker's engines: prices are read back from market.prices, not the changelog."""
+    e = Engine(load_policy(), journal_prices=False)
+    e.take(event(wallet("10", asset="BTC", custody="hot")), T0)
+    step = e.take(event(price("12000000", asset="BTC", when=T0 + timedelta(minutes=1))), T0)
+    kinds = [json.loads(key)[0] for key, _ in step.writes]
+    assert "price" not in kinds
+    assert "clock" in kinds  # the price is a moment of the exchange holding BTC
+    with_prices = Engine(load_policy())
+    with_prices.take(event(wallet("10", asset="BTC", custody="hot")), T0)
+    again = with_prices.take(
+        event(price("12000000", asset="BTC", when=T0 + timedelta(minutes=1))), T0
+    )
+    assert "price" in [json.loads(key)[0] for key, _ in again.writes]

@@ -10,7 +10,7 @@ import json
 
 from aiokafka import TopicPartition
 
-from monitor.worker.changelog import PRICES_POSITION, Restored, _apply, journalled
+from monitor.worker.changelog import PRICES_POSITION, Restored, _apply
 from monitor.worker.prices import PriceLog, PriceRecord
 
 P0, P1 = TopicPartition("market.prices", 0), TopicPartition("market.prices", 1)
@@ -65,8 +65,3 @@ def test_a_restore_keeps_the_newest_value_of_each_key_and_forgets_deleted_ones()
     _apply(restored, PRICES_POSITION, b'{"0":12,"1":4}')
     assert restored.entries == {'["wallet","dmm","hot","BTC"]': {"balance": "2"}}
     assert restored.prices_position == {0: 12, 1: 4}
-
-
-def test_prices_are_not_written_to_a_task_changelog() -> None:
-    assert not journalled('["price","BTC"]')
-    assert journalled('["wallet","dmm","hot","BTC"]')
