@@ -7,13 +7,15 @@ tasks. A second consumer, in no group, reads ``market.prices`` (:mod:`.prices`).
 Each turn of the loop:
 
 1. takes what both consumers fetched and adds it to the tasks' partition groups;
-2. lets each task take its buffered records in append order;
+2. lets each task take its buffered records in append order, as far as every
+   partition is surely read (:func:`_read_to`), yielding to the event loop
+   between budgets;
 3. judges the exchanges gone quiet of the tasks that have read everything, at
-   the append time now (the oldest of their partitions' latest fetch answers:
-   nothing appended before it is unread);
-4. every ``commit_seconds``, commits every task (:mod:`.output`: one transaction
-   each); every ``tick_seconds``, publishes the adequacy reports of the
-   exchanges judged and refreshes the gauges.
+   the append time now (:meth:`Worker._appended_now`);
+4. every ``COMMIT_SECONDS``, and at once after a status change, commits every
+   task (:mod:`.output`: one transaction each); every ``tick_seconds``,
+   publishes the adequacy reports of the exchanges judged and refreshes the
+   gauges.
 
 The rebalance listener commits every task before partitions move, and opens
 the tasks assigned: producer first (fencing the previous owner), then the
@@ -53,7 +55,7 @@ from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
 
 log = logging.getLogger(__name__)
 
-# records a task takes before the loop turns again (fetches, commits, quiet gaps)
+# records a task takes before it yields to the event loop (heartbeats, web pages)
 _BUDGET = 2_000
 # records fetched at most per turn
 _MAX_RECORDS = 2_000
@@ -305,25 +307,25 @@ class Worker:
     async def _open(self, numbers: list[int]) -> None:
         started = time.perf_counter()
         fresh = [n for n in numbers if n not in self.tasks]
-        collectors = {}
-        for number in fresh:
-            producer = task_producer(self.settings.app_id, number, dict(self.client))
-            collector = Collector(producer, self.settings.app_id, self.changelog, number)
-            try:
-                await collector.start()  # fences the task's previous owner
-            except BaseException:
-                await collector.close()
-                raise
-            collectors[number] = collector
+        collectors: dict[int, Collector] = {}
         try:
+            for number in fresh:
+                producer = task_producer(self.settings.app_id, number, dict(self.client))
+                collector = collectors[number] = Collector(
+                    producer, self.settings.app_id, self.changelog, number
+                )
+                await collector.start()  # fences the task's previous owner
             restored = await restore(dict(self.client), self.changelog, fresh)
-            positions = {
-                tp: at
-                for r in restored.values()
-                for tp in self.prices.log.partitions
-                for p, at in r.prices_position.items()
-                if p == tp.partition
-            }
+            # the log must hold every price before the furthest of the restored positions
+            positions: dict[TopicPartition, int] = {}
+            for tp in self.prices.log.partitions:
+                ats = [
+                    r.prices_position[tp.partition]
+                    for r in restored.values()
+                    if tp.partition in r.prices_position
+                ]
+                if ats:
+                    positions[tp] = max(ats)
             # the tasks kept take what this read brings in their turn; the new ones find it
             # in the log
             for tp, records in (await self.prices.read_to(positions, timeout=60.0)).items():
@@ -333,11 +335,13 @@ class Worker:
             for collector in collectors.values():
                 await collector.close()
             raise
+        # the producers' start and the changelog read are shared by the tasks opened together
+        shared = time.perf_counter() - started
         for number in fresh:
             task = Task(number, self.context, collectors[number])
             task.restore(restored[number], self.prices.log)
             self.tasks[number] = task
-            self.metrics.restore_seconds.labels(str(number)).set(time.perf_counter() - started)
+            self.metrics.restore_seconds.labels(str(number)).set(shared + task.restore_seconds)
         if fresh:
             log.info("tasks %s opened in %.2f s", fresh, time.perf_counter() - started)
 
