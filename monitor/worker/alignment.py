@@ -92,6 +92,11 @@ class PartitionGroup(Generic[P, R]):
         self._heads = [head for head in self._heads if head[3] != partition]
         heapq.heapify(self._heads)
 
+    def read_up_to(self) -> int | None:
+        """The append time (ms) up to which every partition is surely read, if known."""
+        times = [b.read_to for b in self._buffers.values()]
+        return None if not times or None in times else min(t for t in times if t is not None)
+
     @property
     def caught_up(self) -> bool:
         """Nothing buffered and nothing left on the broker: append time may pass by the clock."""

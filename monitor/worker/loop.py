@@ -8,10 +8,10 @@ Each turn of the loop:
 
 1. takes what both consumers fetched and adds it to the tasks' partition groups;
 2. lets each task take its buffered records in append order, as far as every
-   partition is surely read (:func:`_read_to`), yielding to the event loop
+   partition is surely read (:func:`_read_state`), yielding to the event loop
    between budgets;
 3. judges the exchanges gone quiet of the tasks that have read everything, at
-   the append time now (:meth:`Worker._appended_now`);
+   the append time every partition is surely read up to (:func:`_read_state`);
 4. every ``COMMIT_SECONDS``, and at once after a status change, commits every
    task (:mod:`.output`: one transaction each); every ``tick_seconds``,
    publishes the adequacy reports of the exchanges judged and refreshes the
@@ -195,64 +195,31 @@ class Worker:
         for tp, records in prices.items():
             for task in tasks.values():
                 task.group.add(tp, records)
-        lagging_prices = {tp: await self.prices.lagging(tp) for tp in self.prices.log.partitions}
+        margin = self._busy + _NETWORK_SECONDS
+        prices_read = {
+            tp: await _read_state(self.prices.consumer, tp, margin)
+            for tp in self.prices.log.partitions
+        }
         # A partition that still has records is waited for up to max_idle, and longer
         # while the loop is busy: a slow turn is the worker's delay, not the broker's
         # silence, and going on without the partition would take records out of order.
         wait = max(self.settings.max_idle_seconds, 2 * self._busy + _FETCH_WAIT_MS / 1000)
         alerts = False
-        margin = self._busy + _NETWORK_SECONDS
         for task in list(tasks.values()):
-            task.group.max_idle = wait
+            group = task.group
+            group.max_idle = wait
             for tp in task.inputs:
-                lagging = await self._lagging(tp)
-                read_to = None if lagging else _read_to(self.consumer, tp, margin)
-                task.group.lagging(tp, lagging, read_to)
-            for tp, lag in lagging_prices.items():
-                read_to = None if lag else _read_to(self.prices.consumer, tp, margin)
-                task.group.lagging(tp, lag, read_to)
+                group.lagging(tp, *await _read_state(self.consumer, tp, margin))
+            for tp, (lagging, read_to) in prices_read.items():
+                group.lagging(tp, lagging, read_to)
             while task.process(time.monotonic(), _BUDGET) == _BUDGET:
                 await asyncio.sleep(0)  # heartbeats and the web pages go on during a backlog
-            if task.group.caught_up:
-                appended_now = self._appended_now(task)
-                if appended_now is not None:
-                    task.idle(appended_now)
+            # read everything: append time has surely reached what every partition is read to
+            appended_now = group.read_up_to() if group.caught_up else None
+            if appended_now is not None:
+                task.idle(datetime.fromtimestamp(appended_now / 1000, UTC))
             alerts = alerts or task.collector.alerts
         return alerts
-
-    async def _lagging(self, tp: TopicPartition) -> bool:
-        consumer = self.consumer
-        if tp not in consumer.assignment():
-            return False
-        stable = consumer.last_stable_offset(tp)
-        if stable is None or stable < 0:
-            stable = consumer.highwater(tp)
-        return stable is None or await consumer.position(tp) < stable
-
-    def _appended_now(self, task: Task) -> datetime | None:
-        """The append time up to which ``task`` has surely read everything.
-
-        A fetch answers with all that was appended before the broker wrote the answer.
-        The consumer stamps an answer when it handles it, which may be as late as the
-        end of the loop's last turn (the answer waits while the turn runs), so the
-        oldest stamp of the task's partitions, less the last turn's length and a margin
-        for the network, is when the broker had written them all, at the latest.
-        Judging quiet exchanges later than that costs latency; earlier would cut a
-        moment before a record appended in time to be in it, which replay would not.
-        """
-        stamps = []
-        for tp in task.inputs:
-            if tp not in self.consumer.assignment():
-                return None
-            stamp = self.consumer.last_poll_timestamp(tp)
-            if stamp is None:
-                return None
-            stamps.append(stamp / 1000)
-        prices = self.prices.last_poll()
-        if prices is None:
-            return None
-        newest_safe = min([*stamps, prices]) - self._busy - _NETWORK_SECONDS
-        return datetime.fromtimestamp(newest_safe, UTC)
 
     # -- committing -------------------------------------------------------------------
 
@@ -458,13 +425,27 @@ class Worker:
         return max(known) if known else None
 
 
-def _read_to(consumer: Any, tp: TopicPartition, margin: float) -> int | None:
-    """The append time (ms) before which ``tp``, caught up, surely holds nothing unread:
-    its latest fetch answer's stamp less ``margin`` (see :meth:`Worker._appended_now`)."""
+async def _read_state(consumer: Any, tp: TopicPartition, margin: float) -> tuple[bool, int | None]:
+    """Whether the broker holds committed records of ``tp`` beyond those read, and when
+    it does not, the append time (ms) before which ``tp`` surely holds nothing unread.
+
+    A fetch answers with all that was appended before the broker wrote the answer. The
+    consumer stamps an answer when it handles it, which may be as late as the end of the
+    loop's last turn (the answer waits while the turn runs), so its latest stamp less
+    ``margin`` (the last turn's length and a margin for the network) is when the broker
+    had written it, at the latest. Going on from a later time would take a record, or
+    cut a moment, before a record appended in time to come first, which replay would not.
+    A partition not assigned (any more) holds nothing back and tells no time.
+    """
     if tp not in consumer.assignment():
-        return None
+        return False, None
+    stable = consumer.last_stable_offset(tp)
+    if stable is None or stable < 0:
+        stable = consumer.highwater(tp)
+    if stable is None or await consumer.position(tp) < stable:
+        return True, None
     stamp = consumer.last_poll_timestamp(tp)
-    return None if stamp is None else int(stamp - margin * 1000)
+    return False, None if stamp is None else int(stamp - margin * 1000)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types

@@ -96,14 +96,14 @@ class Collector:
         """Record ``offset`` of ``tp`` as processed: the committed offset becomes offset + 1."""
         self.offsets[tp] = offset + 1
 
-    async def commit(self) -> int:
-        """Send everything collected and the offsets in one transaction; the records sent.
+    async def commit(self) -> None:
+        """Send everything collected and the offsets in one transaction.
 
         Raises what the producer raises (``ProducerFenced`` when a newer owner of the
         task has started); the caller then drops or rebuilds the task.
         """
         if not self.pending:
-            return 0
+            return
         producer = self.producer
         if not self.in_transaction:
             await producer.begin_transaction()
@@ -125,7 +125,6 @@ class Collector:
             await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.in_transaction = False
         await producer.commit_transaction()
-        return len(journal) + len(records)
 
     async def close(self) -> None:
         """Stop the producer; an open transaction is left for the next owner to abort."""

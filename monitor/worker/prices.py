@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -90,10 +89,6 @@ class PriceLog:
                 del self._offsets[tp][:cut]
                 dropped += cut
         return dropped
-
-    def __iter__(self) -> Iterator[PriceRecord]:
-        for records in self._records.values():
-            yield from records
 
 
 class PriceReader:
@@ -167,17 +162,3 @@ class PriceReader:
                 fetched.setdefault(tp, []).extend(records)
         log.warning("prices: not read up to %s within %g s", positions, timeout)
         return fetched
-
-    async def lagging(self, tp: TopicPartition) -> bool:
-        """Whether the broker holds committed records of ``tp`` beyond those read."""
-        stable = self.consumer.last_stable_offset(tp)
-        if stable is None or stable < 0:
-            stable = self.consumer.highwater(tp)
-        return stable is None or await self.consumer.position(tp) < stable
-
-    def last_poll(self) -> float | None:
-        """Wall time (s) of the oldest of the partitions' latest fetch answers."""
-        stamps = [self.consumer.last_poll_timestamp(tp) for tp in self.log.partitions]
-        if not stamps or any(s is None for s in stamps):
-            return None
-        return float(min(stamps)) / 1000

@@ -32,7 +32,7 @@ from aiokafka import TopicPartition
 from monitor.core.changes import StatusChange, Step
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome
-from monitor.core.events import Price, Topic
+from monitor.core.events import Event, Price, Topic
 from monitor.core.output.alerts import CONTENT_TYPE, cloud_event
 from monitor.core.output.report import adequacy_report
 from monitor.core.output.signing import Signer
@@ -173,59 +173,51 @@ class Task:
         return taken
 
     def _take_input(self, tp: TopicPartition, topic: Topic, record: Any) -> None:
-        appended = _appended(record.timestamp)
-        timed = self._timed()
-        started = time.perf_counter() if timed else 0.0
-        verdict = intake.take(
-            self.engine,
-            self.context.clock,
-            topic,
-            record.key,
-            record.value,
-            time.monotonic(),
-            wall_now=appended,
-            max_ahead=self.context.max_ahead,
-            appended=appended,
-        )
-        timing, lag = self._intake[topic]
-        if timed:
-            timing.observe(time.perf_counter() - started)
         self.collector.consumed(tp, record.offset)
-        if verdict.step is None or verdict.event_time is None:
-            self._reject(topic, tp.topic, tp.partition, record, verdict.error or "rejected")
-            return
-        self._tally[topic, verdict.outcome] += 1
-        lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
-        self._apply(verdict.step)
+        event = intake.decoded(topic, record.key, record.value)
+        self._take(topic, tp.topic, tp.partition, record, event, accountable=True)
 
     def _take_price(self, record: PriceRecord) -> None:
+        self.collector.price_taken(record.partition, record.offset)
         accountable = record.partition % self.context.tasks == self.number
+        name = self.context.prices_topic
+        self._take(Topic.PRICES, name, record.partition, record, record.event, accountable)
+
+    def _take(
+        self,
+        topic: Topic,
+        name: str,
+        partition: int,
+        record: Any,
+        event: Event | str,
+        accountable: bool,
+    ) -> None:
+        """Take one decoded record; an ``accountable`` task counts it and dead-letters it
+        (a price record is taken by every task, accounted for by one)."""
         appended = _appended(record.timestamp)
         timed = accountable and self._timed()
         started = time.perf_counter() if timed else 0.0
         verdict = intake.take_decoded(
             self.engine,
             self.context.clock,
-            Topic.PRICES,
-            record.event,
+            topic,
+            event,
             time.monotonic(),
             wall_now=appended,
             max_ahead=self.context.max_ahead,
             appended=appended,
         )
-        self.collector.price_taken(record.partition, record.offset)
         if not accountable:
             if verdict.step is not None:
                 self._apply(verdict.step)
             return
-        timing, lag = self._intake[Topic.PRICES]
+        timing, lag = self._intake[topic]
         if timed:
             timing.observe(time.perf_counter() - started)
         if verdict.step is None or verdict.event_time is None:
-            error = verdict.error or "rejected"
-            self._reject(Topic.PRICES, self.context.prices_topic, record.partition, record, error)
+            self._reject(topic, name, partition, record, verdict.error or "rejected")
             return
-        self._tally[Topic.PRICES, verdict.outcome] += 1
+        self._tally[topic, verdict.outcome] += 1
         lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
         self._apply(verdict.step)
 

@@ -138,6 +138,10 @@ def test_a_group_is_caught_up_only_with_nothing_buffered_and_nothing_left_to_rea
     assert not group.caught_up  # the broker holds more of wallets-3
     group.lagging("wallets-3", False)
     assert group.caught_up
+    assert group.read_up_to() is None  # no partition has said how far it is read
+    for partition, read_to in zip(PARTITIONS, (700, 650, 900), strict=True):
+        group.lagging(partition, False, read_to=read_to)
+    assert group.read_up_to() == 650  # append time has surely reached the oldest of them
 
 
 def test_an_empty_partition_read_up_to_before_a_record_holds_it_back_until_read_past_it() -> None:

@@ -356,12 +356,16 @@ def _journal(steps: list[Step], journal: dict[str, Any]) -> None:
 
 
 def _restored(policy: Policy, journal: dict[str, Any], seed: int, **options: Any) -> Engine:
-    restored = Engine(policy, **options)
+    return _restore_into(Engine(policy, **options), journal, seed)
+
+
+def _restore_into(engine: Engine, journal: dict[str, Any], seed: int) -> Engine:
+    """``engine`` with the journal's entries put back, in an order ``seed`` shuffles."""
     entries = list(journal.items())
     random.Random(seed).shuffle(entries)
     for key, value in entries:
-        restored.restore(key, value)
-    return restored
+        engine.restore(key, value)
+    return engine
 
 
 def _comparable(steps: list[Step]) -> list[tuple[Any, ...]]:
@@ -528,15 +532,18 @@ documents = st.one_of(
 )
 
 
-SHORT_WINDOW = {"packs": {"jp": {"liability_reserve": {"volume_window": "2h"}}}}
-
-
-@settings(
+# the restart properties: a journal written at any point restores the same engine
+restarts = settings(
     max_examples=60,
     deadline=None,
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+SHORT_WINDOW = {"packs": {"jp": {"liability_reserve": {"volume_window": "2h"}}}}
+
+
+@restarts
 @given(
     before=st.lists(documents, min_size=1, max_size=25),
     after=st.lists(documents, max_size=15),
@@ -564,12 +571,7 @@ def test_restore_from_any_history_gives_the_same_future(
 append_gaps = st.lists(st.sampled_from([0, 1, 40, 99, 100, 150, 2_000]), min_size=40, max_size=40)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    report_multiple_bugs=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@restarts
 @given(
     docs=st.lists(documents, min_size=2, max_size=35),
     gaps=append_gaps,
@@ -599,10 +601,8 @@ def test_a_task_restored_at_any_record_with_quiet_gaps_judges_as_if_never_stoppe
     for e, stamp in zip(events[:cut], appended, strict=False):
         if isinstance(e, Price):
             restored.take(e, stamp)
-    entries = [(k, v) for k, v in journal.items() if not k.startswith('["price"')]
-    random.Random(seed).shuffle(entries)
-    for key, value in entries:
-        restored.restore(key, value)
+    not_prices = {k: v for k, v in journal.items() if not k.startswith('["price"')}
+    _restore_into(restored, not_prices, seed)
     rest = list(zip(events[cut:], appended[cut:], strict=False))
     expected = [original.take(e, stamp) for e, stamp in rest] + [original.finish()]
     actual = [restored.take(e, stamp) for e, stamp in rest] + [restored.finish()]
