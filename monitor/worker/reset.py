@@ -40,7 +40,7 @@ from monitor.core.errors import ReserveMonitorError
 from monitor.settings import Settings
 from monitor.worker.changelog import changelog_topic
 from monitor.worker.connection import aiokafka_security
-from monitor.worker.topics import INPUTS
+from monitor.worker.topics import input_topics
 
 # the internal topics of the legacy worker (on a stream framework, up to 0.1): its two
 # tables' changelogs and its assignor's topic
@@ -54,11 +54,6 @@ class ResetRefused(ReserveMonitorError):
 
 class ResetIncomplete(ReserveMonitorError):
     """Offsets rewound but changelogs not deleted: no worker may start before a second run."""
-
-
-def input_topics(settings: Settings) -> tuple[str, ...]:
-    """The topics the group consumes, under the deployment's prefix."""
-    return tuple(settings.topic(topic.value) for topic in INPUTS)
 
 
 def internal_topics(app_id: str) -> tuple[str, ...]:
@@ -190,7 +185,7 @@ async def reset(
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         **aiokafka_security(settings),
     }
-    inputs = input_topics(settings)
+    inputs = tuple(input_topics(settings))
     admin = AIOKafkaAdminClient(**client)
     consumer = AIOKafkaConsumer(group_id=app_id, enable_auto_commit=False, **client)
     await admin.start()

@@ -41,6 +41,11 @@ INPUTS = (Topic.TRADES, Topic.WALLET_BALANCES, Topic.LEDGER)
 _PRICES_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
+def input_topics(settings: Settings) -> list[str]:
+    """The input topics keyed by exchange, which the group consumes, under the prefix."""
+    return [settings.topic(topic.value) for topic in INPUTS]
+
+
 def contract_topics(settings: Settings) -> list[NewTopic]:
     topics = []
     inputs = {t.value for t in Topic}
@@ -89,8 +94,7 @@ async def ensure_topics(settings: Settings) -> int:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
             log.info("created topics: %s", ", ".join(t.name for t in missing))
-        keyed = [settings.topic(t.value) for t in INPUTS]
-        keyed.append(changelog_topic(settings.app_id))
+        keyed = [*input_topics(settings), changelog_topic(settings.app_id)]
         prices = settings.topic(Topic.PRICES.value)
         for _ in range(50):  # a topic just created may not have its partitions in metadata yet
             described = await admin.describe_topics([*keyed, prices])

@@ -13,10 +13,10 @@ from monitor.worker.reset import (
     Cluster,
     ResetRefused,
     check_app_id,
-    input_topics,
     internal_topics,
     plan_reset,
 )
+from monitor.worker.topics import input_topics
 
 APP = "risk"
 TRADES, WALLETS, LEDGER = "p.exchange.trades", "p.exchange.wallet-balances", "p.exchange.ledger"
@@ -124,7 +124,7 @@ def test_report_says_what_was_done_or_what_a_dry_run_would_do() -> None:
 def test_topics_follow_the_deployment_prefix_and_app_id() -> None:
     settings = Settings(RESERVE_MONITOR_TOPIC_PREFIX="p.", RESERVE_MONITOR_APP_ID=APP)
 
-    assert input_topics(settings) == INPUTS
+    assert tuple(input_topics(settings)) == INPUTS
     assert internal_topics(APP)[0] == f"{APP}-journal-changelog"
 
 
