@@ -14,7 +14,7 @@ ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install monitoring-tools kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi k8s-rules
+.PHONY: help install monitoring-tools node-tools anvil btcd chromium incidents kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi k8s-rules
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,20 @@ k8s-rules: install ## regenerate deploy/k8s/prometheusrule.yaml from the promtoo
 monitoring-tools: ## install Prometheus, promtool, Alertmanager and amtool (Debian packages) if missing
 	@deploy/prometheus/install.sh
 
+anvil: ## install anvil (npm @foundry-rs/anvil) into .cache/anvil if missing: the local Ethereum node of the tests
+	@deploy/anvil/install.sh
+
+btcd: ## build btcd v0.24.2 (go install) into .cache/btcd if missing: the local Bitcoin regtest node of the tests
+	@deploy/btcd/install.sh
+
+chromium: ## install headless Chromium (Debian package) if missing: renders the HTML report in the tests
+	@deploy/chromium/install.sh
+
+node-tools: anvil btcd chromium ## every local node and browser the connector and report tests run against
+
+incidents: install ## replay the incident library and print what the monitor would have said
+	@$(BIN)/python -m monitor.synthetic.incidents
+
 kafka-up: ## start the local Kafka broker (KAFKA_PORT, default 9092); idempotent
 	@deploy/kafka/kafka.sh up
 
@@ -49,12 +63,12 @@ kafka-logs: ## show the end of the local broker's log
 	@deploy/kafka/kafka.sh logs
 
 demo: install ## play a DMM-style incident through a real broker and worker (about a minute)
-	@$(BIN)/python -m connectors.demo
+	@$(BIN)/python -m monitor.synthetic.demo
 
-test: install $(ASYNCAPI_SPECS) monitoring-tools ## every test: unit, property and integration against a real broker
+test: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## every test: unit, property and integration against a real broker
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest
 
-test-unit: install $(ASYNCAPI_SPECS) monitoring-tools ## the tests that need no broker
+test-unit: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
 
 lint: install ## ruff and mypy

@@ -64,7 +64,7 @@ def scenario(directory: Path, exchanges: int = EXCHANGES) -> Path:
         [
             sys.executable,
             "-m",
-            "connectors.simulator",
+            "monitor.synthetic.simulator",
             "--scenario",
             "steady",
             "--exchanges",

@@ -79,8 +79,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from bench import core_scaling, replay_speed
-from connectors.scenarios import Record, restamp, steady
-from connectors.simulator import encode, write_jsonl
+from monitor.synthetic.scenarios import Record, restamp, steady
+from monitor.synthetic.simulator import encode, write_jsonl
 from tests.integration.harness import ROOT, Deployment, Reader, WorkerProcess
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "100000"))

@@ -119,8 +119,14 @@ def _verify(args: argparse.Namespace) -> int:
     return verify_command(args.file, args.public_key, sys.stdout, sys.stderr)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from monitor.report.command import run
+
+    return run(args)
+
+
 def _simulate(rest: list[str]) -> int:
-    from connectors.simulator import main as simulate
+    from monitor.synthetic.simulator import main as simulate
 
     return simulate(rest) or 0
 
@@ -215,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("file", nargs="?", default="-", help="JSON Lines file, or - for stdin")
     verify.set_defaults(run=_verify)
+
+    report = commands.add_parser(
+        "report", help="a self-contained HTML report of a replay input (inline SVG)"
+    )
+    report.add_argument("file", nargs="+", help="replay JSON Lines (- for stdin)")
+    report.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
+    report.add_argument("--policy", help="policy file (default as for replay)")
+    report.set_defaults(run=_report)
+
+    from connectors.commands import add_commands
+
+    add_commands(commands)
     return parser
 
 

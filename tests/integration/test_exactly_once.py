@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from connectors.scenarios import dmm_incident, steady
-from connectors.simulator import encode
+from monitor.synthetic.scenarios import dmm_incident, steady
+from monitor.synthetic.simulator import encode
 from monitor.core.engine import Engine
 from monitor.core.events import Topic
 from monitor.core.policy import load_policy

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors.scenarios import steady
-from connectors.simulator import encode
+from monitor.synthetic.scenarios import steady
+from monitor.synthetic.simulator import encode
 from monitor.worker.topics import INPUTS
 from tests.integration.conftest import TEST_PORT
 from tests.integration.harness import (

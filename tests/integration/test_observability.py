@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors import simulator
-from connectors.scenarios import generate, phases
+from monitor.synthetic import simulator
+from monitor.synthetic.scenarios import generate, phases
 from monitor.core.events import Topic
 from tests import dashboards
 from tests.integration.harness import Deployment, WorkerProcess, partition_of, produce, wait_for

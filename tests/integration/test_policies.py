@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.scenarios import generate
+from monitor.synthetic.scenarios import generate
 from tests.integration.harness import (
     ROOT,
     Deployment,

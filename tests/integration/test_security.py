@@ -28,7 +28,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from connectors import simulator
+from monitor.synthetic import simulator
 from monitor.settings import KafkaClientSettings
 from monitor.worker.connection import aiokafka_security
 from tests.integration.harness import (

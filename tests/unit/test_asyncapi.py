@@ -23,8 +23,8 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from connectors.scenarios import generate
-from connectors.simulator import write_jsonl
+from monitor.synthetic.scenarios import generate
+from monitor.synthetic.simulator import write_jsonl
 from monitor import asyncapi
 from monitor.core.engine import Engine
 from monitor.core.errors import InvalidEvent

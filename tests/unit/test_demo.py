@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from connectors.demo import (
+from monitor.synthetic.demo import (
     Style,
     Tally,
     _worker_env,
@@ -21,7 +21,7 @@ from connectors.demo import (
     playback_offsets,
     split_phases,
 )
-from connectors.scenarios import generate, phases
+from monitor.synthetic.scenarios import generate, phases
 
 PLAIN = Style(colour=False, unicode=True)
 ASCII = Style(colour=False, unicode=False)

@@ -28,7 +28,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from connectors import simulator
+from monitor.synthetic import simulator
 from monitor import cli
 from monitor.core.events import Topic
 from monitor.core.policy import load_policy, parse_policy

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import simulator
+from monitor.synthetic import simulator
 from monitor import cli
 from monitor.settings import KafkaClientSettings, Settings
 

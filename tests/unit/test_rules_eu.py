@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.scenarios import generate, phases
+from monitor.synthetic.scenarios import generate, phases
 from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import PolicyError
 from monitor.core.events import Topic, decode_document

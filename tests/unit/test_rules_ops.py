@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.scenarios import generate, phases
+from monitor.synthetic.scenarios import generate, phases
 from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.errors import PolicyError
 from monitor.core.events import Topic, decode_document
@@ -526,7 +526,7 @@ def test_the_engines_hot_value_and_peak_equal_brute_force_under_out_of_order_eve
         assert level is not None and level.value == _brute_peak(samples, clock, window)
 
 
-# -- the DMM story (connectors.scenarios, no Kafka) ---------------------------------------
+# -- the DMM story (monitor.synthetic.scenarios, no Kafka) ---------------------------------------
 
 
 def _run(scenario: str, policy: Any, **params: Any) -> tuple[Engine, list[Any], Any]:

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import simulator
-from connectors.scenarios import (
+from monitor.synthetic import simulator
+from monitor.synthetic.scenarios import (
     LEDGER,
     PRICES,
     SCENARIOS,

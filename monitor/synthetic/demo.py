@@ -38,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from connectors.scenarios import (
+from monitor.synthetic.scenarios import (
     Phase,
     Record,
     format_ts,
@@ -47,7 +47,7 @@ from connectors.scenarios import (
     phases,
     start_ending_at,
 )
-from connectors.simulator import encode
+from monitor.synthetic.simulator import encode
 
 SCENARIO = "dmm-incident"
 SEED = 1
@@ -885,7 +885,7 @@ def run(out: TextIO = sys.stdout) -> int:
 
 
 def main() -> int:
-    """``python -m connectors.demo``."""
+    """``python -m monitor.synthetic.demo``."""
     return run(sys.stdout)
 
 

@@ -3,7 +3,7 @@
 A scenario is a pure function of a start time, a seed and a few named
 parameters: it never reads the clock, the network or the environment, so the
 same arguments always give the same records, event ids included. Records
-come out in event-time order. The sinks in `connectors.simulator` move them
+come out in event-time order. The sinks in `monitor.synthetic.simulator` move them
 to Kafka or to a JSON Lines file.
 
 Scenarios (registered in `SCENARIOS`):

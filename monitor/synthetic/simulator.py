@@ -1,6 +1,6 @@
 """Move scenario records to Kafka or to JSON Lines: the thin side of the simulator.
 
-The records come from `connectors.scenarios` (pure, deterministic). Here they
+The records come from `monitor.synthetic.scenarios` (pure, deterministic). Here they
 are encoded (`encode`), written in the replay format (`write_jsonl`, read back
 with `read_jsonl`), or produced to Kafka (`produce`, and `produce_live` for an
 endless `steady` stream stamped with the wall clock). `main` is the
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from connectors.scenarios import (
+from monitor.synthetic.scenarios import (
     INPUT_TOPICS,
     PRICES,
     SCENARIOS,
@@ -33,7 +33,7 @@ from connectors.scenarios import (
     start_ending_at,
     steady,
 )
-from connectors.scenarios import generate as generate_records
+from monitor.synthetic.scenarios import generate as generate_records
 
 if TYPE_CHECKING:
     # aiokafka ships no type information (no py.typed, no stubs).

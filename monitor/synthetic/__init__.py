@@ -1,0 +1,1 @@
+"""Synthetic data: the simulator, its scenarios, the demo and the incident library."""
