@@ -122,7 +122,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from monitor.report.command import run
 
-    return run(args)
+    return int(run(args))
 
 
 def _simulate(rest: list[str]) -> int:

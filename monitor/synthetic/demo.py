@@ -24,13 +24,9 @@ import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +34,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+from monitor.synthetic.local import (
+    REPO_ROOT,
+    LocalBroker,
+    LocalError,
+    WorkerProcess,
+    free_port,
+    worker_env,
+)
 from monitor.synthetic.scenarios import (
     Phase,
     Record,
@@ -55,9 +59,6 @@ SEED = 1
 # spans the first 900 s from its start: it plays paced, the rest at once.
 STORY_SECONDS = 900
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
-WORKER = Path(sys.executable).parent / "reserve-monitor"
 
 HEALTH_TIMEOUT = 90.0  # first start of a worker: topic creation, group join, recovery
 CATCH_UP_TIMEOUT = 30.0  # the worker counting every record of a phase
@@ -384,69 +385,28 @@ def _log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join("    " + line for line in tail) or "    (empty)"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# No proxy for the worker on loopback, whatever http_proxy says.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
-    """``(status, body)``; status 0 when nothing answers."""
-    try:
-        with _HTTP.open(url, timeout=timeout) as response:
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read()
-    except (urllib.error.URLError, OSError, TimeoutError):
-        return 0, b""
-
-
 class Kafka:
-    """The local broker through ``deploy/kafka/kafka.sh``; stops only what it started."""
+    """The local broker (`LocalBroker`), told as the demo goes; stops only what it started."""
 
     def __init__(self, out: TextIO) -> None:
-        self.port = os.environ.get("KAFKA_PORT", "9092")
+        self.broker = LocalBroker(os.environ.get("KAFKA_PORT", "9092"))
         self.started = False
         self.out = out
 
-    def _run(self, command: str, capture: bool) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(KAFKA_SH), command],
-            cwd=REPO_ROOT,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if capture else None,
-            check=False,
-        )
-
-    @staticmethod
-    def _bootstrap(stdout: str) -> str | None:
-        for line in stdout.splitlines():
-            if line.startswith("KAFKA_BOOTSTRAP_SERVERS="):
-                return line.split("=", 1)[1].strip()
-        return None
-
     def up(self) -> str:
-        status = self._run("status", capture=True)
-        if status.returncode == 0:
-            bootstrap = self._bootstrap(status.stdout) or f"127.0.0.1:{self.port}"
+        port = self.broker.port
+        if self.broker.running():
+            bootstrap = self.broker.up()
             print(f"kafka     reusing the broker already running on {bootstrap}", file=self.out)
             return bootstrap
-        print(f"kafka     starting a broker on port {self.port} (kafka.sh up) ...", file=self.out)
+        print(f"kafka     starting a broker on port {port} (kafka.sh up) ...", file=self.out)
         self.out.flush()
         self.started = True  # from here on, whatever happens, `down` is ours to run
         began = time.monotonic()
-        result = self._run("up", capture=False)
-        started = self._bootstrap(result.stdout)
-        if result.returncode != 0 or started is None:
-            raise DemoError(
-                f"kafka.sh up failed (exit {result.returncode}); see its messages above "
-                f"and `KAFKA_PORT={self.port} {KAFKA_SH.relative_to(REPO_ROOT)} logs`"
-            )
+        try:
+            started = self.broker.up(show_progress=True)
+        except LocalError as error:
+            raise DemoError(str(error)) from None
         took = time.monotonic() - began
         print(f"kafka     broker ready on {started} after {took:.0f} s", file=self.out)
         return started
@@ -454,86 +414,21 @@ class Kafka:
     def down(self) -> None:
         if not self.started:
             return
-        print(f"kafka     stopping the broker the demo started on port {self.port}", file=self.out)
+        port = self.broker.port
+        print(f"kafka     stopping the broker the demo started on port {port}", file=self.out)
         self.out.flush()
-        result = self._run("down", capture=True)
-        if result.returncode != 0:
-            print(
-                f"demo: warning: kafka.sh down exited {result.returncode}: {result.stderr.strip()}",
-                file=sys.stderr,
-            )
+        try:
+            self.broker.down()
+        except LocalError as error:
+            print(f"demo: warning: {error}", file=sys.stderr)
         self.started = False
-
-
-class Worker:
-    """One ``reserve-monitor worker`` in its own session, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, web_port: int) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.web_port = web_port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            # Its own session: Ctrl-C reaches the demo only, which then stops
-            # the worker in order.
-            self.process = subprocess.Popen(
-                [str(WORKER), "worker"],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.web_port}{path}"
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            code = self.process.returncode
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            raise DemoError(
-                f"the worker {how}; last lines of {self.log_path}:\n{_log_tail(self.log_path)}"
-            )
-
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after a while; the exit status (None if never started)."""
-        process = self.process
-        if process is None:
-            return None
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(WORKER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                print(
-                    f"demo: worker still running {WORKER_STOP_TIMEOUT:.0f} s after SIGTERM; "
-                    "SIGKILL",
-                    file=sys.stderr,
-                )
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        # Anything the worker left in its session goes with it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        return process.returncode
 
 
 class Demo:
     """The asynchronous part: health, the alert timeline, the phases, the final table."""
 
     def __init__(
-        self, bootstrap: str, prefix: str, worker: Worker, out: TextIO, style: Style
+        self, bootstrap: str, prefix: str, worker: WorkerProcess, out: TextIO, style: Style
     ) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
@@ -556,7 +451,7 @@ class Demo:
         url = self.worker.url("/healthz")
         while True:
             self.worker.check_alive()
-            code, _ = await asyncio.to_thread(_http_get, url, 2.0)
+            code, _ = await asyncio.to_thread(self.worker.fetch, "/healthz", 2.0)
             if code == 200:
                 return time.monotonic() - began
             if time.monotonic() - began > HEALTH_TIMEOUT:
@@ -569,7 +464,7 @@ class Demo:
 
     async def consume_alerts(self, ready: asyncio.Event) -> None:
         """Print every CloudEvent on ``<prefix>reserve.alerts`` from the beginning."""
-        from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+        from aiokafka import AIOKafkaConsumer
 
         topic = f"{self.prefix}reserve.alerts"
         consumer = AIOKafkaConsumer(
@@ -618,10 +513,9 @@ class Demo:
     async def wait_caught_up(self, consumer: asyncio.Task[None]) -> bool:
         """Until the worker has counted every record sent; False on timeout."""
         began = time.monotonic()
-        url = self.worker.url("/metrics")
         while time.monotonic() - began < CATCH_UP_TIMEOUT:
             self._check(consumer)
-            code, body = await asyncio.to_thread(_http_get, url, 3.0)
+            code, body = await asyncio.to_thread(self.worker.fetch, "/metrics", 3.0)
             if code == 200 and events_counted(body.decode("utf-8", "replace")) >= self.sent:
                 return True
             await asyncio.sleep(0.2)
@@ -735,7 +629,7 @@ class Demo:
 
     async def final_table(self) -> None:
         self.worker.check_alive()
-        code, body = await asyncio.to_thread(_http_get, self.worker.url("/status"), 5.0)
+        code, body = await asyncio.to_thread(self.worker.fetch, "/status", 5.0)
         if code != 200:
             raise DemoError(f"GET /status answered {code or 'nothing'}")
         try:
@@ -749,7 +643,7 @@ class Demo:
 
 async def _delete_topics(bootstrap: str, prefixes: Sequence[str]) -> int:
     """Delete the topics whose names start with one of `prefixes`; return how many."""
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
@@ -774,26 +668,20 @@ def remove_topics(bootstrap: str, prefixes: Sequence[str]) -> int:
 def _worker_env(bootstrap: str, prefix: str, app_id: str, web_port: int) -> dict[str, str]:
     # the demo's worker runs the built-in packs with the default settings, whatever
     # the shell running the demo has set for a worker of its own
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("RESERVE_MONITOR_", "KAFKA_"))
-    }
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "RESERVE_MONITOR_TOPIC_PREFIX": prefix,
-            "RESERVE_MONITOR_APP_ID": app_id,
-            "RESERVE_MONITOR_WEB_PORT": str(web_port),
-            "RESERVE_MONITOR_WEB_HOST": "127.0.0.1",
-            "RESERVE_MONITOR_PARTITIONS": "2",
-            "RESERVE_MONITOR_TICK_SECONDS": "1",
-            "RESERVE_MONITOR_SESSION_TIMEOUT": "10",
-            "RESERVE_MONITOR_LOG_LEVEL": os.environ.get("DEMO_WORKER_LOG_LEVEL", "warning"),
-            "PYTHONUNBUFFERED": "1",
-        }
+    return worker_env(
+        base={
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("RESERVE_MONITOR_", "KAFKA_"))
+        },
+        bootstrap=bootstrap,
+        prefix=prefix,
+        app_id=app_id,
+        web_port=web_port,
+        tick_seconds=1,
+        session_timeout=10,
+        log_level=os.environ.get("DEMO_WORKER_LOG_LEVEL", "warning"),
     )
-    return env
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -809,21 +697,22 @@ def run(out: TextIO = sys.stdout) -> int:
     app_id = f"reserve-monitor-demo-{stamp}"
     log_path = REPO_ROOT / ".kafka" / f"demo-{stamp}.log"
     kafka = Kafka(out)
-    worker: Worker | None = None
+    worker: WorkerProcess | None = None
     bootstrap: str | None = None
     status = 0
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         print(style.bold(f"Reserve Monitor demo: {SCENARIO}"), file=out)
         bootstrap = kafka.up()
-        web_port = _free_port()
-        worker = Worker(_worker_env(bootstrap, prefix, app_id, web_port), log_path, web_port)
-        worker.start()
+        web_port = free_port()
+        env = _worker_env(bootstrap, prefix, app_id, web_port)
+        worker = WorkerProcess(env, log_path, web_port, own_session=True)
+        worker.launch()
         assert worker.process is not None
         shown = log_path.relative_to(REPO_ROOT)
         print(
             f"worker    pid {worker.process.pid}, topic prefix {prefix!r}, app id {app_id}, "
-            f"http://127.0.0.1:{web_port}/status\nworker    log {shown}",
+            f"{worker.url('/status')}\nworker    log {shown}",
             file=out,
         )
         # the whole story in the past, ending about now: sent faster than it happened,
@@ -853,7 +742,7 @@ def run(out: TextIO = sys.stdout) -> int:
     except KeyboardInterrupt:
         print("\ndemo: interrupted; stopping what the demo started", file=sys.stderr)
         status = 130
-    except DemoError as error:
+    except (DemoError, LocalError) as error:
         out.flush()
         print(f"\ndemo: error: {error}", file=sys.stderr)
         status = 1
@@ -865,7 +754,7 @@ def run(out: TextIO = sys.stdout) -> int:
                 if worker.running:
                     print(style.dim("\nworker    stopping (SIGTERM)"), file=out)
                     out.flush()
-                code = worker.stop()
+                code = worker.stop(timeout=WORKER_STOP_TIMEOUT)
                 if code not in (None, 0, -signal.SIGTERM) and status == 0:
                     print(
                         f"demo: warning: the worker exited with status {code}; see {log_path}",

@@ -26,7 +26,7 @@ def bootstrap() -> Iterator[str]:
     One the session started is wiped when it stops: the topics of run after run
     (thousands of partitions) slow every group join.
     """
-    with local_broker(KAFKA, TEST_PORT, wipe=True) as address:
+    with local_broker(TEST_PORT, wipe=True) as address:
         yield address
 
 

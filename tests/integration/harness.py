@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -31,90 +23,29 @@ from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-ROOT = Path(__file__).resolve().parents[2]
-KAFKA_SCRIPT = ROOT / "deploy" / "kafka" / "kafka.sh"
-WORKER = [sys.executable, "-m", "monitor.cli", "worker"]
+from monitor.synthetic import local
+from monitor.synthetic.local import (
+    REPO_ROOT,
+    LocalBroker,
+    LocalError,
+    free_port,
+    local_broker,
+    worker_env,
+)
+
+__all__ = ["LocalBroker", "LocalError", "free_port", "local_broker"]
+
+ROOT = REPO_ROOT
 
 
 def broker_script(script: Path, port: str, *args: str, check: bool = True) -> CompletedProcess:
     """Run a ``deploy/kafka`` script (``kafka.sh``, ``kafka-secure.sh``) for ``port``."""
-    env = dict(os.environ, KAFKA_PORT=port)
-    done = subprocess.run(
-        [str(script), *args], env=env, text=True, capture_output=True, check=False, timeout=600
-    )
-    if check and done.returncode != 0:  # say why, not only that it failed
-        raise AssertionError(
-            f"{script.name} {' '.join(args)} (port {port}) exited with {done.returncode}:\n"
-            f"{done.stdout}{done.stderr}"
-        )
-    return done
-
-
-@contextmanager
-def local_broker(script: Path, port: str, *, wipe: bool = False) -> Iterator[str]:
-    """The bootstrap address of the broker ``script`` runs on ``port``.
-
-    A broker already running is reused and left running; else it is started, and
-    stopped afterwards (``wipe``: its data deleted too).
-    """
-    already = broker_script(script, port, "status", check=False).returncode == 0
-    started = broker_script(script, port, "up")
-    line = started.stdout.strip().splitlines()[-1]
-    assert line.startswith("KAFKA_BOOTSTRAP_SERVERS="), started.stdout + started.stderr
-    try:
-        yield line.split("=", 1)[1]
-    finally:
-        if not already:
-            broker_script(script, port, "down", *(["--wipe"] if wipe else []), check=False)
+    return LocalBroker(port, script=script).run(*args, check=check)
 
 
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
     return (int(murmur2(key.encode("utf-8"))) & 0x7FFFFFFF) % partitions
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class KafkaBroker:
-    """A broker of a test's own, started and stopped with ``deploy/kafka/kafka.sh``.
-
-    It lives on its own port and data directory, apart from the session broker,
-    so a test may stop it under load and start it again.
-    """
-
-    def __init__(self, port: int, controller_port: int) -> None:
-        self.port = port
-        self.env = dict(
-            os.environ, KAFKA_PORT=str(port), KAFKA_CONTROLLER_PORT=str(controller_port)
-        )
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def run(self, *command: str) -> str:
-        done = subprocess.run(
-            [str(KAFKA_SCRIPT), *command],
-            env=self.env,
-            text=True,
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"kafka.sh {' '.join(command)} failed:\n{done.stderr}")
-        return done.stdout
-
-    def up(self) -> KafkaBroker:
-        self.run("up")
-        return self
-
-    def down(self, *, wipe: bool = False) -> None:
-        self.run("down", *(["--wipe"] if wipe else []))
 
 
 @dataclass
@@ -136,83 +67,34 @@ class Deployment:
         return self.prefix + name
 
 
-class WorkerProcess:
-    """A ``reserve-monitor worker`` subprocess of one deployment."""
+class WorkerProcess(local.WorkerProcess):
+    """A ``reserve-monitor worker`` subprocess of one deployment, with the tests' readings.
+
+    Its environment is built from the deployment at every launch, so a test may
+    change the deployment's settings between a stop and a restart.
+    """
 
     def __init__(self, deployment: Deployment, log_dir: Path, name: str = "worker") -> None:
+        super().__init__({}, log_dir / f"{deployment.app_id}-{name}.log", free_port())
         self.deployment = deployment
-        self.port = free_port()
-        self.log_path = log_dir / f"{deployment.app_id}-{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self._starts = 0
 
     def env(self) -> dict[str, str]:
         d = self.deployment
-        env = dict(os.environ)
-        env.update(
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": d.bootstrap,
-                "RESERVE_MONITOR_TOPIC_PREFIX": d.prefix,
-                "RESERVE_MONITOR_APP_ID": d.app_id,
-                "RESERVE_MONITOR_WEB_PORT": str(self.port),
-                "RESERVE_MONITOR_WEB_HOST": "127.0.0.1",
-                "RESERVE_MONITOR_PARTITIONS": str(d.partitions),
-                "RESERVE_MONITOR_TICK_SECONDS": "0.5",
-                "RESERVE_MONITOR_SESSION_TIMEOUT": "6",
-                "RESERVE_MONITOR_LOG_LEVEL": "info",
-            }
+        env = worker_env(
+            bootstrap=d.bootstrap,
+            prefix=d.prefix,
+            app_id=d.app_id,
+            web_port=self.port,
+            partitions=d.partitions,
+            policy=d.policy,
         )
-        if d.policy:
-            env["RESERVE_MONITOR_POLICY"] = d.policy
         env.update(d.env)
         return env
 
-    def start(self, timeout: float = 60.0) -> WorkerProcess:
-        self.launch()
-        try:
-            self.wait_healthy(timeout)
-        except AssertionError:  # stop it here: a fixture that failed to start never stops it
-            self.stop()
-            raise
-        return self
-
-    def launch(self) -> WorkerProcess:
-        """Start the process without waiting for it (several workers join a group at once)."""
-        self._starts += 1
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            log.write(f"\n===== start {self._starts} =====\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                WORKER, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
-            )
-        return self
-
-    def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if self.get("/healthz")["healthy"]:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log()}")
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
-            body = reply.read().decode()
-        return body if path == "/metrics" else json.loads(body)
-
     def health(self) -> tuple[int, dict[str, Any]]:
         """``/healthz``: its HTTP status and its body, a 503's included."""
-        try:
-            return 200, self.get("/healthz")
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, json.loads(error.read().decode())
+        status, body = self.fetch("/healthz")
+        return status, json.loads(body)
 
     def metrics(self) -> str:
         return str(self.get("/metrics"))
@@ -258,26 +140,6 @@ class WorkerProcess:
         if report is None:
             return None
         return next((r["status"] for r in report["rules"] if r["rule"] == rule), None)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, no final commit or flush."""
-        self.stop(signal.SIGKILL)
-
-    def log(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 async def produce(

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from monitor.synthetic.scenarios import dmm_incident, steady
-from monitor.synthetic.simulator import encode
 from monitor.core.engine import Engine
 from monitor.core.events import Topic
 from monitor.core.policy import load_policy
 from monitor.replay import replay
 from monitor.settings import Settings
+from monitor.synthetic.scenarios import dmm_incident, steady
+from monitor.synthetic.simulator import encode
 from monitor.worker.topics import INPUTS, ensure_topics
 from tests.integration.harness import Deployment, Reader, WorkerProcess, uncommitted
 

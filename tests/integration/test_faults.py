@@ -27,7 +27,7 @@ from monitor.worker.topics import INPUTS
 from tests.integration.conftest import TEST_PORT
 from tests.integration.harness import (
     Deployment,
-    KafkaBroker,
+    LocalBroker,
     Reader,
     WorkerProcess,
     events,
@@ -171,9 +171,10 @@ FAULT_PORT = int(os.environ.get("TEST_KAFKA_FAULT_PORT", int(TEST_PORT) + 2))
 
 
 @pytest.fixture
-def own_broker() -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(
-        FAULT_PORT, int(os.environ.get("TEST_KAFKA_FAULT_CONTROLLER_PORT", 0)) or free_port()
+def own_broker() -> Iterator[LocalBroker]:
+    broker = LocalBroker(
+        FAULT_PORT,
+        controller_port=int(os.environ.get("TEST_KAFKA_FAULT_CONTROLLER_PORT", 0)) or free_port(),
     )
     broker.down(wipe=True)  # whatever an interrupted run left behind
     broker.up()
@@ -208,7 +209,7 @@ class TradeStream:
 
 
 async def test_the_worker_reconnects_after_a_broker_restart_and_loses_nothing(
-    own_broker: KafkaBroker, log_dir: Path
+    own_broker: LocalBroker, log_dir: Path
 ) -> None:
     d = Deployment(own_broker.bootstrap)
     worker = WorkerProcess(d, log_dir).start()
@@ -253,7 +254,7 @@ async def test_the_worker_reconnects_after_a_broker_restart_and_loses_nothing(
 
 
 async def test_healthz_answers_503_while_the_broker_is_away_and_200_once_it_is_back(
-    own_broker: KafkaBroker, log_dir: Path
+    own_broker: LocalBroker, log_dir: Path
 ) -> None:
     d = Deployment(own_broker.bootstrap)
     worker = WorkerProcess(d, log_dir).start()

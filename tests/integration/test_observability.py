@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.core.events import Topic
 from monitor.synthetic import simulator
 from monitor.synthetic.scenarios import generate, phases
-from monitor.core.events import Topic
 from tests import dashboards
 from tests.integration.harness import Deployment, WorkerProcess, partition_of, produce, wait_for
 from tests.integration.monitoring import Server, start_alertmanager, start_prometheus

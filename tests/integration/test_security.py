@@ -28,8 +28,8 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from monitor.synthetic import simulator
 from monitor.settings import KafkaClientSettings
+from monitor.synthetic import simulator
 from monitor.worker.connection import aiokafka_security
 from tests.integration.harness import (
     ROOT,
@@ -78,7 +78,7 @@ class SecureBroker:
 @pytest.fixture(scope="module")
 def secure_broker() -> Iterator[SecureBroker]:
     """The secured broker, started for this module and wiped after (users, keys, CA)."""
-    with local_broker(SECURE_KAFKA, PORT, wipe=True) as address:
+    with local_broker(PORT, script=SECURE_KAFKA, wipe=True) as address:
         yield SecureBroker(address)
 
 

@@ -23,8 +23,6 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from monitor.synthetic.scenarios import generate
-from monitor.synthetic.simulator import write_jsonl
 from monitor import asyncapi
 from monitor.core.engine import Engine
 from monitor.core.errors import InvalidEvent
@@ -39,6 +37,8 @@ from monitor.messages import (
 )
 from monitor.replay import replay
 from monitor.settings import Settings
+from monitor.synthetic.scenarios import generate
+from monitor.synthetic.simulator import write_jsonl
 from monitor.worker.deadletter import deadletter_record
 from monitor.worker.topics import contract_topics
 

@@ -28,11 +28,11 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from monitor.synthetic import simulator
 from monitor import cli
 from monitor.core.events import Topic
 from monitor.core.policy import load_policy, parse_policy
 from monitor.settings import Settings
+from monitor.synthetic import simulator
 from monitor.worker.topics import contract_topics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from monitor.synthetic.scenarios import generate, phases
 from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import PolicyError
 from monitor.core.events import Topic, decode_document
 from monitor.core.money import MONEY_CONTEXT
 from monitor.core.policy import load_policy, parse_policy
 from monitor.core.status import Status
+from monitor.synthetic.scenarios import generate, phases
 from tests.unit.builders import (
     EXCHANGE,
     T0,

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.synthetic.scenarios import generate, phases
 from monitor.core.engine import Engine, Outcome, Step
 from monitor.core.errors import PolicyError
 from monitor.core.events import Topic, decode_document
@@ -26,6 +25,7 @@ from monitor.core.money import MONEY_CONTEXT
 from monitor.core.policy import load_policy, parse_policy
 from monitor.core.state.peaks import PeakWindow
 from monitor.core.status import Status
+from monitor.synthetic.scenarios import generate, phases
 from tests.unit.builders import (
     EXCHANGE,
     T0,
