@@ -69,7 +69,6 @@ class Step:
 
 
 @lru_cache(maxsize=1 << 16)  # the same few keys per exchange are written again and again
-@lru_cache(maxsize=1 << 16)  # the same few keys per exchange, over and over
 def journal_key(*parts: str | int) -> str:
     """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``."""
     return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)

@@ -14,6 +14,8 @@ exchange's moments close and are judged (CONTRACT section 8):
   more to take: an exchange whose input has been quiet for ``max_idle`` of
   append time has its newest moment judged.
 * :meth:`Engine.finish` says the input has ended: every open moment is judged.
+* :meth:`Engine.silence` says nothing of an exchange has come for a while of the
+  driver's wall time: the rules whose feeds would by then be too old turn ``unknown``.
 
 Each call returns a :class:`~monitor.core.changes.Step`: the outcome the
 record is counted under, the status changes of the moments judged, and the
@@ -143,6 +145,18 @@ class Engine:
         self._rebuilt()
         step = Step()
         self._pass_quiet(now.timestamp(), step)
+        return step
+
+    def silence(self, exchange: str, quiet: timedelta) -> Step:
+        """Nothing of ``exchange`` has come for ``quiet`` of the driver's wall time, with
+        nothing left to read: its rules that read a feed which would by then be older than
+        they allow turn ``unknown`` ("feed silent"). Outside the guarantee of CONTRACT
+        section 8: ``replay``, without a wall clock, never calls it."""
+        self._rebuilt()
+        step = Step()
+        state = self._exchanges.get(exchange)
+        if state is not None:
+            state.silence(quiet, step)
         return step
 
     def finish(self) -> Step:

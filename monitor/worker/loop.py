@@ -62,6 +62,8 @@ _MAX_RECORDS = 2_000
 # how long one fetch waits for records when there are none
 _POLL_MS = 50
 # a task commits at least this often while it takes records (Kafka Streams: 100 ms under EOS)
+# the least wall time with nothing from an exchange before its feeds count as silent
+SILENT_AFTER_SECONDS = 1.0
 COMMIT_SECONDS = 0.1
 # how long a fetch waits at the broker for records when there are none: the quiet gap of
 # an exchange whose feed stopped is judged at the first answer after it
@@ -344,7 +346,12 @@ class Worker:
     # -- gauges -----------------------------------------------------------------------
 
     def _tick(self) -> None:
+        wall = time.time()
+        # an exchange quiet for two ticks is silent: one still talking is judged at its moments
+        quiet = max(2 * self.settings.tick_seconds, SILENT_AFTER_SECONDS)
         for task in self.tasks.values():
+            if task.group.caught_up:  # silent feeds: only with nothing left to read
+                task.silence(wall, quiet)
             task.report()
         # every owned exchange's feed ages at the worker's clock, silent ones included
         now = self.context.clock.now(time.monotonic())

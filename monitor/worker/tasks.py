@@ -287,6 +287,19 @@ class Task:
         self._apply(step)
         self._count()
 
+    def silence(self, now: float, after: float) -> None:
+        """With nothing left to read at wall time ``now`` (seconds): each exchange with
+        nothing appended for more than ``after`` seconds has the rules whose feeds would by
+        now be too old turned ``unknown`` (CONTRACT section 8, outside the guarantee)."""
+        for name, state in self.engine.exchanges.items():
+            last = state.last_append
+            if last is None or now - last <= after:
+                continue  # still talking: its own moments judge the ages of its feeds
+            step = self.engine.silence(name, timedelta(seconds=now - last))
+            if step.changes:
+                self._apply(step)
+                self.dirty.add(name)
+
     def report(self) -> int:
         """Publish the adequacy report of every exchange judged since the last; how many."""
         dirty, self.dirty = self.dirty, set()

@@ -119,3 +119,54 @@ async def test_a_wallet_feed_that_stops_makes_cold_storage_unknown_with_an_alert
         ("unknown", "ok"),
     ]
     assert json.loads(alerts.records[0].value)["specversion"] == "1.0"
+
+
+async def test_an_exchange_gone_silent_by_wall_time_turns_the_rules_needing_its_feed_unknown(
+    bootstrap: str, log_dir: Path, tmp_path: Path
+) -> None:
+    # Nothing of dmm comes after its first records, not even a price: no moment of its
+    # own can judge the ages of its feeds. The worker notices by wall time (CONTRACT
+    # section 8, outside the guarantee on purpose).
+    policy = tmp_path / "short-wallet-age.yaml"
+    policy.write_text(POLICY)
+    d = Deployment(bootstrap, policy=str(policy))
+    worker = WorkerProcess(d, log_dir).start()
+    try:
+        async with Reader(d.bootstrap, d.topic("reserve.alerts")) as alerts:
+            await produce(d.bootstrap, prefixed(d.prefix, healthy("dmm", rfc3339(START))))
+            await alerts.until(lambda r: (f"dmm/{COLD}", "unknown", "ok") in transitions(r))
+            silent_from = time.monotonic()
+            await alerts.until(lambda r: (f"dmm/{COLD}", "ok", "unknown") in transitions(r))
+            noticed_after = time.monotonic() - silent_from
+            # dmm speaks again, an hour later in its event time: judged again at its moment
+            later = rfc3339(START + timedelta(hours=1))
+            await produce(
+                d.bootstrap,
+                prefixed(
+                    d.prefix,
+                    [
+                        price(2, "BTC", "10700000", later),
+                        wallet(7, "dmm", "btc-cold-1", "BTC", "97000", "cold", later),
+                        wallet(8, "dmm", "btc-hot-1", "BTC", "3000", "hot", later),
+                    ],
+                ),
+            )
+            await alerts.until(lambda r: transitions(r, COLD)[-1][1:] == ("unknown", "ok"))
+    finally:
+        worker.stop()
+
+    silenced = next(
+        e["data"]
+        for e in events(alerts.records)
+        if e["subject"] == f"dmm/{COLD}" and e["data"]["status"] == "unknown"
+    )
+    assert silenced["reason"].startswith("feed silent: nothing from dmm for ")
+    assert f"older than the {MAX_WALLET_AGE}s this rule allows" in silenced["reason"]
+    assert silenced["evidence"]["feed"] == "wallet_balances"
+    assert silenced["evidence"]["silent_seconds"] > MAX_WALLET_AGE - 1
+    # as of dmm's newest moment: the silence chose no moment of its own
+    assert silenced["as_of"] == rfc3339(START)
+    # noticed by wall time: not before the rule's limit had passed
+    assert noticed_after >= MAX_WALLET_AGE - 1
+    # jp.liability_reserve allows its feeds hours of age: the silence did not touch it
+    assert ("ok", "unknown") not in [t[1:] for t in transitions(alerts.records, RESERVE)]

@@ -22,7 +22,15 @@ from monitor.core.assessment import Assessment, Explanation
 from monitor.core.money import duration_text
 from monitor.core.status import Status, Thresholds
 
-__all__ = ["INSTANT", "Assessment", "ExchangeView", "Explanation", "Inputs", "Rule"]
+__all__ = [
+    "INSTANT",
+    "Assessment",
+    "ExchangeView",
+    "Explanation",
+    "Inputs",
+    "Rule",
+    "feed_limits",
+]
 
 if TYPE_CHECKING:
     from monitor.core.state.exchange import Exchange
@@ -31,6 +39,17 @@ if TYPE_CHECKING:
 
 # the finest step of event time: a figure of age exactly ``max_age`` is not yet too old
 INSTANT = timedelta(microseconds=1)
+
+# the rule parameters that bound the age of an input, by the feed (Feed) the input comes in
+_AGE_LIMITS = {
+    "max_wallet_age": "wallet_balances",
+    "max_price_age": "prices",
+    "max_trades_age": "trades",
+    "max_ledger_age": "ledger",
+    "max_liability_age": "ledger",
+    "max_own_funds_age": "ledger",
+    "max_overheads_age": "ledger",
+}
 
 
 class Inputs:
@@ -93,6 +112,21 @@ class QuickRule(Rule, Protocol):
     """
 
     def quick_ratio(self, view: ExchangeView) -> Decimal | None: ...
+
+
+def feed_limits(rule: Rule) -> dict[str, timedelta]:
+    """How long each feed ``rule`` reads may stay silent before its figures must be too old.
+
+    Taken from the rule's age parameters; a feed bounded by several (the ledger's
+    figures) may be silent for the shortest of them.
+    """
+    limits: dict[str, timedelta] = {}
+    params = getattr(rule, "params", None)
+    for name, feed in _AGE_LIMITS.items():
+        limit = getattr(params, name, None)
+        if isinstance(limit, timedelta) and (feed not in limits or limit < limits[feed]):
+            limits[feed] = limit
+    return limits
 
 
 def unknown(reason: str, **evidence: Any) -> Assessment:

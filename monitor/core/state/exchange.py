@@ -25,6 +25,7 @@ so a driver with durable storage can rebuild the exchange after a restart.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,8 +44,17 @@ from monitor.core.events import (
     WalletBalance,
     to_document,
 )
-from monitor.core.money import MONEY_CONTEXT, ZERO, rfc3339
-from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, Rule, classify
+from monitor.core.money import MONEY_CONTEXT, ZERO, duration_text, rfc3339
+from monitor.core.rules.base import (
+    Assessment,
+    ExchangeView,
+    Explanation,
+    Inputs,
+    Rule,
+    classify,
+    feed_limits,
+    unknown,
+)
 from monitor.core.state import (
     AWAITING_TRADES_KEPT,
     HOT_FALLS_KEPT,
@@ -113,6 +123,7 @@ class Exchange:
             )
             for rule in checks
         ]
+        self._limits = {rule.id: feed_limits(rule) for rule in checks}
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
         if self.hot_peaks is not None:
@@ -274,6 +285,73 @@ class Exchange:
             step.writes.extend(journal.volume_gone(self.exchange, b) for b in self.volume.evicted())
             if journal_clock:
                 self.journal_clock(step)
+
+    def silence(self, quiet: timedelta, step: Step) -> None:
+        """Nothing of the exchange (its records, the prices it is valued at) has come for
+        ``quiet`` of the driver's wall time, with nothing left to read (CONTRACT section 8:
+        outside the guarantee, on purpose).
+
+        Each rule is asked what its event-time age checks would say had time gone on by
+        ``quiet`` from the exchange's clock: a rule reading a feed that would then be
+        older than it allows turns ``unknown`` ("feed silent"), as of the clock, and is
+        judged again at the exchange's next moment.
+        """
+        moment = self.clock
+        if moment is None:
+            return
+        if self.open:
+            self.judge(step)
+        then = moment + quiet
+        for rule, held, *_ in self._checks:
+            if held.status is Status.UNKNOWN:
+                continue
+            silent = next(
+                (
+                    (feed, last, limit)
+                    for feed, limit in self._limits[rule.id].items()
+                    if (last := self._last_of(feed)) is not None and then - last > limit
+                ),
+                None,
+            )
+            if silent is None:
+                continue
+            feed, last, limit = silent
+            assessment = unknown(
+                f"feed silent: nothing from {self.exchange} for {duration_text(quiet)} of "
+                f"wall time, so its {feed} data would be {duration_text(then - last)} old, "
+                f"older than the {duration_text(limit)} this rule allows",
+                feed=feed,
+                last_seen=last.isoformat(),
+                silent_seconds=int(quiet.total_seconds()),
+            )
+            held.changes += 1
+            step.changes.append(
+                StatusChange(
+                    self.exchange,
+                    rule.id,
+                    Status.UNKNOWN,
+                    held.status,
+                    held.changes,
+                    moment,
+                    assessment,
+                )
+            )
+            # judged again at the next moment, whatever changed
+            held.status, held.pending, held.assessment, held.due = (
+                Status.UNKNOWN,
+                None,
+                assessment,
+                moment,
+            )
+            if self.journal:
+                step.writes.append(journal.rule(self.exchange, rule.id, held))
+
+    def _last_of(self, feed: str) -> datetime | None:
+        """The event time of the newest figure of ``feed`` (prices: the oldest held asset's)."""
+        if feed == Feed.PRICES:
+            oldest = self.holdings.oldest_price()
+            return None if oldest is None else oldest[0]
+        return self.feeds.get(feed)
 
     def _arrive(self, moment: datetime, step: Step, record: str, *key: str) -> None:
         """A record dated ``moment`` is applied: a later one opens a moment of its own
@@ -522,6 +600,11 @@ class Exchange:
         self.changed |= Inputs.LEDGER
 
     # -- prices ---------------------------------------------------------------------
+
+    @property
+    def depends(self) -> AbstractSet[str]:
+        """The assets and currencies the exchange is valued in (their prices are its input)."""
+        return self._depends
 
     def depend(self, asset: str) -> None:
         """From now on this exchange is valued in ``asset``: take its price in force."""
