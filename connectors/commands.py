@@ -90,8 +90,13 @@ def add_commands(commands: Any) -> None:
     por.add_argument("file")
     por.add_argument("--format", required=True, choices=["binance", "okx", "summa"])
     por.add_argument("--exchange", required=True, help="the exchange id the liabilities are of")
+    por.add_argument("--as-of", required=True, metavar="RFC3339", help="the file's snapshot time")
     por.add_argument(
-        "--as-of", required=True, metavar="RFC3339", help="the file's snapshot time"
+        "--decimals",
+        action="append",
+        metavar="ASSET=N",
+        help="decimal places of a Summa file's integers, per ASSET or ASSET_CHAIN "
+        "(e.g. ETH=18, USDT_TRX=6); repeat for several",
     )
     _output(por)
     por.set_defaults(run=_runs("connectors.por.command"))

@@ -81,7 +81,11 @@ class KafkaSink:
             enable_idempotence=True,
             **aiokafka_security(settings),
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()  # its connections and tasks, whatever start left open
+            raise
         return cls(producer, os.environ.get("RESERVE_MONITOR_TOPIC_PREFIX", ""))
 
     async def send(self, events: Sequence[Outgoing]) -> None:
@@ -107,5 +111,5 @@ async def open_sink(jsonl: str | None, client_id: str) -> EventSink:
     if jsonl == "-":
         return JsonLinesSink(sys.stdout)
     if jsonl is not None:
-        return JsonLinesSink(open(jsonl, "a", encoding="utf-8"), owned=True)  # noqa: SIM115
+        return JsonLinesSink(open(jsonl, "a", encoding="utf-8"), owned=True)
     return await KafkaSink.start(client_id)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import ROOT, Deployment, WorkerProcess, broker_script, local_broker
+from tests.conftest import start_test_broker
+from tests.integration.harness import ROOT, Deployment, WorkerProcess, broker_script
 
 KAFKA = ROOT / "deploy" / "kafka" / "kafka.sh"
 TEST_PORT = os.environ.get("KAFKA_PORT", "19092")
@@ -20,14 +21,13 @@ def _kafka(command: str, *, check: bool = True) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture(scope="session")
-def bootstrap() -> Iterator[str]:
-    """A broker on KAFKA_PORT (19092 for tests): reused if running, else started and stopped.
+def bootstrap() -> str:
+    """A broker on KAFKA_PORT (19092 for tests): reused if running, else started.
 
-    One the session started is wiped when it stops: the topics of run after run
-    (thousands of partitions) slow every group join.
+    Started once for the whole run, by whichever parallel worker asks first (kafka.sh
+    takes one `up` at a time per port); tests/conftest.py stops it when the run ends.
     """
-    with local_broker(TEST_PORT, wipe=True) as address:
-        yield address
+    return start_test_broker()
 
 
 @pytest.fixture
