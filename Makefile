@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 KAFKA_PORT ?= 9092
 # the test suite runs its own broker, apart from a developer's on 9092
 TEST_KAFKA_PORT ?= 19092
+# test modules run side by side in this many processes (pytest-xdist; one module per process)
+TEST_WORKERS ?= 2
 # and the security tests a broker with SASL_SSL and ACLs on (its controller takes the next port)
 TEST_SECURE_KAFKA_PORT ?= 19392
 # the official AsyncAPI JSON Schemas (npm), which the test of deploy/asyncapi.yaml checks it against
@@ -66,7 +68,7 @@ demo: install ## play a DMM-style incident through a real broker and worker (abo
 	@$(BIN)/python -m monitor.synthetic.demo
 
 test: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## every test: unit, property and integration against a real broker
-	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest
+	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
