@@ -34,6 +34,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+from monitor.core.errors import SourceError
+from monitor.report.command import write_report
 from monitor.synthetic.local import (
     REPO_ROOT,
     LocalBroker,
@@ -739,10 +741,13 @@ def run(out: TextIO = sys.stdout) -> int:
         demo = Demo(bootstrap, prefix, worker, out, style)
         live = (start, start + timedelta(seconds=STORY_SECONDS))
         asyncio.run(demo.play(scenario_phases, records, live))
+        # the story as a page to look at: the same records, replayed under the same packs
+        report = write_report(records, REPO_ROOT / ".kafka" / f"demo-{stamp}.html")
+        print(f"report    {report} (open it in a browser)", file=out)
     except KeyboardInterrupt:
         print("\ndemo: interrupted; stopping what the demo started", file=sys.stderr)
         status = 130
-    except (DemoError, LocalError) as error:
+    except (DemoError, LocalError, SourceError) as error:
         out.flush()
         print(f"\ndemo: error: {error}", file=sys.stderr)
         status = 1
