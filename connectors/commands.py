@@ -74,11 +74,33 @@ def add_commands(commands: Any) -> None:
     trades.add_argument("--exchange", required=True, help="the exchange id the volume counts for")
     trades.add_argument("--venue", required=True, help="the ccxt venue, e.g. binance, bitflyer")
     trades.add_argument("--markets", nargs="+", metavar="MARKET", help="e.g. BTC/JPY ETH/JPY")
+    trades.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="length of the intervals trades are summed over (default 10)",
+    )
+    trades.add_argument(
+        "--lookback",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="span read back over REST at start, so a restart loses nothing "
+        "(default 60, at most 3600 less an interval)",
+    )
     _output(trades)
     trades.set_defaults(run=_runs("connectors.venues.trades"))
     prices = feed_commands.add_parser("prices", help="prices in the reporting currency")
     prices.add_argument("--venue", required=True, help="the ccxt venue, e.g. binance, bitflyer")
     prices.add_argument("--assets", nargs="+", required=True, metavar="ASSET")
+    prices.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often the tickers are polled (default 10)",
+    )
     _output(prices)
     prices.set_defaults(run=_runs("connectors.venues.prices"))
 
