@@ -39,7 +39,9 @@ MAX_DECIMALS = 36
 # (~2.4 min) is the usual exchange deposit depth. Bitcoin's 6 blocks (~1 h) is
 # the classic depth against a reorg. Polling: a few times per block. Heartbeat:
 # 10 min of block time, well inside the packs' 1 h maximum wallet-balance age.
-DEFAULT_CONFIRMATIONS: Mapping[Kind, int] = {"evm": 12, "bitcoin": 6}
+# bitcoin 3, not the classic 6: a balance six blocks (about an hour) behind the exchange's
+# trades is at the built-in packs' 1 h max_wallet_age (docs/connectors/bitcoin.md)
+DEFAULT_CONFIRMATIONS: Mapping[Kind, int] = {"evm": 12, "bitcoin": 3}
 DEFAULT_POLL_SECONDS: Mapping[Kind, float] = {"evm": 4.0, "bitcoin": 30.0}
 DEFAULT_HEARTBEAT_SECONDS = 600.0
 
