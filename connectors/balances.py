@@ -134,6 +134,10 @@ class BalanceSource(Protocol):
         """balances as of that height (bitcoin scans up to it)"""
         ...
 
+    async def block_hash(self, height: int) -> str | None:
+        """the node's block hash at that height now (None above its tip)"""
+        ...
+
 
 async def _wait(seconds: float, stop: asyncio.Event | None) -> None:
     """Sleep, but wake at once when ``stop`` is set."""
@@ -155,18 +159,24 @@ async def follow(
     backoff_initial: float = 1.0,
     backoff_max: float = 60.0,
 ) -> None:
-    """Publish a reading whenever the confirmed height moves (and always the first time);
+    """Publish a reading whenever the confirmed height moves (and always the first time),
+    or the block at it is another than the one read (a reorg that kept the height);
     `once`: one reading, then return. NodeUnavailable → one clear log line, exponential backoff
     (capped), retry; a clear line again when the node is back."""
     chain = source.chain
     last_height: int | None = None
+    last_hash: str | None = None
     delay = backoff_initial
     failures = 0
     down_since = 0.0
     while stop is None or not stop.is_set():
         try:
             height = await source.confirmed_height()
-            if height != last_height:
+            moved = height != last_height
+            if not moved and await source.block_hash(height) != last_hash:
+                log.warning("%s: block %d is another than the one read: reorg", chain.key, height)
+                moved = True
+            if moved:
                 reading = await source.read(height)
                 events = feed.events(reading)
                 if events:
@@ -179,7 +189,7 @@ async def follow(
                     len(events),
                     len(feed.wallets),
                 )
-                last_height = height
+                last_height, last_hash = height, reading.block_hash
         except NodeUnavailable as error:
             failures += 1
             if failures == 1:

@@ -156,6 +156,10 @@ class BitcoinSource:
                 self._outputs.tip + 1,
             )
 
+    async def block_hash(self, height: int) -> str | None:
+        """The node's block hash at ``height`` now (None above its tip), for `follow`."""
+        return await self._hash_at(height)
+
     async def _hash_at(self, height: int) -> str | None:
         """The node's block hash at ``height``, or None above its tip."""
         info = await self._rpc.call("getblockchaininfo")

@@ -114,6 +114,16 @@ class EvmNode:
             f"{CONSISTENT_READ_ATTEMPTS} times (a reorg in progress)"
         )
 
+    async def block_hash(self, height: int) -> str | None:
+        """The hash of the node's block at ``height`` now (None above its tip)."""
+        try:
+            block = await self._ask(self._w3.eth.get_block(height))
+        except NodeUnavailable:
+            if height > await self._ask(self._w3.eth.block_number):
+                return None
+            raise
+        return str(block["hash"].to_0x_hex())
+
     async def close(self) -> None:
         """Close the HTTP sessions web3 keeps for the node."""
         await self._w3.provider.disconnect()

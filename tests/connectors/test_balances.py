@@ -217,6 +217,7 @@ class ScriptedNode:
         self.stop = stop
         self.asked = 0
         self.reads: list[int] = []
+        self.hashes: dict[int, str] = {}  # a block other than the default one at a height
 
     async def confirmed_height(self) -> int:
         self.asked += 1
@@ -232,7 +233,11 @@ class ScriptedNode:
 
     async def read(self, height: int) -> Reading:
         self.reads.append(height)
-        return reading(height, height * 12, str(height), "5", "0")
+        balances = (str(height), "5", "0") if height not in self.hashes else (str(height), "4", "0")
+        return reading(height, height * 12, *balances, block_hash=self.hashes.get(height))
+
+    async def block_hash(self, height: int) -> str | None:
+        return self.hashes.get(height, f"0x{height:064x}")
 
 
 class MemorySink:
@@ -316,6 +321,32 @@ async def test_follow_reads_each_new_height_once_and_resumes_after_an_outage(
     assert messages.index(back[0]) < messages.index(
         f"eth: confirmed height 13 (block 0x{13:064x}): 1 of 3 wallets published"
     )
+
+
+async def test_follow_reads_a_height_again_when_a_reorg_replaced_its_block() -> None:
+    stop = asyncio.Event()
+    node = ScriptedNode([10, 10, 10], stop)
+    sink = MemorySink()
+
+    class Reorging(MemorySink):
+        async def send(self, events: Sequence[Outgoing]) -> None:
+            await sink.send(events)
+            node.hashes[10] = "0xf0"  # after the first reading, another block at height 10
+
+    await follow(
+        node,
+        BalanceFeed(ETH, WALLETS),
+        Reorging(),
+        once=False,
+        log=logging.getLogger("t"),
+        stop=stop,
+    )
+    assert node.reads == [10, 10]  # read again once, then the same block is not read again
+    assert [published(batch) for batch in sink.batches] == [
+        [("eth-cold-1", "10"), ("usdt-hot-1", "5"), ("eth-hot", "0")],
+        [("usdt-hot-1", "4")],
+    ]
+    assert sink.batches[1][0].value["event_id"] != sink.batches[0][1].value["event_id"]
 
 
 async def test_follow_returns_at_once_when_stopped_during_an_outage() -> None:
