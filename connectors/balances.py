@@ -160,9 +160,12 @@ async def follow(
     backoff_max: float = 60.0,
 ) -> None:
     """Publish a reading whenever the confirmed height moves (and always the first time),
-    or the block at it is another than the one read (a reorg that kept the height);
-    `once`: one reading, then return. NodeUnavailable → one clear log line, exponential backoff
-    (capped), retry; a clear line again when the node is back."""
+    or the block at it is another than the one read (a reorg that kept the height).
+
+    NodeUnavailable: one clear log line, exponential backoff (capped), retry; a clear
+    line again when the node is back. ``once``: one reading, then return; a node that
+    does not answer raises NodeUnavailable at once.
+    """
     chain = source.chain
     last_height: int | None = None
     last_hash: str | None = None
@@ -191,6 +194,8 @@ async def follow(
                 )
                 last_height, last_hash = height, reading.block_hash
         except NodeUnavailable as error:
+            if once:  # a scheduled --once must not hang on a node that is away
+                raise NodeUnavailable(f"{chain.key}: node unavailable: {error}") from None
             failures += 1
             if failures == 1:
                 down_since = time.monotonic()

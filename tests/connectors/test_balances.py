@@ -253,17 +253,26 @@ class MemorySink:
         pass
 
 
-async def test_once_waits_out_the_node_with_backoff_then_publishes_and_returns(
+async def test_once_fails_at_once_when_the_node_does_not_answer() -> None:
+    node, sink = ScriptedNode([None, 10]), MemorySink()
+    with pytest.raises(NodeUnavailable, match="eth: node unavailable: connection refused"):
+        await follow(node, BalanceFeed(ETH, WALLETS), sink, once=True, log=logging.getLogger("t"))
+    assert node.reads == [] and sink.batches == []
+
+
+async def test_follow_waits_out_the_node_with_backoff_then_publishes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    node, sink = ScriptedNode([None, None, None, None, 10]), MemorySink()
+    stop = asyncio.Event()
+    node, sink = ScriptedNode([None, None, None, None, 10], stop), MemorySink()
     log = logging.getLogger("test.watch")
     with caplog.at_level(logging.INFO, logger="test.watch"):
         await follow(
             node,
             BalanceFeed(ETH, WALLETS),
             sink,
-            once=True,
+            once=False,
+            stop=stop,
             log=log,
             backoff_initial=0.001,
             backoff_max=0.004,
@@ -355,7 +364,7 @@ async def test_follow_returns_at_once_when_stopped_during_an_outage() -> None:
     log = logging.getLogger("test.stop")
     feed = BalanceFeed(ETH, WALLETS)
     task = asyncio.create_task(
-        follow(node, feed, sink, once=True, log=log, stop=stop, backoff_initial=3600)
+        follow(node, feed, sink, once=False, log=log, stop=stop, backoff_initial=3600)
     )
     while node.asked == 0:
         await asyncio.sleep(0)

@@ -27,7 +27,7 @@ import pytest
 from aiohttp import web
 from eth_utils.crypto import keccak
 
-from connectors.balances import BalanceFeed, balance_event_id
+from connectors.balances import BalanceFeed, NodeUnavailable, balance_event_id
 from connectors.evm.erc20 import BALANCE_OF, DECIMALS, balance_of_call, decode_uint256
 from connectors.evm.node import CannotWatch, EvmNode
 from connectors.evm.reads import in_units, plan_reads, wallet_balances
@@ -411,7 +411,8 @@ def test_once_fails_at_once_when_the_node_is_down(chain: FundedChain) -> None:
     finished = run_once(chain.registry_path)
     assert finished.returncode == 1
     assert finished.stdout == ""
-    assert f"watch evm: chain eth node at {chain.node.url}: Cannot connect" in finished.stderr
+    said = f"watch evm: eth: node unavailable: chain eth node at {chain.node.url}: Cannot connect"
+    assert said in finished.stderr
 
 
 async def test_every_chain_is_followed_on_its_own_and_a_dead_node_holds_back_only_its_chain(
@@ -438,8 +439,8 @@ async def test_every_chain_is_followed_on_its_own_and_a_dead_node_holds_back_onl
         with pytest.raises(ExceptionGroup) as failed:
             await watch(load_registry(both), once, once=True)
         (problem,) = failed.value.exceptions
-        assert isinstance(problem, CannotWatch)
-        assert str(problem).startswith(f"chain l2 node at {l2.url}: ")
+        assert isinstance(problem, NodeUnavailable)
+        assert str(problem).startswith(f"l2: node unavailable: chain l2 node at {l2.url}: ")
         assert len(once.events) == 4 and once.of("l2-hot-1") == []
 
         sink, stop = MemorySink(), asyncio.Event()
