@@ -136,6 +136,17 @@ def test_summa_sums_a_currency_over_its_chains_and_reads_decimals() -> None:
     }
 
 
+def test_the_command_takes_a_summa_files_decimals(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    command = ["import", "por", str(FILES / "summa_balances.csv"), "--format", "summa"]
+    command += ["--exchange", "dmm", "--as-of", AS_OF, "--jsonl", str(out)]
+    assert main([*command, "--decimals", "ETH=1", "--decimals", "USDT=2"]) == 0
+    assert amounts(lines_of(out)) == {"ETH": Decimal("17.2"), "USDT": Decimal("2201.03")}
+    refused = tmp_path / "refused.jsonl"
+    assert main([*command[:-1], str(refused), "--decimals", "ETH"]) == 1
+    assert not refused.exists()
+
+
 def test_okx_reads_the_tree_as_published_including_its_padding_leaf() -> None:
     # the last two leaves share a hash: OKX pads a level with a zero-balance copy
     text = (FILES / "okx_liabilities_tree.txt").read_text().splitlines()
