@@ -8,13 +8,31 @@ Elsewhere it explores new examples each run.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from monitor.synthetic.local import REPO_ROOT, LocalBroker
+
+# py_ecc, which web3 imports, raises the interpreter's recursion limit to 100,000 for the
+# whole process. The tests of hostile, deeply nested input (decode, verify, import por)
+# rely on the default limit, which turns too deep a nesting into a RecursionError before
+# the C stack overflows; under pytest-xdist a worker that imported web3 for one module
+# would run the next module's tests with the raised limit, and crash. Each test gets the
+# default back. (The product's commands that take such input never import web3.)
+_RECURSION_LIMIT = sys.getrecursionlimit()
+
+
+@pytest.fixture(autouse=True)
+def _default_recursion_limit() -> Iterator[None]:
+    if sys.getrecursionlimit() != _RECURSION_LIMIT:
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+    yield
+
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", print_blob=True)
