@@ -225,7 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="a self-contained HTML report of a replay input (inline SVG)"
     )
-    report.add_argument("file", nargs="+", help="replay JSON Lines (- for stdin)")
+    report.add_argument("file", nargs="*", help="replay JSON Lines (- for stdin)")
+    report.add_argument(
+        "--from-topic",
+        action="store_true",
+        help="read a running deployment's input topics instead (KAFKA_BOOTSTRAP_SERVERS, "
+        "RESERVE_MONITOR_TOPIC_PREFIX), from their first record to now",
+    )
     report.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
     report.add_argument("--policy", help="policy file (default as for replay)")
     report.set_defaults(run=_report)

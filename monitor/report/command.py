@@ -35,7 +35,18 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy or os.environ.get("RESERVE_MONITOR_POLICY") or None)
     app_id = os.environ.get("RESERVE_MONITOR_APP_ID") or DEFAULT_APP_ID
     try:
-        out, observed = _write([str(name) for name in args.file], args.html, policy, app_id)
+        if args.from_topic:
+            if args.file:
+                raise SourceError("give replay files or --from-topic, not both")
+            from monitor.report.topics import topic_lines
+
+            _writable(args.html)
+            observed = observe(iter(topic_lines()), policy, app_id=app_id)
+            out = _save(observed, ["the deployment's topics"], args.html, policy)
+        elif not args.file:
+            raise SourceError("give replay files (- for stdin), or --from-topic")
+        else:
+            out, observed = _write([str(name) for name in args.file], args.html, policy, app_id)
     except SourceError as error:
         print(f"report: {error}", file=sys.stderr)
         return 1
