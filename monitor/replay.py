@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from typing import IO, cast
+from datetime import datetime
+from typing import IO, Protocol, cast
 
-from monitor.core.engine import Engine, Outcome, StatusChange
+from monitor.core.engine import Engine, Outcome, StatusChange, Step
 from monitor.core.errors import InvalidEvent
-from monitor.core.events import decode
+from monitor.core.events import Event, decode
 from monitor.core.events.lines import RecordLine, parse_line
 from monitor.core.output.alerts import cloud_event
 from monitor.core.output.report import adequacy_report, adequacy_table
@@ -111,28 +112,47 @@ def replay(
             out.write(json.dumps(signer.sign(alert) if signer else alert) + "\n")
             result.changes += 1
 
-    for line in _as_lines(lines):
-        if line.record is None:
-            assert line.problem is not None
-            result.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-            result.problems.append(line.problem)
-            continue
+    for line, event, appended in events_of(_as_lines(lines), result):
+        step = engine.take(event, appended)
+        if step.changes:
+            publish(step.changes)
+        count(result, line, step)
+    publish(engine.finish().changes)
+    return result
+
+
+class Tally(Protocol):
+    """Where a driver of the engine over lines counts outcomes and notes problems."""
+
+    outcomes: Counter[tuple[str, str]]
+    problems: list[str]
+
+
+def events_of(lines: Iterable[Line], tally: Tally) -> Iterator[tuple[Line, Event, datetime | None]]:
+    """Each line's event with its record timestamp, in order; a line that carries no
+    valid event is counted invalid in ``tally``, with its problem."""
+    for line in lines:
         record = line.record
+        if record is None:
+            assert line.problem is not None
+            tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
+            tally.problems.append(line.problem)
+            continue
         try:
             event = decode(record.topic, record.key, record.value)
         except InvalidEvent as error:
-            result.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-            result.problems.append(f"line {line.number}: {error}")
+            tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
+            tally.problems.append(f"line {line.number}: {error}")
             continue
-        step = engine.take(event, record.timestamp)
-        if step.changes:
-            publish(step.changes)
-        assert step.outcome is not None
-        result.outcomes[(line.topic, step.outcome.value)] += 1
-        if step.error:
-            result.problems.append(f"line {line.number}: {step.error}")
-    publish(engine.finish().changes)
-    return result
+        yield line, event, record.timestamp
+
+
+def count(tally: Tally, line: Line, step: Step) -> None:
+    """Count how the engine took ``line``'s event, and note why when it refused it."""
+    assert step.outcome is not None
+    tally.outcomes[(line.topic, step.outcome.value)] += 1
+    if step.error:
+        tally.problems.append(f"line {line.number}: {step.error}")
 
 
 def _as_lines(lines: Iterable[str] | Iterable[Line]) -> Iterator[Line]:

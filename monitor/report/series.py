@@ -26,14 +26,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from monitor.core.changes import Outcome, Step
+from monitor.core.changes import Step
 from monitor.core.engine import Engine
-from monitor.core.errors import InvalidEvent
-from monitor.core.events import Event, Price, decode
+from monitor.core.events import Event, Price
 from monitor.core.output.alerts import cloud_event
 from monitor.core.policy import Policy
 from monitor.core.status import Status, Thresholds
-from monitor.replay import DEFAULT_APP_ID, Line
+from monitor.replay import DEFAULT_APP_ID, Line, count, events_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,25 +137,11 @@ def observe(lines: Iterable[Line], policy: Policy, *, app_id: str = DEFAULT_APP_
     """Replay ``lines`` (see :func:`monitor.replay.merged`) and keep every judgment."""
     engine = Engine(policy, journal=False, guarded=False)
     observed = Observed(policy.reporting_currency)
-    for line in lines:
-        if line.record is None:
-            observed.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-            observed.problems.append(line.problem or f"line {line.number}: unreadable")
-            continue
-        record = line.record
-        try:
-            event = decode(record.topic, record.key, record.value)
-        except InvalidEvent as error:
-            observed.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-            observed.problems.append(f"line {line.number}: {error}")
-            continue
+    for line, event, appended in events_of(lines, observed):
         clocks = _clocks(engine, event)
-        step = engine.take(event, record.timestamp)
+        step = engine.take(event, appended)
         _record(engine, step, clocks, observed, app_id)
-        assert step.outcome is not None
-        observed.outcomes[(line.topic, step.outcome.value)] += 1
-        if step.error:
-            observed.problems.append(f"line {line.number}: {step.error}")
+        count(observed, line, step)
     _record(engine, engine.finish(), {}, observed, app_id)  # no clock moves at the end
     _last_words(engine, observed)
     return observed
