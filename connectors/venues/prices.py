@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from connectors.sinks import EventSink, Outgoing, open_sink
 from connectors.venues.client import create_client
 from connectors.venues.conversion import BRIDGES, Bridge, bridged_price
-from connectors.venues.errors import VenueError
+from connectors.venues.errors import VenueError, run_feed
 from connectors.venues.events import price_event
 
 log = logging.getLogger(__name__)
@@ -197,11 +196,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Poll the venue's tickers until interrupted; exit 1 with one line on bad input."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        return asyncio.run(_run(args))
-    except VenueError as error:
-        print(f"feed prices: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+    return run_feed("feed prices", _run(args))

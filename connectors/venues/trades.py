@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +35,7 @@ from connectors.venues.client import (
     streams_trades,
     watch_params,
 )
-from connectors.venues.errors import VenueError
+from connectors.venues.errors import VenueError, run_feed
 from connectors.venues.events import trade_event
 from connectors.venues.history import trades_after, trades_since, venue_trade
 from connectors.venues.intervals import IntervalBook, VenueTrade, interval_start
@@ -281,11 +280,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Follow the venue's trades until interrupted; exit 1 with one line on bad input."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        return asyncio.run(_run(args))
-    except VenueError as error:
-        print(f"feed trades: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+    return run_feed("feed trades", _run(args))
