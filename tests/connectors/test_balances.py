@@ -28,6 +28,7 @@ from connectors.balances import (
 )
 from connectors.sinks import Outgoing
 from connectors.wallets.registry import Chain, Wallet
+from tests.connectors.memory import MemorySink
 
 ETH = Chain(
     key="eth",
@@ -238,19 +239,6 @@ class ScriptedNode:
 
     async def block_hash(self, height: int) -> str | None:
         return self.hashes.get(height, f"0x{height:064x}")
-
-
-class MemorySink:
-    """Keeps what is sent, in order, as the JSON Lines sink would write it."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Outgoing]] = []
-
-    async def send(self, events: Sequence[Outgoing]) -> None:
-        self.batches.append(list(events))
-
-    async def close(self) -> None:
-        pass
 
 
 async def test_once_fails_at_once_when_the_node_does_not_answer() -> None:

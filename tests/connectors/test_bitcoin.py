@@ -17,7 +17,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -41,9 +41,9 @@ from connectors.bitcoin.scripts import script_of, watched_scripts
 from connectors.bitcoin.source import BitcoinSource, ScanError
 from connectors.bitcoin.utxos import ChainError, TooDeep, WatchedOutputs
 from connectors.bitcoin.watch import watch
-from connectors.sinks import Outgoing
 from connectors.wallets.registry import Chain, Custody, Wallet, load_registry
 from tests.connectors.btcd import SATS, Btcd, Coin, Key, Relay, free_port, running_btcd
+from tests.connectors.memory import MemorySink
 
 BIN = Path(sys.executable).parent
 SEGWIT_ACTIVE = 432  # regtest: BIP 9 windows of 144 blocks, defined → started → locked in
@@ -557,20 +557,9 @@ def test_a_registry_for_another_network_is_refused(node: Btcd) -> None:
     asyncio.run(read())
 
 
-class _Collected:
-    """An in-memory sink: the events the watcher published, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[Outgoing] = []
-
-    async def send(self, events: Sequence[Outgoing]) -> None:
-        self.events.extend(events)
-
-    async def close(self) -> None:
-        pass
-
-    def hot(self) -> list[str]:
-        return [e.value["balance"] for e in self.events if e.value["wallet"] == "btc-hot-1"]
+def hot_balances(sink: MemorySink) -> list[str]:
+    """The hot wallet's balances as published, in order."""
+    return [value["balance"] for value in sink.of("btc-hot-1")]
 
 
 async def _until(condition: Callable[[], bool], what: str, watcher: asyncio.Task[None]) -> None:
@@ -594,7 +583,7 @@ def test_following_sees_spends_a_reorg_and_a_node_that_comes_back(
     relay = Relay(node.ports[0])
     path = _registry(tmp_path / "wallets.yaml", node, scan_from, poll_seconds=0.05, rpc=relay.url)
     registry = load_registry(path)
-    sink = _Collected()
+    sink = MemorySink()
     caplog.set_level(logging.INFO, logger="connectors.bitcoin")
 
     def logged(text: str) -> bool:
@@ -607,13 +596,17 @@ def test_following_sees_spends_a_reorg_and_a_node_that_comes_back(
             watch(registry, sink, once=False, stop=stop, environ=_credentials(node))
         )
         try:
-            await _until(lambda: sink.hot() == ["3.5"], "published the funded balances", watcher)
+            await _until(
+                lambda: hot_balances(sink) == ["3.5"], "published the funded balances", watcher
+            )
 
             spend = await asyncio.to_thread(
                 node.send, [hot_coin], [(ELSEWHERE.address, 3 * SATS - 10_000)], 10_000, rbf=True
             )
             await asyncio.to_thread(node.mine, 1 + CONFIRMATIONS)
-            await _until(lambda: sink.hot()[-1:] == ["0.5"], "saw the confirmed spend", watcher)
+            await _until(
+                lambda: hot_balances(sink)[-1:] == ["0.5"], "saw the confirmed spend", watcher
+            )
             spent_in = node.call("getblockhash", node.height() - CONFIRMATIONS)
 
             # reorg: the spend's block leaves the chain, a replacement pays the coin back
@@ -623,7 +616,9 @@ def test_following_sees_spends_a_reorg_and_a_node_that_comes_back(
             )
             assert back != spend
             await asyncio.to_thread(node.mine, 2 + CONFIRMATIONS)
-            await _until(lambda: sink.hot()[-1:] == ["3.4995"], "followed the reorg", watcher)
+            await _until(
+                lambda: hot_balances(sink)[-1:] == ["3.4995"], "followed the reorg", watcher
+            )
             assert logged("reorg") and logged(spent_in)
             # the new branch's balance comes with a new id (btcd's tip falls at
             # invalidateblock, so the watcher may also re-publish an older block's event,
@@ -639,7 +634,9 @@ def test_following_sees_spends_a_reorg_and_a_node_that_comes_back(
             await relay.open()
             await _until(lambda: logged("is back"), "said the node is back", watcher)
             await _until(
-                lambda: sink.hot()[-1:] == ["4.4995"], "read on after the node came back", watcher
+                lambda: hot_balances(sink)[-1:] == ["4.4995"],
+                "read on after the node came back",
+                watcher,
             )
             stop.set()
             await watcher

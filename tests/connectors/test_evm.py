@@ -32,7 +32,6 @@ from connectors.evm.erc20 import BALANCE_OF, DECIMALS, balance_of_call, decode_u
 from connectors.evm.node import CannotWatch, EvmNode
 from connectors.evm.reads import in_units, plan_reads, wallet_balances
 from connectors.evm.watch import watch
-from connectors.sinks import Outgoing
 from connectors.wallets.registry import Wallet, load_registry
 from monitor.synthetic.local import free_port
 from tests.connectors.anvil import (
@@ -56,6 +55,7 @@ from tests.connectors.anvil import (
     registry_text,
     running_anvil,
 )
+from tests.connectors.memory import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,22 +83,6 @@ def watch_once(registry: Path, output: Path, *more: str) -> list[dict[str, Any]]
 
 def by_wallet(lines: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {line["value"]["wallet"]: line["value"] for line in lines}
-
-
-class MemorySink:
-    """Keeps what the watcher publishes, in order (a fake of the Kafka or JSON Lines sink)."""
-
-    def __init__(self) -> None:
-        self.events: list[Outgoing] = []
-
-    async def send(self, events: Sequence[Outgoing]) -> None:
-        self.events.extend(events)
-
-    async def close(self) -> None:
-        pass
-
-    def of(self, wallet: str) -> list[dict[str, Any]]:
-        return [dict(e.value) for e in self.events if e.value["wallet"] == wallet]
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
