@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import start_test_broker
-from tests.integration.harness import ROOT, Deployment, WorkerProcess, broker_script
+from tests.integration.harness import Deployment, LocalBroker, WorkerProcess
 
-KAFKA = ROOT / "deploy" / "kafka" / "kafka.sh"
 TEST_PORT = os.environ.get("KAFKA_PORT", "19092")
 
 
 def _kafka(command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return broker_script(KAFKA, TEST_PORT, command, check=check)
+    return LocalBroker(TEST_PORT).run(command, check=check)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from subprocess import CompletedProcess
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -27,20 +26,14 @@ from monitor.synthetic import local
 from monitor.synthetic.local import (
     REPO_ROOT,
     LocalBroker,
-    LocalError,
     free_port,
     local_broker,
     worker_env,
 )
 
-__all__ = ["LocalBroker", "LocalError", "free_port", "local_broker"]
+__all__ = ["LocalBroker", "free_port", "local_broker"]
 
 ROOT = REPO_ROOT
-
-
-def broker_script(script: Path, port: str, *args: str, check: bool = True) -> CompletedProcess:
-    """Run a ``deploy/kafka`` script (``kafka.sh``, ``kafka-secure.sh``) for ``port``."""
-    return LocalBroker(port, script=script).run(*args, check=check)
 
 
 def partition_of(key: str, partitions: int) -> int:

@@ -34,9 +34,9 @@ from monitor.worker.connection import aiokafka_security
 from tests.integration.harness import (
     ROOT,
     Deployment,
+    LocalBroker,
     Reader,
     WorkerProcess,
-    broker_script,
     events,
     local_broker,
     transitions,
@@ -54,7 +54,7 @@ REGULATOR_GROUP = "regulator"
 
 
 def _secure_kafka(*args: str) -> subprocess.CompletedProcess[str]:
-    return broker_script(SECURE_KAFKA, PORT, *args)
+    return LocalBroker(PORT, script=SECURE_KAFKA).run(*args)
 
 
 @dataclass(frozen=True)
