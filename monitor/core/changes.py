@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any
 
 from monitor.core.assessment import Assessment
@@ -57,8 +57,9 @@ class Step:
 
     ``outcome`` (with ``error`` when invalid) is how the record taken is counted;
     ``changes`` the status changes of the moments judged during the call, in the
-    order they were judged; ``writes`` the journal entries; ``evaluated`` the
-    exchanges judged.
+    order they were judged; ``evaluated`` the exchanges judged; ``writes`` the journal
+    entries, filled only by :meth:`~monitor.core.engine.Engine.apply` (a driver asks
+    :meth:`~monitor.core.engine.Engine.journal_writes` when it commits).
     """
 
     outcome: Outcome | None = None
@@ -70,5 +71,11 @@ class Step:
 
 @lru_cache(maxsize=1 << 16)  # the same few keys per exchange are written again and again
 def journal_key(*parts: str | int) -> str:
-    """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``."""
-    return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+    """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``.
+
+    Compact JSON, as ``json.dumps(parts, separators=(",", ":"), ensure_ascii=False)``
+    writes it, each string by the encoder's own function without building an encoder
+    per key (new keys come on every price moment: peak levels, volume buckets).
+    """
+    quoted = encode_basestring
+    return "[" + ",".join(quoted(p) if isinstance(p, str) else str(int(p)) for p in parts) + "]"

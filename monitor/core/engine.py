@@ -18,9 +18,10 @@ exchange's moments close and are judged (CONTRACT section 8):
   driver's wall time: the rules whose feeds would by then be too old turn ``unknown``.
 
 Each call returns a :class:`~monitor.core.changes.Step`: the outcome the
-record is counted under, the status changes of the moments judged, and the
-journal writes that let a driver with durable storage rebuild the state later
-with :meth:`Engine.restore`.
+record is counted under and the status changes of the moments judged. A driver
+with durable storage calls :meth:`Engine.journal_writes` when it commits: the
+journal entries of the state changed since its last call, each key once, which
+let it rebuild the state later with :meth:`Engine.restore`.
 
 The journal's entries, their keys and documents are written and read by one
 codec, :mod:`monitor.core.state.journal`.
@@ -79,9 +80,11 @@ class Engine:
     ``guarded`` False runs every rule at every moment (to check the guards);
     ``max_idle`` is the quiet gap of append time that closes a moment;
     ``price_history`` how far back each asset's prices are kept; ``journal`` False
-    returns no journal writes (a driver without durable storage, such as ``replay``);
+    keeps nothing to journal (a driver without durable storage, such as ``replay``);
     ``journal_prices`` False journals no price (a driver that reads them back from their
-    own topic, as the worker does).
+    own topic, as the worker does). Only the latest price of each asset is journalled:
+    a record dated before it, for an exchange new after a restart, is valued at the
+    price history only a driver that reads the prices back has.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class Engine:
         self._quiet: list[tuple[float, str]] = []
         self._appended: float | None = None
         self._journal: dict[str, JournalEntry] = {}  # restored, not yet rebuilt
+        self._prices_changed: set[str] = set()  # assets whose price to journal
 
     # -- driving -----------------------------------------------------------------
 
@@ -171,15 +175,31 @@ class Engine:
         return step
 
     def apply(self, event: Event) -> Step:
-        """Take one record and judge what it opened, as if the input ended there.
+        """Take one record and judge what it opened, as if the input ended there; the
+        step carries the journal writes since the last call too (:meth:`journal_writes`).
 
         A further record of the same moment re-opens it and it is judged again.
         """
         step = self.take(event)
         finished = self.finish()
         step.changes, step.evaluated = finished.changes, finished.evaluated
-        step.writes.extend(finished.writes)
+        step.writes = self.journal_writes()
         return step
+
+    def journal_writes(self) -> list[Write]:
+        """The journal entries of the state changed since the last call: each key once,
+        with its document as it is now (None deletes the key). A driver with durable
+        storage stores them with the input positions they follow from, in one commit."""
+        self._rebuilt()
+        writes: list[Write] = []
+        for asset in sorted(self._prices_changed):
+            price = self.prices.latest(asset)
+            assert price is not None  # a price taken stays the latest of its asset or newer
+            writes.append(journal.price(price))
+        self._prices_changed.clear()
+        for name in sorted(self._exchanges):
+            writes.extend(self._exchanges[name].journal_writes())
+        return writes
 
     def restore(self, key: str, document: dict[str, Any]) -> None:
         """Put back one journalled piece of state (any order; a later write of a key wins).
@@ -264,7 +284,7 @@ class Engine:
         step.outcome = Outcome.APPLIED
         self.prices.take(price)
         if self._journal_prices:
-            step.writes.append(journal.price(price))
+            self._prices_changed.add(price.asset)
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]
             exchange.take_price(price, step, appended)

@@ -170,6 +170,7 @@ class Task:
                 self._take_input(tp, topic, record)
             taken += 1
         self._count()
+        self._journal()
         return taken
 
     def _take_input(self, tp: TopicPartition, topic: Topic, record: Any) -> None:
@@ -251,9 +252,14 @@ class Task:
         )
         self.collector.send(self.context.deadletter, record.key, document)
 
+    def _journal(self) -> None:
+        """Collect what the engine has to journal since the last call: each key once per
+        batch, its latest document, committed with the batch's offsets."""
+        writes = self.engine.journal_writes()
+        if writes:
+            self.collector.write(writes)
+
     def _apply(self, step: Step) -> None:
-        if step.writes:
-            self.collector.write(step.writes)
         for change in step.changes:
             self._publish(change)
         if step.evaluated:
@@ -286,6 +292,7 @@ class Task:
             step = self.engine.idle(now)
         self._apply(step)
         self._count()
+        self._journal()
 
     def silence(self, now: float, after: float) -> None:
         """With nothing left to read at wall time ``now`` (seconds): each exchange with
@@ -299,6 +306,7 @@ class Task:
             if step.changes:
                 self._apply(step)
                 self.dirty.add(name)
+        self._journal()
 
     def report(self) -> int:
         """Publish the adequacy report of every exchange judged since the last; how many."""

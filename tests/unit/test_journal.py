@@ -7,7 +7,10 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from monitor.core.engine import Engine, Outcome, Step
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.core.engine import Engine, Outcome, Step, journal_key
 from monitor.core.money import amount_text, percent_text
 from monitor.core.output.report import adequacy_report
 from monitor.core.policy import Policy, load_policy
@@ -80,8 +83,8 @@ def test_an_exchange_event_writes_a_bounded_number_of_entries() -> None:
         (step,) = feed(e, trade(BILLION, when=at(minutes=minute)))
         assert step.outcome is Outcome.APPLIED
         assert len([kind for kind in _kinds(step) if kind != "rule"]) <= 5
-        # the moment opened, then judged (apply judges at once)
-        assert _kinds(step).count("clock") == 2
+        # the moment opened, then judged (apply judges at once): one entry, as it is now
+        assert _kinds(step).count("clock") == 1
         assert _kinds(step).count("feed") == 1
 
 
@@ -90,13 +93,15 @@ def test_the_clock_moves_only_forward_and_the_trades_feed_only_when_it_moves() -
     feed(e, reserve_fund(3 * BILLION), trade(BILLION, when=at(minutes=30)))
     older = e.take(event(trade(BILLION, when=at(minutes=10))))  # within the window: applied
     assert older.outcome is Outcome.APPLIED
+    older.writes = e.journal_writes()
     assert "feed" not in _kinds(older)
     # a late record re-opens the newest moment; the clock stays there, and the moment's
     # evidence will list the late record, after a restart too
     ((clock),) = journal_entries(older, "clock")
     assert clock["ts"] == at(minutes=30).isoformat() and clock["open"] is True
     assert [(r["record"], r["ts"]) for r in clock["late"]] == [("trade", "2024-05-31T13:10:00Z")]
-    assert journal_entries(e.finish(), "clock") == [
+    e.finish()
+    assert journal_entries(Step(writes=e.journal_writes()), "clock") == [
         {"ts": at(minutes=30).isoformat(), "open": False}
     ]
 
@@ -167,16 +172,25 @@ def test_a_currency_still_held_keeps_its_prices_reevaluating_the_exchange() -> N
     assert step.evaluated == ["bf"]
 
 
+@given(parts=st.lists(st.text() | st.integers(), min_size=1, max_size=5))
+def test_a_journal_key_is_the_compact_json_of_its_parts(parts: list[str | int]) -> None:
+    key = journal_key(*parts)
+    assert key == json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(key) == parts
+
+
 def test_recent_ids_restored_in_any_order_forget_the_oldest_first() -> None:
     capacity = BLOCK + 2
     original = RecentIds(capacity)
     journal: dict[int, dict[str, int]] = {}
     history = [f"h-{n}" for n in range(2 * BLOCK + 5)]
     for event_id in history:
-        block, ids, dropped = original.add(event_id)
-        journal[block] = ids
-        if dropped is not None:
-            del journal[dropped]
+        original.add(event_id)
+        for block, ids in original.journal():
+            if ids is None:
+                del journal[block]
+            else:
+                journal[block] = ids
     assert 0 not in journal  # every id of the first block is forgotten
     further = [f"f-{n}" for n in range(BLOCK)]
     for seed in range(6):
@@ -189,8 +203,11 @@ def test_recent_ids_restored_in_any_order_forget_the_oldest_first() -> None:
         twin = RecentIds(capacity)  # the original, going on
         for event_id in history:
             twin.add(event_id)
+        twin.journal()
         for event_id in further:
-            assert restored.add(event_id) == twin.add(event_id)
+            restored.add(event_id)
+            twin.add(event_id)
+            assert restored.journal() == twin.journal()
         assert [i in restored for i in history] == [i in twin for i in history]
         assert len(restored) == capacity
 

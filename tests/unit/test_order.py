@@ -88,25 +88,3 @@ def test_in_any_order_the_newest_snapshot_wins_and_every_older_one_is_stale(
             assert step.outcome is Outcome.STALE
             assert step.writes == []
     assert _held(e, kind) == (at(minutes=5), amounts[5])
-
-
-def test_a_trade_whose_journal_was_cut_after_its_volume_is_not_counted_twice() -> None:
-    """A crash between a trade's journal entries; the trade is consumed again after it."""
-    policy = load_policy()
-    original = Engine(policy)
-    steps = feed(original, trade(BILLION, event_id="t-1"), trade(2 * BILLION, event_id="t-2"))
-    journal = [write for step in steps for write in step.writes]
-    cut = max(  # every entry before t-2's own "seen" entry reached the changelog
-        n for n, (key, _) in enumerate(journal) if key == journal_key("seen", "dmm", 0)
-    )
-    restored = Engine(policy)
-    for key, document in journal[:cut]:
-        if document is not None:
-            restored.restore(key, document)
-    (again,) = feed(restored, trade(2 * BILLION, event_id="t-2"))
-    assert again.outcome is Outcome.DUPLICATE
-    assert restored.exchanges["dmm"].trading_volume(T0) == 3 * BILLION
-    # and the ids go on being numbered as in the original: the same ids are forgotten
-    (later,) = feed(restored, trade(BILLION, event_id="t-3"))
-    (expected,) = feed(original, trade(BILLION, event_id="t-3"))
-    assert later.writes == expected.writes

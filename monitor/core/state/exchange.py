@@ -18,8 +18,12 @@ judges itself at every one of its moments:
 * A new breach is held for its rule's ``breach_for`` of event time before it is
   published, and dropped if the rule recovers within it.
 
-Every change is returned as journal writes (:class:`~monitor.core.changes.Step`),
-so a driver with durable storage can rebuild the exchange after a restart.
+Every change of state is noted by the key it is journalled under, and
+:meth:`Exchange.journal_writes` gives each key noted since its last call once, with
+its document as it is then: a driver with durable storage asks when it commits and
+can rebuild the exchange from what it stored after a restart. What changes on
+every record (the clock, a block of seen ids, a volume bucket) costs a set insertion
+per record, not a document.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from monitor.core.changes import Outcome, StatusChange, Step
+from monitor.core.changes import Outcome, StatusChange, Step, Write
 from monitor.core.events import (
     Custody,
     CustomerLiability,
@@ -76,6 +80,10 @@ from monitor.core.status import Status
 _HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES
 # how many records applied late to one moment its evidence names
 LATE_RECORDS_LISTED = 10
+# the journal key of the clock, after the exchange (see journal_writes)
+_CLOCK: tuple[str, ...] = (journal.Kind.CLOCK,)
+_HOTFALLS: tuple[str, ...] = (journal.Kind.HOTFALLS,)
+_TRADES_FEED: tuple[str, ...] = (journal.Kind.FEED, Feed.TRADES)
 
 
 def ledger_slot(entry: LedgerEvent) -> tuple[str, ...]:
@@ -105,7 +113,9 @@ class Exchange:
         journal: bool = True,
     ) -> None:
         self.exchange = exchange
-        self.journal = journal  # whether to return journal writes (replay needs none)
+        self.journal = journal  # whether to keep what to journal (replay needs none)
+        # the journal keys (after the exchange) of the state changed since journal_writes()
+        self._dirty: set[tuple[Any, ...]] = set()
         self.holdings = Holdings()
         self.ledger = Ledger()
         self.volume = RollingSum(volume_window, volume_bucket)
@@ -148,13 +158,6 @@ class Exchange:
         # assets whose next price (dated after the clock) was taken before it depended on them
         self._future: dict[str, datetime] = {}
         self._late: list[dict[str, str]] = []  # records applied late to the open moment
-        self._clock_text: tuple[datetime | None, str] = (None, "")
-        self._journalled_clock: tuple[datetime | None, bool, float | None, int] = (
-            None,
-            False,
-            None,
-            0,
-        )
 
     # -- records --------------------------------------------------------------------
 
@@ -179,14 +182,11 @@ class Exchange:
             return
         self.open = True
         self._appended(appended)
-        if not self.journal:
+        if self.journal:
+            self.seen.add(event.event_id)
+            self._dirty.add(_CLOCK)
+        else:
             self.seen.remember(event.event_id)
-            return
-        block, ids, dropped = self.seen.add(event.event_id)
-        step.writes.append(journal.seen(self.exchange, block, ids))
-        if dropped is not None:
-            step.writes.append(journal.seen_gone(self.exchange, dropped))
-        self.journal_clock(step)
 
     def take_price(self, price: Price, step: Step, appended: float | None = None) -> None:
         """A new price of an asset this exchange depends on (the newest of its asset)."""
@@ -197,7 +197,8 @@ class Exchange:
         self._future.pop(price.asset, None)
         self.open = True
         self._appended(appended)
-        self.journal_clock(step)
+        if self.journal:
+            self._dirty.add(_CLOCK)
 
     def _appended(self, appended: float | None) -> None:
         """Its quiet gap runs from its latest record's append time."""
@@ -206,19 +207,15 @@ class Exchange:
 
     # -- moments --------------------------------------------------------------------
 
-    def judge(self, step: Step, *, journal_clock: bool = True) -> None:
-        """Judge the open moment: every rule whose inputs or deadline call for it.
-
-        ``journal_clock`` False: the record that closed the moment journals the clock
-        itself, a moment later (one clock entry per record, not two).
-        """
+    def judge(self, step: Step) -> None:
+        """Judge the open moment: every rule whose inputs or deadline call for it."""
         moment = self.clock
         assert moment is not None
         self.open = False
         if self.awaiting:
-            self._release(step)
+            self._release()
         if self.changed & _HOT_VALUE_INPUTS:
-            self._observe_hot_value(moment, step)
+            self._observe_hot_value(moment)
         late = self._late
         if late:
             self._late = []
@@ -279,12 +276,10 @@ class Exchange:
                 )
             held.status, held.pending = status, pending
             if self.journal:
-                step.writes.append(journal.rule(self.exchange, rule.id, held))
+                self._dirty.add((journal.Kind.RULE, rule.id))
         step.evaluated.append(self.exchange)
         if self.journal:
-            step.writes.extend(journal.volume_gone(self.exchange, b) for b in self.volume.evicted())
-            if journal_clock:
-                self.journal_clock(step)
+            self._dirty.add(_CLOCK)
 
     def silence(self, quiet: timedelta, step: Step) -> None:
         """Nothing of the exchange (its records, the prices it is valued at) has come for
@@ -344,7 +339,7 @@ class Exchange:
                 moment,
             )
             if self.journal:
-                step.writes.append(journal.rule(self.exchange, rule.id, held))
+                self._dirty.add((journal.Kind.RULE, rule.id))
 
     def _last_of(self, feed: str) -> datetime | None:
         """The event time of the newest figure of ``feed`` (prices: the oldest held asset's)."""
@@ -365,27 +360,71 @@ class Exchange:
     def _enter(self, moment: datetime, step: Step) -> None:
         """Move the clock on to ``moment``, judging the moment it closes first."""
         if self.open:
-            self.judge(step, journal_clock=False)
+            self.judge(step)
         self.clock = moment
         if self._future:
             self._catch_up(moment)
 
-    def journal_clock(self, step: Step) -> None:
-        """Journal the clock, whether its moment is open, the latest append time and the
-        records applied late to the open moment, if changed: a restored exchange's open
-        moment is judged after the same quiet gap, with the same evidence."""
-        if not self.journal:
-            return
-        state = (self.clock, self.open, self.last_append, len(self._late))
-        if state != self._journalled_clock and self.clock is not None:
-            self._journalled_clock = state
-            if self._clock_text[0] != self.clock:  # the same text for many records
-                self._clock_text = (self.clock, self.clock.isoformat())
-            step.writes.append(
-                journal.clock(
-                    self.exchange, self._clock_text[1], self.open, self.last_append, self._late
+    def journal_writes(self) -> list[Write]:
+        """The journal entries of the state changed since the last call: each key once,
+        with its document as it is now (None: the key is gone), in key order.
+
+        The clock entry holds whether its moment is open, the latest append time and the
+        records applied late to the open moment, so a restored exchange's open moment is
+        judged after the same quiet gap, with the same evidence.
+        """
+        dirty = self._dirty
+        if not dirty:
+            return []
+        self._dirty = set()
+        name = self.exchange
+        for bucket in self.volume.evicted():
+            dirty.add((journal.Kind.VOLUME, bucket))
+        writes: list[Write] = []
+        add = writes.append
+        for key in sorted(dirty):
+            kind = key[0]
+            if kind == journal.Kind.CLOCK:
+                if self.clock is not None:
+                    clock = self.clock.isoformat()
+                    add(journal.clock(name, clock, self.open, self.last_append, self._late))
+            elif kind == journal.Kind.RULE:
+                add(journal.rule(name, key[1], self.rules[key[1]]))
+            elif kind == journal.Kind.VOLUME:
+                amount = self.volume.held(key[1])
+                add(
+                    journal.gone(name, key)
+                    if amount is None
+                    else journal.volume(name, key[1], amount)
                 )
-            )
+            elif kind == journal.Kind.WALLET:
+                add(journal.wallet(name, self.holdings.snapshots[key[1], key[2]]))
+            elif kind == journal.Kind.LEDGER:
+                figure = self.ledger_in(key[1:])
+                assert figure is not None
+                add(journal.ledger(name, key[1:], figure))
+            elif kind == journal.Kind.FEED:
+                add(journal.feed(name, key[1], self.feeds[key[1]]))
+            elif kind == journal.Kind.AWAITING:
+                trades = self.awaiting.get(key[1])
+                documents = None if trades is None else [document for _, document in trades]
+                add(
+                    journal.gone(name, key)
+                    if documents is None
+                    else journal.awaiting(name, key[1], documents)
+                )
+            elif kind == journal.Kind.HOTFALLS:
+                add(journal.hotfalls(name, self.hot_falls))
+        for block, ids in self.seen.journal():
+            if ids is None:
+                add(journal.gone(name, (journal.Kind.SEEN, block)))
+            else:
+                add(journal.seen(name, block, ids))
+        if self.hot_peaks is not None:
+            written, dropped = self.hot_peaks.journal()
+            writes.extend(journal.gone(name, (journal.Kind.PEAK, seq)) for seq in dropped)
+            writes.extend(journal.peak(name, level) for level in written)
+        return writes
 
     # -- trades ---------------------------------------------------------------------
 
@@ -411,20 +450,14 @@ class Exchange:
         step.outcome = Outcome.APPLIED
         self.changed |= Inputs.VOLUME
         if notional is None:
-            self._hold_trade(trade, step)
+            self._hold_trade(trade)
         else:
             bucket = self.volume.add(trade.ts, notional)
             assert bucket is not None  # admitted above
             if self.journal:
-                amount, number = self.volume.amount(bucket), self.seen.upcoming
-                step.writes.append(
-                    journal.volume(self.exchange, bucket, amount, trade.event_id, number)
-                )
-                step.writes.extend(
-                    journal.volume_gone(self.exchange, b) for b in self.volume.evicted()
-                )
+                self._dirty.add((journal.Kind.VOLUME, bucket))
         if self.saw(Feed.TRADES, trade.ts) and self.journal:
-            step.writes.append(journal.feed(self.exchange, Feed.TRADES, trade.ts))
+            self._dirty.add(_TRADES_FEED)
 
     def _to_reporting(self, trade: Trade) -> Any:
         """The trade's notional in the reporting currency, at the price of its own time."""
@@ -433,7 +466,7 @@ class Exchange:
         price = self._table.at_or_oldest(trade.currency, trade.ts)
         return None if price is None else MONEY_CONTEXT.multiply(trade.notional, price.price)
 
-    def _hold_trade(self, trade: Trade, step: Step) -> None:
+    def _hold_trade(self, trade: Trade) -> None:
         """Keep a trade no price converts yet, to count it once one does (:meth:`_release`).
 
         Input topics are read side by side, so a trade may come before the first
@@ -444,10 +477,9 @@ class Exchange:
         held.append((trade, to_document(trade)))
         self.depend(trade.currency)  # its first price is a moment of this exchange
         if self.journal:
-            documents = [document for _, document in held]
-            step.writes.append(journal.awaiting(self.exchange, trade.currency, documents))
+            self._dirty.add((journal.Kind.AWAITING, trade.currency))
 
-    def _release(self, step: Step) -> None:
+    def _release(self) -> None:
         """Count the held trades whose currency has a price now, each at its own time's."""
         priced = [currency for currency in self.awaiting if self._table.latest(currency)]
         if priced:
@@ -461,10 +493,8 @@ class Exchange:
                 if bucket is not None:
                     buckets.add(bucket)
             if self.journal:
-                step.writes.extend(
-                    journal.volume(self.exchange, b, self.volume.amount(b)) for b in sorted(buckets)
-                )
-                step.writes.append(journal.awaiting_gone(self.exchange, currency))
+                self._dirty.update((journal.Kind.VOLUME, b) for b in buckets)
+                self._dirty.add((journal.Kind.AWAITING, currency))
         if priced:
             self._drop_dependencies()
 
@@ -482,10 +512,10 @@ class Exchange:
             return
         step.outcome = Outcome.APPLIED
         self._arrive(wallet.ts, step, "wallet_balance", wallet.wallet, wallet.asset)
-        self._note_hot_fall(wallet, step)  # a fall lowers a snapshot held: its asset is priced
+        self._note_hot_fall(wallet)  # a fall lowers a snapshot held: its asset is priced
         self.put_wallet(wallet)
         if self.journal:
-            step.writes.append(journal.wallet(self.exchange, wallet))
+            self._dirty.add((journal.Kind.WALLET, wallet.wallet, wallet.asset))
 
     def put_wallet(self, wallet: WalletBalance) -> None:
         """Take a snapshot (newer than the one held) into the holdings and their totals."""
@@ -497,7 +527,7 @@ class Exchange:
         self.saw(Feed.WALLETS, wallet.ts)
         self.changed |= Inputs.WALLETS
 
-    def _note_hot_fall(self, wallet: WalletBalance, step: Step) -> None:
+    def _note_hot_fall(self, wallet: WalletBalance) -> None:
         """Keep a snapshot that lowers a hot balance as evidence of a drain."""
         if self.hot_peaks is None:
             return
@@ -511,7 +541,7 @@ class Exchange:
         fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
         assert self.clock is not None
         if self.record_fall(fall, self.clock - self.hot_peaks.window) and self.journal:
-            step.writes.append(journal.hotfalls(self.exchange, self.hot_falls))
+            self._dirty.add(_HOTFALLS)
 
     def record_fall(self, fall: HotFall, horizon: datetime) -> bool:
         """Keep ``fall`` if it is among the largest since ``horizon``; whether the list changed.
@@ -530,16 +560,12 @@ class Exchange:
         self.hot_falls = sorted(kept, key=lambda held: held.ts)
         return True
 
-    def _observe_hot_value(self, moment: datetime, step: Step) -> None:
+    def _observe_hot_value(self, moment: datetime) -> None:
         """Move the hot-value peak window to the moment judged, with the value then."""
         peaks = self.hot_peaks
         if peaks is None or not self.holdings.snapshots:
             return
         peaks.observe(moment, self.holdings.hot_value())
-        if self.journal:
-            written, dropped = peaks.journal()
-            step.writes.extend(journal.peak_gone(self.exchange, seq) for seq in dropped)
-            step.writes.extend(journal.peak(self.exchange, level) for level in written)
 
     # -- ledger ---------------------------------------------------------------------
 
@@ -552,7 +578,18 @@ class Exchange:
         self._arrive(entry.ts, step, entry.type, *ledger_slot(entry))
         self.put_ledger(entry)
         if self.journal:
-            step.writes.append(journal.ledger(self.exchange, ledger_slot(entry), entry))
+            self._dirty.add((journal.Kind.LEDGER, *ledger_slot(entry)))
+
+    def ledger_in(self, slot: tuple[str, ...]) -> LedgerEvent | None:
+        """The ledger figure held in ``slot`` (see :func:`ledger_slot`)."""
+        ledger = self.ledger
+        kind = slot[0]
+        if kind == "customer_liability":
+            return ledger.liabilities.get(slot[1])
+        if kind == "insurance_policy":
+            return ledger.insurance.get(slot[1])
+        figure: LedgerEvent | None = getattr(ledger, kind)
+        return figure
 
     def held_ledger(self, entry: LedgerEvent) -> LedgerEvent | None:
         ledger = self.ledger
@@ -693,9 +730,10 @@ class Exchange:
         if self.hot_peaks is not None:
             self.hot_peaks.journal()  # what was put back is journalled already
         self.volume.evicted()
+        self.seen.journal()
+        self._dirty.clear()
         self.open = is_open
         self.changed = Inputs.ALL  # every rule runs at its next judgment
-        self._journalled_clock = (self.clock, is_open, self.last_append, len(self._late))
 
     def _put_back(self, entry: journal.Entry) -> None:
         kind, parts = entry.kind, entry.parts

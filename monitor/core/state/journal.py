@@ -16,7 +16,7 @@ kind        key after the exchange                  document
 =========== ======================================= =========================================
 ``wallet``  wallet, asset                           the wallet-balance event
 ``ledger``  the figure's slot (type, asset/policy)  the ledger event
-``volume``  bucket number                           ``amount`` (and the last trade's id)
+``volume``  bucket number                           ``amount``
 ``feed``    feed name                               ``ts`` of its newest record
 ``clock``                                           ``ts``, whether its moment is ``open``, and
                                                     the append time of its latest record, and
@@ -85,22 +85,17 @@ def ledger(exchange: str, slot: tuple[str, ...], entry: LedgerEvent) -> Write:
     return journal_key(Kind.LEDGER, exchange, *slot), to_document(entry)
 
 
-def volume(
-    exchange: str, bucket: int, amount: Decimal, last: str | None = None, number: int = 0
-) -> Write:
-    """A bucket's sum; ``last``, the id of the trade it took last, rides with it.
-
-    So a crash between this entry and the id's own cannot make a rebuilt engine
-    count that trade twice.
-    """
-    document: dict[str, Any] = {"amount": decimal_text(amount)}
-    if last is not None:
-        document.update(last=last, n=number)
-    return journal_key(Kind.VOLUME, exchange, bucket), document
+def volume(exchange: str, bucket: int, amount: Decimal) -> Write:
+    """A bucket's sum. (Changelogs written before the journal was committed whole, in one
+    transaction with the input offsets, carry the id of the bucket's last trade too;
+    :meth:`~monitor.core.state.exchange.Exchange.rebuild` still reads it.)"""
+    return journal_key(Kind.VOLUME, exchange, bucket), {"amount": decimal_text(amount)}
 
 
-def volume_gone(exchange: str, bucket: int) -> Write:
-    return journal_key(Kind.VOLUME, exchange, bucket), None
+def gone(exchange: str, key: tuple[str | int, ...]) -> Write:
+    """The deletion of an exchange's entry: ``key`` is its kind and its parts after the
+    exchange, as :class:`~monitor.core.state.exchange.Exchange` notes what changed."""
+    return journal_key(key[0], exchange, *key[1:]), None
 
 
 def feed(exchange: str, name: str, moment: datetime) -> Write:
@@ -127,16 +122,8 @@ def awaiting(exchange: str, currency: str, documents: list[dict[str, Any]]) -> W
     return journal_key(Kind.AWAITING, exchange, currency), {"trades": documents}
 
 
-def awaiting_gone(exchange: str, currency: str) -> Write:
-    return journal_key(Kind.AWAITING, exchange, currency), None
-
-
 def seen(exchange: str, block: int, ids: dict[str, int]) -> Write:
     return journal_key(Kind.SEEN, exchange, block), {"ids": ids}
-
-
-def seen_gone(exchange: str, block: int) -> Write:
-    return journal_key(Kind.SEEN, exchange, block), None
 
 
 def rule(exchange: str, rule_id: str, held: RuleState) -> Write:
@@ -148,10 +135,6 @@ def rule(exchange: str, rule_id: str, held: RuleState) -> Write:
 
 def peak(exchange: str, level: Level) -> Write:
     return journal_key(Kind.PEAK, exchange, level.seq), level.to_document()
-
-
-def peak_gone(exchange: str, seq: int) -> Write:
-    return journal_key(Kind.PEAK, exchange, seq), None
 
 
 def hotfalls(exchange: str, falls: list[HotFall]) -> Write:

@@ -1,22 +1,23 @@
 """A bounded set of recently seen event ids, oldest forgotten first.
 
 Every id is numbered in the order it was added, and ids are journalled in
-blocks of :data:`BLOCK` consecutive numbers (one journal entry per block, not
-per id, so a batch of events rewrites one entry). A set restored from the
-journal in any order forgets the same ids, in the same order, as the set that
-wrote the journal.
+blocks of :data:`BLOCK` consecutive numbers: :meth:`RecentIds.add` only notes
+the block it changed, and :meth:`RecentIds.journal` gives each block changed
+since its last call once, as it is then (one journal entry per block, not per id,
+so a batch of events writes one entry). A set restored from the journal in any
+order forgets the same ids, in the same order, as the set that wrote the journal.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-# ids per journal entry: an entry is rewritten on every add, so it stays small
+# ids per journal entry: an entry is rewritten whenever an id is added to it
 BLOCK = 64
 
 
 class RecentIds:
-    """Remembers the last ``capacity`` ids; :meth:`add` returns the id it forgot, if any."""
+    """Remembers the last ``capacity`` ids, oldest forgotten first, journalled by block."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -30,6 +31,7 @@ class RecentIds:
         self._blocks: dict[int, dict[str, int]] = {}
         self._in_order = True
         self._next = 0
+        self._changed: set[int] = set()  # blocks changed since the last journal()
 
     def __contains__(self, event_id: object) -> bool:
         if not self._in_order:
@@ -59,13 +61,8 @@ class RecentIds:
         if len(order) > self.capacity:
             del self._numbers[order.popleft()[1]]
 
-    def add(self, event_id: str) -> tuple[int, dict[str, int], int | None]:
-        """Remember ``event_id``; returns what to journal.
-
-        That is ``(block, ids, dropped)``: the block the id went into with the ids
-        it holds now and their numbers, and a block whose ids are all forgotten now
-        (or None).
-        """
+    def add(self, event_id: str) -> None:
+        """Remember ``event_id``, noting the blocks changed for :meth:`journal`."""
         self._sort()
         number = self._next
         self._next += 1
@@ -76,12 +73,18 @@ class RecentIds:
         if ids is None:
             ids = self._blocks[block] = {}
         ids[event_id] = number
-        dropped = None
+        self._changed.add(block)
         if len(self._order) > self.capacity:
-            oldest = self._forget_oldest()
-            if oldest % BLOCK == BLOCK - 1:
-                dropped = oldest // BLOCK
-        return block, dict(ids), dropped
+            self._changed.add(self._forget_oldest() // BLOCK)
+
+    def journal(self) -> list[tuple[int, dict[str, int] | None]]:
+        """Each block changed since the last call, with the ids it holds now and their
+        numbers (None: all of its ids are forgotten); clears the list."""
+        changed, self._changed = self._changed, set()
+        blocks = self._blocks
+        return [
+            (block, dict(blocks[block]) if block in blocks else None) for block in sorted(changed)
+        ]
 
     def restore(self, ids: dict[str, int]) -> None:
         """Put back a journalled block of ids with their numbers (blocks in any order)."""

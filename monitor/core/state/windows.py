@@ -80,6 +80,10 @@ class RollingSum:
             return None
         return _EPOCH + self.bucket * (min(self._buckets) + self._size)
 
+    def held(self, index: int) -> Decimal | None:
+        """The sum held in bucket ``index``; None when the window holds no such bucket."""
+        return self._buckets.get(index)
+
     def amount(self, index: int) -> Decimal:
         """The sum held in bucket ``index`` (zero when none)."""
         return self._buckets.get(index, ZERO)
