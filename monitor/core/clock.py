@@ -19,6 +19,9 @@ class WatermarkClock:
         self._seen_at = 0.0
 
     def observe(self, event_time: datetime, monotonic_now: float) -> None:
+        newest = self._newest
+        if newest is not None and event_time <= newest:
+            return  # not after the newest, so not after now, which is never earlier
         now = self.now(monotonic_now)
         if now is None or event_time > now:
             self._newest = event_time
