@@ -342,3 +342,22 @@ def test_a_policy_accepted_by_the_validator_never_crashes_the_engine() -> None:
     e = instant_engine(policy)
     feed(e, reserve_fund(BILLION))
     assert status_of(e, RULE) in set(Status)
+
+
+def test_a_first_trade_that_leaves_the_floor_alone_still_ages_the_trades_feed() -> None:
+    """The direct path for trades (the floor did not move) keeps the trades feed's age
+    deadline: a later moment that changes nothing the rule reads still finds it too old,
+    as an engine running every rule at every moment does (found by the restart property)."""
+    history = [
+        reserve_fund(BILLION),  # known, with no trade yet
+        trade(BILLION),  # the feed's first trade, at the same moment: the floor stays
+        wallet("0", custody="hot", when=at(minutes=361)),  # six hours and a minute later
+    ]
+    found = []
+    for guarded in (True, False):
+        e = Engine(load_policy(), guarded=guarded)
+        steps = feed(e, *history)
+        found.append([(c.status, c.as_of) for c in changes(steps) if c.rule == RULE])
+    guarded_changes, every_rule_every_moment = found
+    assert guarded_changes == every_rule_every_moment
+    assert guarded_changes[-1] == (Status.UNKNOWN, at(minutes=361))

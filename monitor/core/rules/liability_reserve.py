@@ -26,6 +26,7 @@ from monitor.core.money import (
     percent_text,
 )
 from monitor.core.rules.base import (
+    INSTANT,
     Assessment,
     ExchangeView,
     Explanation,
@@ -108,8 +109,12 @@ class LiabilityReserve:
         # a trade dated before the trades feed's allowed age (a first trade, late) makes the
         # feed stale: the full assessment says so
         last_trade = state.feeds.get(Feed.TRADES)
-        if last_trade is not None and view.now - last_trade > self.params.max_trades_age:
-            return False
+        if last_trade is not None:
+            if view.now - last_trade > self.params.max_trades_age:
+                return False
+            # the trades feed turns too old then, whatever else comes (the trade may be
+            # the feed's first: no deadline of the last assessment says so)
+            view.until(last_trade + self.params.max_trades_age + INSTANT)
         volume = state.trading_volume(view.now)
         return _ctx.multiply(self.params.volume_rate, volume) <= self._largest_without_volume
 

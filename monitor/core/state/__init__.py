@@ -46,6 +46,11 @@ class RuleState:
     pending: datetime | None = None
     due: datetime | None = None
 
+    def due_by(self, moment: datetime | None) -> None:
+        """Time alone may change the answer at ``moment`` too: keep the sooner deadline."""
+        if moment is not None and (self.due is None or moment < self.due):
+            self.due = moment
+
 
 @dataclass(slots=True)
 class Ledger:

@@ -227,8 +227,13 @@ class Exchange:
             if guarded and before is not None and (held.due is None or moment < held.due):
                 if not reads & changed:
                     continue  # nothing it reads has changed: its answer is the same
-                if unchanged is not None and unchanged(view, before, changed):
-                    continue  # what changed cannot move its answer (the rule says why)
+                if unchanged is not None:
+                    view.due = None
+                    if unchanged(view, before, changed):
+                        # what changed cannot move its answer (the rule says why), but
+                        # may bring a deadline nearer: a first trade's age
+                        held.due_by(view.due)
+                        continue
                 if quick is not None and held.pending is None and before.ratio is not None:
                     view.due = None
                     ratio = quick(view)
@@ -236,9 +241,7 @@ class Exchange:
                         held.status
                     ):
                         # the status stays: its measurement is taken again when read
-                        due = view.due
-                        if due is not None and (held.due is None or due < held.due):
-                            held.due = due
+                        held.due_by(view.due)
                         continue
             view.due = None
             assessment = rule.assess(view)
