@@ -117,6 +117,7 @@ class Engine:
         self._appended: float | None = None
         self._journal: dict[str, JournalEntry] = {}  # restored, not yet rebuilt
         self._prices_changed: set[str] = set()  # assets whose price to journal
+        self._changed: set[str] = set()  # exchanges with state to journal
 
     # -- driving -----------------------------------------------------------------
 
@@ -141,6 +142,7 @@ class Engine:
             if not known:  # nothing of it is journalled: a rebuilt engine would not have it
                 self._forget_one(event.exchange)
             return step
+        self._changed.add(event.exchange)
         self._opened(exchange, seconds)
         return step
 
@@ -161,6 +163,7 @@ class Engine:
         state = self._exchanges.get(exchange)
         if state is not None:
             state.silence(quiet, step)
+            self._changed.add(exchange)
         return step
 
     def finish(self) -> Step:
@@ -171,6 +174,7 @@ class Engine:
             exchange = self._exchanges[name]
             if exchange.open:
                 exchange.judge(step)
+                self._changed.add(name)
         self._quiet.clear()
         return step
 
@@ -197,8 +201,11 @@ class Engine:
             assert price is not None  # a price taken stays the latest of its asset or newer
             writes.append(journal.price(price))
         self._prices_changed.clear()
-        for name in sorted(self._exchanges):
-            writes.extend(self._exchanges[name].journal_writes())
+        for name in sorted(self._changed):
+            exchange = self._exchanges.get(name)  # None: forgotten since
+            if exchange is not None:
+                writes.extend(exchange.journal_writes())
+        self._changed.clear()
         return writes
 
     def restore(self, key: str, document: dict[str, Any]) -> None:
@@ -288,6 +295,7 @@ class Engine:
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = self._exchanges[name]
             exchange.take_price(price, step, appended)
+            self._changed.add(name)
             self._opened(exchange, appended)
 
     def _opened(self, exchange: Exchange, appended: float | None) -> None:
@@ -307,6 +315,7 @@ class Engine:
             exchange = self._exchanges.get(name)
             if exchange is not None and exchange.open and exchange.last_append == appended:
                 exchange.judge(step)
+                self._changed.add(name)
 
     # -- rebuilding from the journal ---------------------------------------------
 
