@@ -595,16 +595,8 @@ class Exchange:
         return figure
 
     def held_ledger(self, entry: LedgerEvent) -> LedgerEvent | None:
-        ledger = self.ledger
-        if isinstance(entry, CustomerLiability):
-            return ledger.liabilities.get(entry.asset)
-        if isinstance(entry, InsurancePolicy):
-            return ledger.insurance.get(entry.policy_id)
-        if isinstance(entry, ReserveFund):
-            return ledger.reserve_fund
-        if isinstance(entry, OwnFunds):
-            return ledger.own_funds
-        return ledger.fixed_overheads
+        """The figure held in the slot ``entry`` would go to."""
+        return self.ledger_in(ledger_slot(entry))
 
     def put_ledger(self, entry: LedgerEvent) -> None:
         """Take a ledger figure (newer than the one held in its slot)."""
