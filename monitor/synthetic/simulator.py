@@ -113,30 +113,36 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 async def _pump(
-    producer: AIOKafkaProducer,
+    bootstrap: str,
     records: Iterable[Record],
     topic_prefix: str,
     wait_turn: Callable[[int, Record], Awaitable[Record | None]],
     on_sent: OnSent | None,
 ) -> int:
-    """Send records in order; `wait_turn` paces each one (``None``: stop)."""
-    pending: list[asyncio.Future[Any]] = []
-    sent = 0
-    for record in records:
-        paced = await wait_turn(sent, record)
-        if paced is None:
-            break
-        topic, key, value = encode(paced, topic_prefix)
-        pending.append(await producer.send(topic, value=value, key=key))
-        sent += 1
-        if on_sent is not None:
-            on_sent(paced)
-        if len(pending) >= _DELIVERY_BATCH:
-            await asyncio.gather(*pending)
-            pending.clear()
-    await producer.flush()
-    await asyncio.gather(*pending)
-    return sent
+    """Send records in order with a producer of its own, stopped in any case; `wait_turn`
+    paces each one (``None``: stop)."""
+    producer = _producer(bootstrap)
+    await producer.start()
+    try:
+        pending: list[asyncio.Future[Any]] = []
+        sent = 0
+        for record in records:
+            paced = await wait_turn(sent, record)
+            if paced is None:
+                break
+            topic, key, value = encode(paced, topic_prefix)
+            pending.append(await producer.send(topic, value=value, key=key))
+            sent += 1
+            if on_sent is not None:
+                on_sent(paced)
+            if len(pending) >= _DELIVERY_BATCH:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await producer.flush()
+        await asyncio.gather(*pending)
+        return sent
+    finally:
+        await producer.stop()
 
 
 async def produce(
@@ -165,12 +171,7 @@ async def produce(
                 await asyncio.sleep(delay)
         return record
 
-    producer = _producer(bootstrap)
-    await producer.start()
-    try:
-        return await _pump(producer, records, topic_prefix, wait_turn, on_sent)
-    finally:
-        await producer.stop()
+    return await _pump(bootstrap, records, topic_prefix, wait_turn, on_sent)
 
 
 def live_due(
@@ -233,12 +234,7 @@ async def produce_live(
         return restamp(record, datetime.now(UTC))
 
     records = steady(opened, seed, exchanges=exchanges, duration=None, run=run)
-    producer = _producer(bootstrap)
-    await producer.start()
-    try:
-        return await _pump(producer, records, topic_prefix, wait_turn, on_sent)
-    finally:
-        await producer.stop()
+    return await _pump(bootstrap, records, topic_prefix, wait_turn, on_sent)
 
 
 # -- command line -------------------------------------------------------------
