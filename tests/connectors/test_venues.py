@@ -255,6 +255,25 @@ def _trusted(feed: TradeFeed, market: str, last_id: int) -> bool:
     return feed.books[market].last_id == last_id and market not in feed.unsure
 
 
+async def _following_btc(
+    double: VenueDouble, clients: list[Any], published: Published
+) -> tuple[TradeFeed, Clock, asyncio.Task[None]]:
+    """A Binance BTC/USDT feed followed over its websocket, which it trusts after a first
+    trade: the feed, its clock and the follower (the caller cancels it)."""
+    clock = Clock(T0 + 1_000)
+    feed = _trade_feed(clients, "binance", ["BTC/USDT"], published, clock)
+    await feed.open()
+    follower = asyncio.create_task(feed.follow("BTC/USDT"))
+    try:
+        await double.subscribed("BTCUSDT")
+        first = await double.trade("binance", "BTCUSDT", "0.1", "1", T0 + 2_000)
+        await _until(lambda: _trusted(feed, "BTC/USDT", first))
+    except BaseException:
+        follower.cancel()
+        raise
+    return feed, clock, follower
+
+
 def _notional_by_start(values: list[dict[str, Any]], market: str) -> dict[int, Decimal]:
     """The published notional per interval start; each id once, and repeats identical."""
     by_id: dict[str, dict[str, Any]] = {}
@@ -329,14 +348,8 @@ async def test_binance_websocket_trades_become_closed_intervals(
 async def test_a_websocket_gap_is_backfilled_when_the_stream_returns(
     double: VenueDouble, clients: list[Any], published: Published
 ) -> None:
-    clock = Clock(T0 + 1_000)
-    feed = _trade_feed(clients, "binance", ["BTC/USDT"], published, clock)
-    await feed.open()
-    follower = asyncio.create_task(feed.follow("BTC/USDT"))
+    feed, clock, follower = await _following_btc(double, clients, published)
     try:
-        await double.subscribed("BTCUSDT")
-        first = await double.trade("binance", "BTCUSDT", "0.1", "1", T0 + 2_000)
-        await _until(lambda: _trusted(feed, "BTC/USDT", first))
         await double.drop_streams(hold=True)  # mid-interval
         await _until(lambda: "BTC/USDT" in feed.unsure)
         for n in range(4):  # made while no websocket is up: only REST has them
@@ -361,14 +374,8 @@ async def test_a_websocket_gap_is_backfilled_when_the_stream_returns(
 async def test_while_the_websocket_is_down_intervals_close_from_rest(
     double: VenueDouble, clients: list[Any], published: Published
 ) -> None:
-    clock = Clock(T0 + 1_000)
-    feed = _trade_feed(clients, "binance", ["BTC/USDT"], published, clock)
-    await feed.open()
-    follower = asyncio.create_task(feed.follow("BTC/USDT"))
+    feed, clock, follower = await _following_btc(double, clients, published)
     try:
-        await double.subscribed("BTCUSDT")
-        first = await double.trade("binance", "BTCUSDT", "0.1", "1", T0 + 2_000)
-        await _until(lambda: _trusted(feed, "BTC/USDT", first))
         await double.drop_streams(hold=True)
         await _until(lambda: "BTC/USDT" in feed.unsure)
         await double.trade("binance", "BTCUSDT", "0.1", "2", T0 + 5_000)
@@ -386,13 +393,7 @@ async def test_a_connection_that_ccxt_redialled_quietly_is_not_trusted(
     double: VenueDouble, clients: list[Any], published: Published
 ) -> None:
     # a drop while no watch waits raises nothing: ccxt dials again at the next watch
-    clock = Clock(T0 + 1_000)
-    feed = _trade_feed(clients, "binance", ["BTC/USDT"], published, clock)
-    await feed.open()
-    follower = asyncio.create_task(feed.follow("BTC/USDT"))
-    await double.subscribed("BTCUSDT")
-    first = await double.trade("binance", "BTCUSDT", "0.1", "1", T0 + 2_000)
-    await _until(lambda: _trusted(feed, "BTC/USDT", first))
+    feed, clock, follower = await _following_btc(double, clients, published)
     follower.cancel()
     await double.drop_streams()
     await _until(lambda: not feed.client.clients)  # ccxt forgot the closed connection
