@@ -401,20 +401,27 @@ def _load_records(count: int) -> list[Record]:
 
 class _Load:
     """``records`` offered to the topics of ``prefix`` at ``rate`` a second for ``seconds``
-    (or until none are left): the simulator's live mode (each record dated as it is
-    due), encoded beforehand, so record ``i`` is dated ``i / rate`` s after the encoding
-    began, and sent that long after it ended (a few seconds later)."""
+    (or until none are left): the simulator's live mode, each record dated when it is
+    due and sent then. The records are encoded beforehand, dated from a start far
+    enough ahead to cover the encoding (estimated on the first ones), and sending
+    begins at that start. Dated seconds before they are sent, the load's prices would
+    reach every exchange as late prices, each re-opening its newest moment, which is
+    not how a live feed behaves."""
 
     def __init__(
         self, bootstrap: str, prefix: str, records: list[Record], rate: int, seconds: float
     ) -> None:
-        start = datetime.now(UTC)
+        began = time.perf_counter()
+        sample = [encode(record, prefix) for record in records[:1000]]
+        per_record = (time.perf_counter() - began) / max(1, len(sample))
+        lead = 1.0 + 1.5 * per_record * len(records)
+        start = datetime.now(UTC) + timedelta(seconds=lead)
         encoded = [
             encode(restamp(record, start + timedelta(seconds=i / rate)), prefix)
             for i, record in enumerate(records)
         ]
         self.sent = 0
-        self.started = time.perf_counter()
+        self.started = began + lead
         self.finished: float | None = None
         self.task = asyncio.create_task(self._offer(bootstrap, encoded, rate, seconds))
 
@@ -425,6 +432,7 @@ class _Load:
             bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
         )
         await producer.start()
+        await asyncio.sleep(max(0.0, self.started - time.perf_counter()))  # the first is due
         try:
             acks = []
             while self.sent < len(encoded):
@@ -446,6 +454,10 @@ class _Load:
     def offered_eps(self) -> float:
         """Records sent a second: up to the broker's last acknowledgement once it is done."""
         return self.sent / ((self.finished or time.perf_counter()) - self.started)
+
+    async def under_way(self, seconds: float = 0.0) -> None:
+        """Wait until the load has been offered for ``seconds``."""
+        await asyncio.sleep(max(0.0, self.started + seconds - time.perf_counter()))
 
     async def wait(self) -> None:
         await self.task
@@ -529,7 +541,7 @@ async def _latency(
     try:
         load = _Load(bootstrap, prefix, records, LATENCY_RATE, LATENCY_SECONDS + 10)
         try:
-            await asyncio.sleep(2.0)  # the load under way first
+            await load.under_way(2.0)
             latencies = await _latencies(d, LATENCY_SAMPLES)
         finally:
             await load.cancel()
@@ -573,6 +585,7 @@ async def _lag_under_load(
         load = _Load(bootstrap, prefix, records, LAG_RATE, LAG_SECONDS)
         readings: list[tuple[float, int, int]] = []  # (s since the load began, lag, events)
         try:
+            await load.under_way()
             while not load.task.done():
                 await asyncio.sleep(LAG_EVERY)
                 lag, events = _lag(worker)

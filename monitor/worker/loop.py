@@ -13,9 +13,10 @@ Each turn of the loop:
 3. judges the exchanges gone quiet of the tasks that have read everything, at
    the append time every partition is surely read up to (:func:`_read_state`);
 4. every ``COMMIT_SECONDS``, and at once after a status change, commits every
-   task (:mod:`.output`: one transaction each); every ``tick_seconds``,
-   publishes the adequacy reports of the exchanges judged and refreshes the
-   gauges.
+   task (:mod:`.output`: one transaction each, sent in the background while the
+   loop goes on; a task's next waits for its previous); every ``tick_seconds``,
+   makes the adequacy reports of the exchanges judged since due (published a few
+   a turn) and refreshes the gauges.
 
 The rebalance listener commits every task before partitions move, and opens
 the tasks assigned: producer first (fencing the previous owner), then the
@@ -56,7 +57,9 @@ from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
 log = logging.getLogger(__name__)
 
 # records a task takes before it yields to the event loop (heartbeats, web pages)
-_BUDGET = 2_000
+_BUDGET = 200
+# adequacy reports a task publishes at most per turn: a tick's worth spread over turns
+_REPORTS_PER_TURN = 20
 # records fetched at most per turn
 _MAX_RECORDS = 2_000
 # how long one fetch waits for records when there are none
@@ -65,9 +68,12 @@ _POLL_MS = 50
 # the least wall time with nothing from an exchange before its feeds count as silent
 SILENT_AFTER_SECONDS = 1.0
 COMMIT_SECONDS = 0.1
+# a transaction still in flight after this long is waited for before the task's next: the
+# records taken meanwhile wait in memory, so this bounds them
+_COMMIT_WAIT_SECONDS = 1.0
 # how long a fetch waits at the broker for records when there are none: the quiet gap of
 # an exchange whose feed stopped is judged at the first answer after it
-_FETCH_WAIT_MS = 50
+_FETCH_WAIT_MS = 10
 # how much earlier than the consumer stamps it a fetch answer may have been written
 _NETWORK_SECONDS = 0.02
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
@@ -172,7 +178,7 @@ class Worker:
                     now = time.monotonic()
                     # a status change goes out at once; state and offsets every 100 ms
                     if alerts or now - last_commit >= COMMIT_SECONDS:
-                        await self._commit_all()
+                        await self._commit_all(wait=False)
                         last_commit = now
                     if now - last_tick >= self.settings.tick_seconds:
                         self._tick()
@@ -220,39 +226,73 @@ class Worker:
             appended_now = group.read_up_to() if group.caught_up else None
             if appended_now is not None:
                 task.idle(datetime.fromtimestamp(appended_now / 1000, UTC))
+            task.report(_REPORTS_PER_TURN)
             alerts = alerts or task.collector.alerts
         return alerts
 
     # -- committing -------------------------------------------------------------------
 
-    async def _commit_all(self) -> None:
-        pending = [task for task in self.tasks.values() if task.collector.pending]
-        if not pending:
-            return
+    async def _commit_all(self, wait: bool = True) -> None:
+        """Commit every task with something pending, one transaction each.
+
+        ``wait``: until every transaction has ended. Otherwise the transactions run in
+        the background while the loop goes on: a task whose previous one is still in
+        flight starts its next at a later turn, unless a status change waits or the
+        previous has taken ``_COMMIT_WAIT_SECONDS``, when it is waited for first.
+        """
+        tasks = list(self.tasks.values())
+        ending = [
+            task
+            for task in tasks
+            if task.collector.committing
+            and (
+                wait
+                or task.collector.alerts
+                or task.collector.commit_ended
+                or task.collector.commit_age >= _COMMIT_WAIT_SECONDS
+            )
+        ]
+        failed = await self._end_commits(ending)
+        for task in tasks:
+            if task.number not in failed and not task.collector.committing:
+                task.start_commit()
+        if wait:
+            failed |= await self._end_commits([t for t in tasks if t.collector.committing])
+        for number, error in failed.items():
+            await self._failed(number, error)
+
+    async def _end_commits(self, tasks: list[Task]) -> dict[int, BaseException]:
+        """Wait for the transactions in flight of ``tasks``; the failed ones, by task."""
         outcomes = await asyncio.gather(
-            *(task.collector.commit() for task in pending), return_exceptions=True
+            *(task.collector.end_commit() for task in tasks), return_exceptions=True
         )
-        for task, outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, ProducerFenced):
-                assigned = self.consumer.assignment()
-                if any(tp in assigned for tp in task.inputs):
-                    # the group gave it back to this worker after another had started it:
-                    # what is in Kafka is the truth; open it again from there
-                    log.warning("task %d: fenced while still assigned here; reopening", task.number)
-                    await self._rebuild(task.number)
-                else:
-                    log.warning(
-                        "task %d: fenced, a newer owner has started it; dropped here", task.number
-                    )
-                    await self._close([task.number])
-            elif isinstance(outcome, BaseException):
-                log.error(
-                    "task %d: commit failed (%s: %s); rebuilding it from its changelog",
-                    task.number,
-                    type(outcome).__name__,
-                    outcome,
-                )
-                await self._rebuild(task.number)
+        return {
+            task.number: outcome
+            for task, outcome in zip(tasks, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        }
+
+    async def _failed(self, number: int, error: BaseException) -> None:
+        """A task's transaction failed: rebuild it from what Kafka holds, or drop it."""
+        task = self.tasks[number]
+        if isinstance(error, ProducerFenced):
+            assigned = self.consumer.assignment()
+            if any(tp in assigned for tp in task.inputs):
+                # the group gave it back to this worker after another had started it:
+                # what is in Kafka is the truth; open it again from there
+                log.warning("task %d: fenced while still assigned here; reopening", number)
+                await self._rebuild(number)
+            else:
+                log.warning("task %d: fenced, a newer owner has started it; dropped here", number)
+                await self._close([number])
+        else:
+            log.error(
+                "task %d: commit failed (%s: %s); rebuilding it from its changelog",
+                number,
+                type(error).__name__,
+                error,
+            )
+            await self._rebuild(number)
 
     async def _rebuild(self, number: int) -> None:
         """Drop a task whose transaction failed and open it again from what Kafka holds."""
@@ -352,7 +392,7 @@ class Worker:
         for task in self.tasks.values():
             if task.group.caught_up:  # silent feeds: only with nothing left to read
                 task.silence(wall, quiet)
-            task.report()
+            task.report_due()
         # every owned exchange's feed ages at the worker's clock, silent ones included
         now = self.context.clock.now(time.monotonic())
         if now is not None:

@@ -10,11 +10,18 @@ last: alerts and breaches, adequacy reports, dead letters, each changelog key
 changed (once, its newest value) and the input offsets consumed, sent with
 ``send_offsets_to_transaction``. A ``read_committed`` reader sees all of it or
 none, and a restarted task resumes from offsets that match its changelog.
+
+A transaction is sent in the background (:meth:`Collector.start_commit`) while the
+task takes more records into the next one; the next begins only once the
+worker has waited for it to end (:meth:`Collector.end_commit`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,7 +46,11 @@ def task_producer(app_id: str, task: int, client: dict[str, Any]) -> AIOKafkaPro
         transactional_id=transactional_id(app_id, task),
         enable_idempotence=True,
         acks="all",
-        linger_ms=5,
+        # a transaction's records are all handed over at once, then committed: no lingering
+        linger_ms=0,
+        # KAFKA-5477: the broker answers a send that comes right after a commit, before
+        # the commit's markers are written, with a retriable error; retry it soon
+        retry_backoff_ms=20,
         # a dead letter carries a rejected message's bytes in base64: up to 4/3 its size
         max_request_size=DEADLETTER_MAX_BYTES,
         max_batch_size=256 * 1024,
@@ -65,6 +76,8 @@ class Collector:
         self.prices_moved = False
         self.alerts = False  # a status change is among the records
         self.in_transaction = False
+        self._in_flight: asyncio.Future[None] | None = None
+        self._started = 0.0
 
     async def start(self) -> None:
         """Start the producer and wait for its id: the previous owner is fenced from here on."""
@@ -96,18 +109,31 @@ class Collector:
         """Record ``offset`` of ``tp`` as processed: the committed offset becomes offset + 1."""
         self.offsets[tp] = offset + 1
 
-    async def commit(self) -> None:
-        """Send everything collected and the offsets in one transaction.
+    @property
+    def committing(self) -> bool:
+        """A transaction started by :meth:`start_commit` has not been waited for yet."""
+        return self._in_flight is not None
 
-        Raises what the producer raises (``ProducerFenced`` when a newer owner of the
-        task has started); the caller then drops or rebuilds the task.
+    @property
+    def commit_ended(self) -> bool:
+        """The transaction in flight has ended, committed or failed: :meth:`end_commit` says."""
+        return self._in_flight is not None and self._in_flight.done()
+
+    @property
+    def commit_age(self) -> float:
+        """Seconds since the transaction in flight started (0 with none)."""
+        return time.monotonic() - self._started if self._in_flight is not None else 0.0
+
+    def start_commit(self) -> None:
+        """Take everything collected so far and send it in one transaction in the background.
+
+        What is collected from here on goes in the next transaction, which cannot begin
+        before :meth:`end_commit` has waited for this one. Nothing to send: nothing starts.
         """
+        if self._in_flight is not None:
+            raise RuntimeError(f"task {self.task}: a transaction is still in flight")
         if not self.pending:
             return
-        producer = self.producer
-        if not self.in_transaction:
-            await producer.begin_transaction()
-            self.in_transaction = True
         journal, records, offsets = self.journal, self.records, self.offsets
         self.journal, self.records, self.offsets = {}, [], {}
         self.alerts = False
@@ -115,6 +141,29 @@ class Collector:
             position = {str(p): at for p, at in sorted(self.prices_position.items())}
             journal[PRICES_POSITION] = position
             self.prices_moved = False
+        self._started = time.monotonic()
+        self._in_flight = asyncio.ensure_future(self._transaction(journal, records, offsets))
+
+    async def end_commit(self) -> None:
+        """Wait for the transaction in flight, if any, to end.
+
+        Raises what the producer raised (``ProducerFenced`` when a newer owner of the
+        task has started); the caller then drops or rebuilds the task.
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            await in_flight
+
+    async def _transaction(
+        self,
+        journal: dict[str, dict[str, Any] | None],
+        records: list[tuple[str, bytes | None, bytes, Headers]],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        producer = self.producer
+        if not self.in_transaction:
+            await producer.begin_transaction()
+            self.in_transaction = True
         for key, document in journal.items():
             await producer.send(
                 self.changelog, encode(document), key=key.encode(), partition=self.task
@@ -128,4 +177,6 @@ class Collector:
 
     async def close(self) -> None:
         """Stop the producer; an open transaction is left for the next owner to abort."""
+        with contextlib.suppress(Exception):  # whatever became of it, it is over here
+            await self.end_commit()
         await self.producer.stop()

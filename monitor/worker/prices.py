@@ -105,7 +105,7 @@ class PriceReader:
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=10,
             **client,
         )
         self.log = PriceLog([])

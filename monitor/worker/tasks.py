@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,7 +86,8 @@ class Task:
             TopicPartition(name, number): topic for name, topic in context.inputs.items()
         }
         self.group: PartitionGroup[TopicPartition, Any] = PartitionGroup([], 0.0)
-        self.dirty: set[str] = set()
+        self.dirty: set[str] = set()  # judged since the last tick
+        self._reports_due: deque[str] = deque()
         self.restore_seconds = 0.0
         m = context.metrics
         self._intake = {
@@ -170,7 +171,6 @@ class Task:
                 self._take_input(tp, topic, record)
             taken += 1
         self._count()
-        self._journal()
         return taken
 
     def _take_input(self, tp: TopicPartition, topic: Topic, record: Any) -> None:
@@ -252,12 +252,14 @@ class Task:
         )
         self.collector.send(self.context.deadletter, record.key, document)
 
-    def _journal(self) -> None:
-        """Collect what the engine has to journal since the last call: each key once per
-        batch, its latest document, committed with the batch's offsets."""
+    def start_commit(self) -> None:
+        """Send what the task produced and consumed since its last commit in one transaction,
+        in the background (:meth:`Collector.start_commit`), with the engine's journal as it
+        stands now: each key changed since then once, its latest document."""
         writes = self.engine.journal_writes()
         if writes:
             self.collector.write(writes)
+        self.collector.start_commit()
 
     def _apply(self, step: Step) -> None:
         for change in step.changes:
@@ -292,7 +294,6 @@ class Task:
             step = self.engine.idle(now)
         self._apply(step)
         self._count()
-        self._journal()
 
     def silence(self, now: float, after: float) -> None:
         """With nothing left to read at wall time ``now`` (seconds): each exchange with
@@ -306,14 +307,22 @@ class Task:
             if step.changes:
                 self._apply(step)
                 self.dirty.add(name)
-        self._journal()
 
-    def report(self) -> int:
-        """Publish the adequacy report of every exchange judged since the last; how many."""
-        dirty, self.dirty = self.dirty, set()
-        exchanges = self.engine.exchanges
+    def report_due(self) -> None:
+        """The tick: every exchange judged since its last report is due a new one."""
+        due = self._reports_due
+        for exchange in sorted(self.dirty - set(due)):
+            due.append(exchange)
+        self.dirty = set()
+
+    def report(self, limit: int) -> int:
+        """Publish the adequacy reports due, ``limit`` at most, in the order they fell due;
+        how many. The loop takes a few each turn: a report measures every rule afresh, and
+        a tick's worth at once would hold records back."""
+        due, exchanges = self._reports_due, self.engine.exchanges
         sent = 0
-        for exchange in sorted(dirty):
+        while due and sent < limit:
+            exchange = due.popleft()
             if exchange not in exchanges:
                 continue
             report = adequacy_report(self.engine, exchange)
