@@ -12,14 +12,14 @@ to take an event in, or to judge the exchanges gone quiet).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from monitor.core.engine import Outcome
 from monitor.core.events import Topic
@@ -61,12 +61,7 @@ class MonitorMetrics:
     """Every metric the worker exports; build with :func:`create`."""
 
     registry: CollectorRegistry
-    required: Gauge
-    available: Gauge
-    shortfall: Gauge
-    coverage_ratio: Gauge
-    rule_status: Gauge
-    trading_volume: Gauge
+    reports: ReportGauges
     feed_age: Gauge
     events: Counter
     alerts: Counter
@@ -79,20 +74,8 @@ class MonitorMetrics:
 
     def record_report(self, report: AdequacyReport) -> None:
         """Set the gauges of one exchange from its latest adequacy report."""
-        ex, currency = report.exchange, report.currency
-        for rule in report.rules:
-            _set_or_clear(self.required, (ex, rule.rule, currency), rule.required)
-            _set_or_clear(self.available, (ex, rule.rule, currency), rule.available)
-            _set_or_clear(self.shortfall, (ex, rule.rule, currency), rule.shortfall)
-            _set_or_clear(self.coverage_ratio, (ex, rule.rule), rule.ratio)
-            for status in Status:
-                self.rule_status.labels(ex, rule.rule, status.value).set(
-                    1 if status is rule.status else 0
-                )
-        self.trading_volume.labels(ex, report.volume_window, currency).set(
-            float(report.trading_volume)
-        )
-        self.record_feed_ages(ex, report.feeds, report.as_of)
+        self.reports.record(report)
+        self.record_feed_ages(report.exchange, report.feeds, report.as_of)
 
     def record_feed_ages(self, exchange: str, feeds: Mapping[str, datetime], now: datetime) -> None:
         """How old each feed of ``exchange`` is at ``now``.
@@ -111,10 +94,10 @@ class MonitorMetrics:
         After a rebalance another worker owns those exchanges and exports them;
         a copy frozen here would keep a settled breach firing.
         """
-        for gauge in self._per_exchange():
-            for labels in _series(gauge):
-                if labels["exchange"] not in exchanges:
-                    gauge.remove(*labels.values())
+        self.reports.retain(exchanges)
+        for labels in _series(self.feed_age):
+            if labels["exchange"] not in exchanges:
+                self.feed_age.remove(*labels.values())
 
     def record_consumer_lag(self, lags: Iterable[PartitionLag]) -> None:
         """Replace the lag series with ``lags``: partitions no longer owned disappear."""
@@ -122,78 +105,98 @@ class MonitorMetrics:
         for topic, partition, lag in lags:
             self.consumer_lag.labels(topic, str(partition)).set(lag)
 
-    def _per_exchange(self) -> tuple[Gauge, ...]:
-        return (
-            self.required,
-            self.available,
-            self.shortfall,
-            self.coverage_ratio,
-            self.rule_status,
-            self.trading_volume,
-            self.feed_age,
-        )
-
 
 def _series(metric: Gauge) -> list[dict[str, str]]:
     """The label sets of ``metric``'s current series, in its label order."""
-    seen: list[dict[str, str]] = []
+    seen: dict[tuple[str, ...], dict[str, str]] = {}
     for family in metric.collect():
         for sample in family.samples:
-            if sample.labels not in seen:
-                seen.append(sample.labels)
-    return seen
+            seen.setdefault(tuple(sample.labels.values()), sample.labels)
+    return list(seen.values())
 
 
-def _set_or_clear(gauge: Gauge, labels: tuple[str, ...], value: Decimal | None) -> None:
-    """Set the gauge; an unknown value removes the series rather than report a stale one."""
-    if value is not None:
-        gauge.labels(*labels).set(float(value))
-        return
-    with contextlib.suppress(KeyError):  # never set: nothing to clear
-        gauge.remove(*labels)
+class ReportGauges(Collector):
+    """The gauges read off each exchange's latest adequacy report, made when scraped.
+
+    Required, available, shortfall, coverage ratio and rule status per exchange and
+    rule, and the trading volume. The worker reports every exchange it judged on every
+    tick, and Prometheus scrapes every 15 s or so: keeping the report and making the
+    series at the scrape costs one dict entry a report instead of some hundred label
+    look-ups. An unknown measure has no series rather than a stale one.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._reports: dict[str, AdequacyReport] = {}
+        registry.register(self)
+
+    def record(self, report: AdequacyReport) -> None:
+        self._reports[report.exchange] = report
+
+    def retain(self, exchanges: Collection[str]) -> None:
+        for exchange in [e for e in self._reports if e not in exchanges]:
+            del self._reports[exchange]
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        required, available, shortfall, ratio, status, volume = self._families()
+        for report in list(self._reports.values()):
+            ex, currency = report.exchange, report.currency
+            for rule in report.rules:
+                money = [ex, rule.rule, currency]
+                for family, measure in (
+                    (required, rule.required),
+                    (available, rule.available),
+                    (shortfall, rule.shortfall),
+                ):
+                    if measure is not None:
+                        family.add_metric(money, float(measure))
+                if rule.ratio is not None:
+                    ratio.add_metric([ex, rule.rule], float(rule.ratio))
+                for each in Status:
+                    status.add_metric([ex, rule.rule, each.value], 1 if each is rule.status else 0)
+            volume.add_metric([ex, report.volume_window, currency], float(report.trading_volume))
+        yield from (required, available, shortfall, ratio, status, volume)
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
+        money = ["exchange", "rule", "currency"]
+        return (
+            GaugeMetricFamily(
+                "reserve_monitor_required",
+                "What the rule requires, in the reporting currency",
+                labels=money,
+            ),
+            GaugeMetricFamily(
+                "reserve_monitor_available", "What counts towards the requirement", labels=money
+            ),
+            GaugeMetricFamily(
+                "reserve_monitor_shortfall", "What must be added to be compliant", labels=money
+            ),
+            GaugeMetricFamily(
+                "reserve_monitor_coverage_ratio",
+                "available / required (for share rules, the share)",
+                labels=["exchange", "rule"],
+            ),
+            GaugeMetricFamily(
+                "reserve_monitor_rule_status",
+                "1 for the rule's current status",
+                labels=["exchange", "rule", "status"],
+            ),
+            GaugeMetricFamily(
+                "reserve_monitor_trading_volume",
+                "Trading volume over the window",
+                labels=["exchange", "window", "currency"],
+            ),
+        )
 
 
 def create(registry: CollectorRegistry) -> MonitorMetrics:
     """Register the worker's metrics on ``registry`` (never the global one)."""
-    money = ["exchange", "rule", "currency"]
     metrics = MonitorMetrics(
         registry=registry,
-        required=Gauge(
-            "reserve_monitor_required",
-            "What the rule requires, in the reporting currency",
-            money,
-            registry=registry,
-        ),
-        available=Gauge(
-            "reserve_monitor_available",
-            "What counts towards the requirement",
-            money,
-            registry=registry,
-        ),
-        shortfall=Gauge(
-            "reserve_monitor_shortfall",
-            "What must be added to be compliant",
-            money,
-            registry=registry,
-        ),
-        coverage_ratio=Gauge(
-            "reserve_monitor_coverage_ratio",
-            "available / required (for share rules, the share)",
-            ["exchange", "rule"],
-            registry=registry,
-        ),
-        rule_status=Gauge(
-            "reserve_monitor_rule_status",
-            "1 for the rule's current status",
-            ["exchange", "rule", "status"],
-            registry=registry,
-        ),
-        trading_volume=Gauge(
-            "reserve_monitor_trading_volume",
-            "Trading volume over the window",
-            ["exchange", "window", "currency"],
-            registry=registry,
-        ),
+        reports=ReportGauges(registry),
         feed_age=Gauge(
             "reserve_monitor_feed_age_seconds",
             "Event-time age of the newest event of each feed",
