@@ -67,6 +67,10 @@ class PartitionGroup(Generic[P, R]):
         self._heads: list[tuple[int, int, int, P]] = []
         self._waiting_since: float | None = None
         self.enforced = 0  # records handed out while a lagging partition was empty
+        # what the empty partitions hold back, kept as buffers empty and fill: all records
+        # (one lags), or those appended at or after ``_held_from`` (the earliest read_to)
+        self._hold_all = False
+        self._held_from: int | None = None
 
     @property
     def buffered(self) -> int:
@@ -83,6 +87,7 @@ class PartitionGroup(Generic[P, R]):
         buffer.records.extend(records)
         if was_empty and buffer.records:
             self._push_head(partition, buffer)
+            self._held()
 
     def clear(self, partition: P) -> None:
         """Drop what ``partition`` has buffered: the consumer reads it again, from its commit."""
@@ -91,6 +96,7 @@ class PartitionGroup(Generic[P, R]):
         buffer.lagging = False
         self._heads = [head for head in self._heads if head[3] != partition]
         heapq.heapify(self._heads)
+        self._held()
 
     def read_up_to(self) -> int | None:
         """The append time (ms) up to which every partition is surely read, if known."""
@@ -111,6 +117,7 @@ class PartitionGroup(Generic[P, R]):
         """
         buffer = self._buffers[partition]
         buffer.lagging, buffer.read_to = has_more, read_to
+        self._held()
 
     def next(self, now: float) -> tuple[P, R] | None:
         """The buffered record appended first, or None to wait for a fetch.
@@ -123,10 +130,8 @@ class PartitionGroup(Generic[P, R]):
             self._waiting_since = None
             return None
         head = self._heads[0][0]
-        if any(
-            not b.records and (b.lagging or (b.read_to is not None and head >= b.read_to))
-            for b in self._buffers.values()
-        ):
+        held_from = self._held_from
+        if self._hold_all or (held_from is not None and head >= held_from):
             if self._waiting_since is None:
                 self._waiting_since = now
             if now - self._waiting_since < self.max_idle:
@@ -139,7 +144,22 @@ class PartitionGroup(Generic[P, R]):
         record = buffer.records.popleft()
         if buffer.records:
             self._push_head(partition, buffer)
+        else:
+            self._held()
         return partition, record
+
+    def _held(self) -> None:
+        """Note what the empty partitions hold back: an empty partition with lag holds
+        every record, one read up to ``read_to`` the records appended at or after it."""
+        hold_all, held_from = False, None
+        for buffer in self._buffers.values():
+            if buffer.records:
+                continue
+            if buffer.lagging:
+                hold_all = True
+            elif buffer.read_to is not None and (held_from is None or buffer.read_to < held_from):
+                held_from = buffer.read_to
+        self._hold_all, self._held_from = hold_all, held_from
 
     def _push_head(self, partition: P, buffer: _Buffer[R]) -> None:
         head = buffer.records[0]

@@ -30,7 +30,7 @@ from monitor.core.money import rfc3339
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once a record, and a frozen init costs twice
 class Verdict:
     """How one record is accounted for.
 

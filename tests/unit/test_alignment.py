@@ -163,3 +163,46 @@ def test_a_partition_that_never_answers_holds_the_group_back_for_max_idle_only()
     assert group.next(1.05) is None
     assert group.next(1.1) == ("wallets-3", Record(500, 0))
     assert group.enforced == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_group_holds_back_exactly_what_an_empty_partition_may_still_precede(
+    data: st.DataObject,
+) -> None:
+    """Against the rule spelled out over every partition at every step: a record waits
+    while an empty partition lags, or is read only up to an append time at or before it."""
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=10.0)
+    buffered: dict[str, list[Record]] = {p: [] for p in PARTITIONS}
+    state = {p: (False, None) for p in PARTITIONS}  # (lagging, read_to)
+    offsets = dict.fromkeys(PARTITIONS, 0)
+    rank = {p: n for n, p in enumerate(PARTITIONS)}
+    for _ in range(data.draw(st.integers(min_value=1, max_value=40))):
+        action = data.draw(st.sampled_from(["add", "lagging", "next", "next"]))
+        partition = data.draw(st.sampled_from(PARTITIONS))
+        if action == "add":
+            last = buffered[partition][-1].timestamp if buffered[partition] else 0
+            stamps = data.draw(st.lists(st.integers(min_value=0, max_value=20), max_size=3))
+            chunk = []
+            for step in stamps:
+                last += step
+                chunk.append(Record(last, offsets[partition]))
+                offsets[partition] += 1
+            group.add(partition, chunk)
+            buffered[partition].extend(chunk)
+        elif action == "lagging":
+            read_to = data.draw(st.none() | st.integers(min_value=0, max_value=200))
+            state[partition] = (data.draw(st.booleans()), read_to)
+            group.lagging(partition, *state[partition])
+        else:
+            heads = [(b[0].timestamp, rank[p], b[0].offset, p) for p, b in buffered.items() if b]
+            head = min(heads) if heads else None
+            held = head is not None and any(
+                not buffered[p] and (lag or (read_to is not None and head[0] >= read_to))
+                for p, (lag, read_to) in state.items()
+            )
+            taken = group.next(now=0.0)
+            if head is None or held:
+                assert taken is None
+            else:
+                assert taken == (head[3], buffered[head[3]].pop(0))
