@@ -79,6 +79,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from bench import core_scaling, replay_speed
+from monitor.settings import Settings
 from monitor.synthetic.scenarios import Record, restamp, steady
 from monitor.synthetic.simulator import encode, write_jsonl
 from tests.integration.harness import ROOT, Deployment, Reader, WorkerProcess
@@ -189,6 +190,16 @@ async def _prefill(bootstrap: str, prefix: str, records: list[Record], *, txn: b
 
 
 # -- workers, and what their /metrics say ---------------------------------------------
+
+
+def _deployment(bootstrap: str, prefix: str) -> Deployment:
+    """A tenant whose workers tick at the product's default, once a second (the tests'
+    harness ticks every 0.5 s): each tick makes every exchange judged since due an
+    adequacy report, which is part of what a worker costs."""
+    tick = str(Settings.model_fields["tick_seconds"].default)
+    return Deployment(
+        bootstrap, prefix=prefix, partitions=PARTITIONS, env={"RESERVE_MONITOR_TICK_SECONDS": tick}
+    )
 
 
 def _scrape(worker: WorkerProcess) -> list[Sample]:
@@ -314,7 +325,7 @@ async def _drain(
     bootstrap: str, log_dir: Path, records: list[Record], size: int, prefix: str
 ) -> dict[str, Any]:
     """``size`` workers started on the empty topics of ``prefix``, then the records at once."""
-    d = Deployment(bootstrap, prefix=prefix, partitions=PARTITIONS)
+    d = _deployment(bootstrap, prefix)
     workers = _launch(d, log_dir, size, f"drain{size}")
     try:
         filled = await _prefill(bootstrap, prefix, records, txn=True)
@@ -536,7 +547,7 @@ def _change_seen(ex: str, want: str, dated: datetime, seen: int) -> Callable[[li
 async def _latency(
     bootstrap: str, log_dir: Path, prefix: str, records: list[Record]
 ) -> dict[str, Any]:
-    d = Deployment(bootstrap, prefix=prefix, partitions=PARTITIONS)
+    d = _deployment(bootstrap, prefix)
     worker = WorkerProcess(d, log_dir, name=f"latency-{LATENCY_RATE}").start(STARTUP_SECONDS)
     try:
         load = _Load(bootstrap, prefix, records, LATENCY_RATE, LATENCY_SECONDS + 10)
@@ -579,7 +590,7 @@ async def _lag_under_load(
 ) -> dict[str, Any]:
     """The worker's consumer lag, read every ``LAG_EVERY`` s while ``LAG_RATE`` events/s are
     offered for ``LAG_SECONDS``; then how long it takes to reach 0 once the load stops."""
-    d = Deployment(bootstrap, prefix=prefix, partitions=PARTITIONS)
+    d = _deployment(bootstrap, prefix)
     worker = WorkerProcess(d, log_dir, name=f"lag-{LAG_RATE}").start(STARTUP_SECONDS)
     try:
         load = _Load(bootstrap, prefix, records, LAG_RATE, LAG_SECONDS)
@@ -627,7 +638,7 @@ async def _restore(bootstrap: str, log_dir: Path, prefix: str) -> dict[str, Any]
     """One worker takes the records of 1,000 exchanges and is stopped (SIGTERM); a fresh
     worker of the same app id restores its tasks from the changelog."""
     records = _records(RESTORE_EVENTS, RESTORE_EXCHANGES)
-    d = Deployment(bootstrap, prefix=prefix, partitions=PARTITIONS)
+    d = _deployment(bootstrap, prefix)
     first = WorkerProcess(d, log_dir, name="restore-first").start(STARTUP_SECONDS)
     try:
         await _prefill(bootstrap, prefix, records, txn=False)
