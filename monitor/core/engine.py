@@ -175,6 +175,7 @@ class Engine:
             if exchange.open:
                 exchange.judge(step)
                 self._changed.add(name)
+            exchange.quiet_scheduled = False
         self._quiet.clear()
         return step
 
@@ -302,10 +303,18 @@ class Engine:
         """``exchange`` took a record appended at ``appended``: its quiet gap starts again,
         from its latest append time (which the exchange keeps and journals)."""
         if appended is not None and exchange.last_append is not None:
-            heapq.heappush(self._quiet, (exchange.last_append, exchange.exchange))
+            self._schedule_quiet(exchange, exchange.last_append)
+
+    def _schedule_quiet(self, exchange: Exchange, appended: float) -> None:
+        """One entry an exchange in the quiet-gap heap, not one a record: an exchange whose
+        entry comes due having taken later records goes back in at its latest append."""
+        if not exchange.quiet_scheduled:
+            exchange.quiet_scheduled = True
+            heapq.heappush(self._quiet, (appended, exchange.exchange))
 
     def _pass_quiet(self, now: float, step: Step) -> None:
-        """Judge the open moments of exchanges quiet for ``max_idle`` of append time by ``now``."""
+        """Judge the open moments of exchanges quiet for ``max_idle`` of append time by ``now``,
+        in the order of their latest append times."""
         if self._appended is not None and now < self._appended:
             now = self._appended  # append time never goes back
         self._appended = now
@@ -313,7 +322,14 @@ class Engine:
         while quiet and quiet[0][0] <= horizon:
             appended, name = heapq.heappop(quiet)
             exchange = self._exchanges.get(name)
-            if exchange is not None and exchange.open and exchange.last_append == appended:
+            if exchange is None or not exchange.quiet_scheduled:
+                continue  # forgotten, or judged at the end of the input
+            last = exchange.last_append
+            if last is not None and last > appended:
+                heapq.heappush(quiet, (last, name))  # it spoke since: its gap runs from then
+                continue
+            exchange.quiet_scheduled = False
+            if exchange.open:
                 exchange.judge(step)
                 self._changed.add(name)
 
@@ -343,4 +359,4 @@ class Engine:
             if exchange.clock is None:  # nothing but ids and statuses: nothing to judge
                 self._forget_one(name)
             elif exchange.open and exchange.last_append is not None:  # its quiet gap runs on
-                heapq.heappush(self._quiet, (exchange.last_append, name))
+                self._schedule_quiet(exchange, exchange.last_append)

@@ -147,6 +147,8 @@ class Exchange:
         self.clock: datetime | None = None
         self.open = False  # the moment at the clock is not judged yet
         self.last_append: float | None = None  # append time of its last record, seconds
+        # the engine's quiet-gap heap holds an entry of it (at or before last_append)
+        self.quiet_scheduled = False
         self.changed: int = Inputs.ALL  # inputs changed since the last judgment
         self.guarded = guarded
         self._table = table
