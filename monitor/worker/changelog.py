@@ -18,12 +18,12 @@ price table (:mod:`.prices`) is read again from the topic.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,21 @@ log = logging.getLogger(__name__)
 # the task's position in market.prices: {"<partition>": next offset}
 PRICES_POSITION = "prices-position"
 
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
 
 def changelog_topic(app_id: str) -> str:
     """The changelog topic of an application (Kafka Streams names it after the app id)."""
     return f"{app_id}-journal-changelog"
 
 
+# compact JSON, the same bytes json.dumps gives with compact separators for ASCII text
+# (UTF-8 for the rest), a tenth of its time: a commit writes every key changed since the last
+_ENCODER = msgspec.json.Encoder()
+
+
 def encode(document: dict[str, Any] | None) -> bytes | None:
-    return None if document is None else json.dumps(document, separators=(",", ":")).encode()
+    return None if document is None else _ENCODER.encode(document)
 
 
 @dataclass
@@ -95,9 +102,9 @@ async def restore(
 def _apply(into: Restored, key: str, value: bytes | None) -> None:
     if key == PRICES_POSITION:
         if value is not None:
-            into.prices_position = {int(p): at for p, at in json.loads(value).items()}
+            into.prices_position = {int(p): at for p, at in _decode(value).items()}
         return
     if value is None:
         into.entries.pop(key, None)
     else:
-        into.entries[key] = json.loads(value)
+        into.entries[key] = _decode(value)
