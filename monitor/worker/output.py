@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
@@ -34,6 +34,12 @@ from monitor.worker.deadletter import DEADLETTER_MAX_BYTES
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]] | None
+
+
+class Counting(Protocol):
+    """A counter (a prometheus_client child) the collector increments at the commit."""
+
+    def inc(self, amount: float = 1) -> None: ...
 
 
 def transactional_id(app_id: str, task: int) -> str:
@@ -71,6 +77,8 @@ class Collector:
         self.journal: dict[str, dict[str, Any] | None] = {}
         self.records: list[tuple[str, bytes | None, bytes, Headers]] = []
         self.offsets: dict[TopicPartition, int] = {}
+        # counter increments that count what this transaction carries, made once it commits
+        self.counts: dict[Counting, int] = {}
         # the task's position in market.prices, and whether it moved since the last commit
         self.prices_position: dict[int, int] = {}
         self.prices_moved = False
@@ -105,6 +113,10 @@ class Collector:
         self.prices_position[partition] = offset + 1
         self.prices_moved = True
 
+    def count(self, counter: Counting, n: int = 1) -> None:
+        """Add ``n`` to ``counter`` once what was collected so far has committed."""
+        self.counts[counter] = self.counts.get(counter, 0) + n
+
     def consumed(self, tp: TopicPartition, offset: int) -> None:
         """Record ``offset`` of ``tp`` as processed: the committed offset becomes offset + 1."""
         self.offsets[tp] = offset + 1
@@ -134,15 +146,17 @@ class Collector:
             raise RuntimeError(f"task {self.task}: a transaction is still in flight")
         if not self.pending:
             return
-        journal, records, offsets = self.journal, self.records, self.offsets
-        self.journal, self.records, self.offsets = {}, [], {}
+        journal, records, offsets, counts = self.journal, self.records, self.offsets, self.counts
+        self.journal, self.records, self.offsets, self.counts = {}, [], {}, {}
         self.alerts = False
         if self.prices_moved:
             position = {str(p): at for p, at in sorted(self.prices_position.items())}
             journal[PRICES_POSITION] = position
             self.prices_moved = False
         self._started = time.monotonic()
-        self._in_flight = asyncio.ensure_future(self._transaction(journal, records, offsets))
+        self._in_flight = asyncio.ensure_future(
+            self._transaction(journal, records, offsets, counts)
+        )
 
     async def end_commit(self) -> None:
         """Wait for the transaction in flight, if any, to end.
@@ -159,6 +173,7 @@ class Collector:
         journal: dict[str, dict[str, Any] | None],
         records: list[tuple[str, bytes | None, bytes, Headers]],
         offsets: dict[TopicPartition, int],
+        counts: dict[Counting, int],
     ) -> None:
         producer = self.producer
         if not self.in_transaction:
@@ -174,6 +189,8 @@ class Collector:
             await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.in_transaction = False
         await producer.commit_transaction()
+        for counter, n in counts.items():
+            counter.inc(n)
 
     async def close(self) -> None:
         """Stop the producer; an open transaction is left for the next owner to abort."""

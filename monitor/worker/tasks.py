@@ -228,19 +228,21 @@ class Task:
         return self._records % TIMED_EVERY == 0
 
     def _count(self) -> None:
-        """Add what was tallied to the counters (once per batch, not per record)."""
-        events = self.context.metrics.events
+        """Add what was tallied to the counters (once per batch, not per record), as the
+        transaction that carries its offsets commits: a record taken again after a failed
+        commit is counted once."""
+        events, count = self.context.metrics.events, self.collector.count
         for (topic, outcome), n in self._tally.items():
-            events.labels(topic.value, outcome.value).inc(n)
+            count(events.labels(topic.value, outcome.value), n)
         self._tally.clear()
         if self._moments:
-            self.context.metrics.moments.inc(self._moments)
+            count(self.context.metrics.moments, self._moments)
             self._moments = 0
 
     def _reject(self, topic: Topic, name: str, partition: int, record: Any, error: str) -> None:
         metrics = self.context.metrics
-        metrics.events.labels(topic.value, Outcome.INVALID.value).inc()
-        metrics.deadletters.labels(topic.value).inc()
+        self.collector.count(metrics.events.labels(topic.value, Outcome.INVALID.value))
+        self.collector.count(metrics.deadletters.labels(topic.value))
         document = deadletter_record(
             topic=name,
             partition=partition,
@@ -276,7 +278,7 @@ class Task:
         self.collector.alert(c.alerts, key, body, _CLOUDEVENT_HEADERS)
         if change.touches_breach:
             self.collector.alert(c.breaches, key, body, _CLOUDEVENT_HEADERS)
-        c.metrics.alerts.labels(change.rule, change.status.value).inc()
+        self.collector.count(c.metrics.alerts.labels(change.rule, change.status.value))
         log.info(
             "%s/%s %s -> %s: %s",
             change.exchange,
