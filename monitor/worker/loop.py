@@ -121,7 +121,7 @@ class Worker:
         self.rebalancing = False
         self.last_tick = 0.0
         self.last_fetch: float | None = None
-        self._busy = 0.0  # how long the loop's last turn took, seconds
+        self._busy = 0.0  # how long the loop's last turn took, commit and tick included, s
         self._stopping = asyncio.Event()
         self.price_partitions = price_partitions
         # made in run(): a client made outside it would be left unclosed if the start fails
@@ -175,7 +175,6 @@ class Worker:
                 async with self.lock:
                     started = time.monotonic()
                     alerts = await self._turn(batch)
-                    self._busy = time.monotonic() - started
                     now = time.monotonic()
                     # a status change goes out at once; state and offsets every 100 ms
                     if alerts or now - last_commit >= COMMIT_SECONDS:
@@ -184,6 +183,9 @@ class Worker:
                     if now - last_tick >= self.settings.tick_seconds:
                         self._tick()
                         last_tick = self.last_tick = now
+                    # all of it, the commit's start (the journal) and the tick included: a
+                    # fetch answer that came meanwhile is stamped as late as its end
+                    self._busy = time.monotonic() - started
                 if not batch:
                     await asyncio.sleep(0)
         finally:
