@@ -302,15 +302,16 @@ class Engine:
     def _opened(self, exchange: Exchange, appended: float | None) -> None:
         """``exchange`` took a record appended at ``appended``: its quiet gap starts again,
         from its latest append time (which the exchange keeps and journals)."""
-        if appended is not None and exchange.last_append is not None:
-            self._schedule_quiet(exchange, exchange.last_append)
+        if appended is not None:
+            self._schedule_quiet(exchange)
 
-    def _schedule_quiet(self, exchange: Exchange, appended: float) -> None:
-        """One entry an exchange in the quiet-gap heap, not one a record: an exchange whose
-        entry comes due having taken later records goes back in at its latest append."""
-        if not exchange.quiet_scheduled:
+    def _schedule_quiet(self, exchange: Exchange) -> None:
+        """One entry an exchange in the quiet-gap heap, at its latest append, not one a
+        record: an exchange whose entry comes due having taken later records goes back in
+        at its latest append."""
+        if not exchange.quiet_scheduled and exchange.last_append is not None:
             exchange.quiet_scheduled = True
-            heapq.heappush(self._quiet, (appended, exchange.exchange))
+            heapq.heappush(self._quiet, (exchange.last_append, exchange.exchange))
 
     def _pass_quiet(self, now: float, step: Step) -> None:
         """Judge the open moments of exchanges quiet for ``max_idle`` of append time by ``now``,
@@ -358,5 +359,5 @@ class Engine:
             exchange.rebuild(held)
             if exchange.clock is None:  # nothing but ids and statuses: nothing to judge
                 self._forget_one(name)
-            elif exchange.open and exchange.last_append is not None:  # its quiet gap runs on
-                self._schedule_quiet(exchange, exchange.last_append)
+            elif exchange.open:  # its quiet gap runs on
+                self._schedule_quiet(exchange)
