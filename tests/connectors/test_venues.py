@@ -427,13 +427,8 @@ async def test_a_restart_publishes_what_the_last_run_left_and_nothing_twice(
     double: VenueDouble, clients: list[Any], published: Published
 ) -> None:
     # the first run: streams, publishes the first interval, dies in the middle of the second
-    clock = Clock(T0 + 1_000)
-    first_run = _trade_feed(clients, "binance", ["BTC/USDT"], published, clock)
-    await first_run.open()
-    follower = asyncio.create_task(first_run.follow("BTC/USDT"))
+    first_run, clock, follower = await _following_btc(double, clients, published)
     try:
-        await double.subscribed("BTCUSDT")
-        await double.trade("binance", "BTCUSDT", "0.1", "1", T0 + 2_000)
         last = await double.trade("binance", "BTCUSDT", "0.1", "2", T0 + INTERVAL + 1_000)
         await _until(lambda: _trusted(first_run, "BTC/USDT", last))
         clock.now_ms = T0 + INTERVAL + SETTLE
