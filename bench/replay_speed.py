@@ -4,7 +4,8 @@ The simulator writes the scenario to JSON Lines (about 20,000 lines, from a fixe
 start, so every run reads the same lines). On those lines, each figure the best
 of ``repeats`` runs (the run least disturbed by the rest of the machine):
 
-- ``replay``: events/s of :func:`monitor.replay.replay` in this process, on an
+- ``replay``: events/s of :func:`monitor.replay.replay` in this process, reading a file
+  (lines decoded :data:`monitor.replay.AHEAD` at a time), on an
   engine built as ``reserve-monitor replay`` builds it (no journal), its
   CloudEvents written to a sink that keeps nothing;
 - bare parse: events/s of ``json.loads`` alone over the same lines, and the
@@ -34,7 +35,7 @@ from typing import Any
 from monitor.core.engine import Engine
 from monitor.core.events import Topic, decode
 from monitor.core.policy import Policy, load_policy
-from monitor.replay import replay
+from monitor.replay import AHEAD, replay
 
 try:  # the line parser of the new core; the replay module's own reader before it
     from monitor.core.events.lines import parse_line
@@ -88,9 +89,9 @@ def _best(runs: int, timed: Callable[[], float]) -> float:
 
 
 def _replay_seconds(lines: list[str], policy: Policy) -> tuple[float, int]:
-    engine = Engine(policy, journal=False)  # as monitor.replay.run builds it
+    engine = Engine(policy, journal=False)  # as monitor.replay.run builds it, for a file
     started = time.perf_counter()
-    result = replay(lines, engine, _Sink())  # type: ignore[arg-type]
+    result = replay(lines, engine, _Sink(), ahead=AHEAD)  # type: ignore[arg-type]
     return time.perf_counter() - started, result.changes
 
 

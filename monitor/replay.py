@@ -31,6 +31,11 @@ from monitor.core.output.signing import Signer
 from monitor.core.policy import Policy
 
 DEFAULT_APP_ID = "reserve-monitor"
+# lines of a file are parsed and decoded this many at a time, then taken by the engine:
+# each step's code and data stay warm through a run of lines (measured on the steady
+# scenario: about 15% of replay's time). Stdin is taken line by line, as a live pipe
+# (``watch evm --jsonl -``) writes it, so each line is judged as soon as it comes.
+AHEAD = 100
 
 
 @dataclass
@@ -96,12 +101,14 @@ def replay(
     *,
     app_id: str = DEFAULT_APP_ID,
     signer: Signer | None = None,
+    ahead: int = 1,
 ) -> ReplayResult:
     """Feed ``lines`` through ``engine`` in order, writing each status change to ``out``.
 
     Each record is taken at its timestamp, when the line has one; the end of
     the input judges every exchange's open moment. With a ``signer`` every
-    CloudEvent is signed, as the worker signs it.
+    CloudEvent is signed, as the worker signs it. Lines are decoded ``ahead``
+    at a time (see :data:`AHEAD`).
     """
     result = ReplayResult()
     currency = engine.policy.reporting_currency
@@ -112,7 +119,7 @@ def replay(
             out.write(json.dumps(signer.sign(alert) if signer else alert) + "\n")
             result.changes += 1
 
-    for line, event, appended in events_of(_as_lines(lines), result):
+    for line, event, appended in events_of(_as_lines(lines), result, ahead):
         step = engine.take(event, appended)
         if step.changes:
             publish(step.changes)
@@ -128,23 +135,36 @@ class Tally(Protocol):
     problems: list[str]
 
 
-def events_of(lines: Iterable[Line], tally: Tally) -> Iterator[tuple[Line, Event, datetime | None]]:
+def events_of(
+    lines: Iterable[Line], tally: Tally, ahead: int = 1
+) -> Iterator[tuple[Line, Event, datetime | None]]:
     """Each line's event with its record timestamp, in order; a line that carries no
-    valid event is counted invalid in ``tally``, with its problem."""
-    for line in lines:
-        record = line.record
-        if record is None:
-            assert line.problem is not None
-            tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-            tally.problems.append(line.problem)
-            continue
-        try:
-            event = decode(record.topic, record.key, record.value)
-        except InvalidEvent as error:
-            tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-            tally.problems.append(f"line {line.number}: {error}")
-            continue
-        yield line, event, record.timestamp
+    valid event is counted invalid in ``tally``, with its problem, at its place.
+
+    Lines are read and decoded ``ahead`` at a time before the first of them is
+    given: 1 for a live input, :data:`AHEAD` for a file.
+    """
+    iterator = iter(lines)
+    while batch := [(line, _event(line)) for line in itertools.islice(iterator, ahead)]:
+        for line, event in batch:
+            if isinstance(event, str):
+                tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
+                tally.problems.append(event)
+                continue
+            assert line.record is not None
+            yield line, event, line.record.timestamp
+
+
+def _event(line: Line) -> Event | str:
+    """The event ``line`` carries, or its problem."""
+    record = line.record
+    if record is None:
+        assert line.problem is not None
+        return line.problem
+    try:
+        return decode(record.topic, record.key, record.value)
+    except InvalidEvent as error:
+        return f"line {line.number}: {error}"
 
 
 def count(tally: Tally, line: Line, step: Step) -> None:
@@ -199,6 +219,7 @@ def run(
             for name in names
         ]
         lines = merged(inputs, names if len(names) > 1 else None)
-        result = replay(lines, engine, out, app_id=app_id, signer=signer)
+        ahead = 1 if "-" in names else AHEAD
+        result = replay(lines, engine, out, app_id=app_id, signer=signer, ahead=ahead)
     err.write(summary(engine, result) + "\n")
     return 0

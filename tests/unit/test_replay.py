@@ -16,7 +16,7 @@ import pytest
 from monitor.core.engine import Engine
 from monitor.core.events import Topic
 from monitor.core.policy import load_policy
-from monitor.replay import replay
+from monitor.replay import AHEAD, replay
 from tests.unit.builders import (
     at,
     line,
@@ -56,9 +56,9 @@ def story() -> list[str]:
     ]
 
 
-def run(lines: list[str], app_id: str = "reserve-monitor") -> tuple[str, Any]:
+def run(lines: list[str], app_id: str = "reserve-monitor", ahead: int = 1) -> tuple[str, Any]:
     out = io.StringIO()
-    result = replay(lines, Engine(load_policy()), out, app_id=app_id)
+    result = replay(lines, Engine(load_policy()), out, app_id=app_id, ahead=ahead)
     return out.getvalue(), result
 
 
@@ -108,7 +108,8 @@ def test_two_replays_give_byte_identical_output() -> None:
     assert run(story())[0] == run(story())[0]
 
 
-def test_bad_lines_are_counted_invalid_and_the_replay_goes_on() -> None:
+def with_bad_lines() -> list[str]:
+    """The story with bad lines among its good ones: 7 invalid, 1 blank."""
     lines = story()
     bad = [
         "this is not json\n",
@@ -120,9 +121,12 @@ def test_bad_lines_are_counted_invalid_and_the_replay_goes_on() -> None:
         json.dumps({"topic": "exchange.trades", "value": {}, "partition": 3}) + "\n",
         "\n",
     ]
-    mixed = [lines[0], *bad[:4], *lines[1:4], *bad[4:], *lines[4:]]
-    output, result = run(mixed)
-    assert output == run(lines)[0]  # the good lines tell the same story
+    return [lines[0], *bad[:4], *lines[1:4], *bad[4:], *lines[4:]]
+
+
+def test_bad_lines_are_counted_invalid_and_the_replay_goes_on() -> None:
+    output, result = run(with_bad_lines())
+    assert output == run(story())[0]  # the good lines tell the same story
     invalid = sum(n for (_, outcome), n in result.outcomes.items() if outcome == "invalid")
     assert invalid == 7
     assert result.outcomes[(Topic.TRADES.value, "invalid")] == 3
@@ -130,6 +134,23 @@ def test_bad_lines_are_counted_invalid_and_the_replay_goes_on() -> None:
     assert len(result.problems) == 7
     assert any("notional" in problem and "negative" in problem for problem in result.problems)
     assert any(problem.startswith("line 2: value: not JSON") for problem in result.problems)
+
+
+@pytest.mark.parametrize("ahead", [2, 3, AHEAD])
+def test_lines_decoded_ahead_give_the_same_replay(ahead: int) -> None:
+    """Decoding a file's lines ahead of the engine changes nothing a user sees: the same
+    CloudEvents, the same counts, the problems in the order of their lines."""
+    lines = with_bad_lines()
+    # between lines refused as they are decoded, one the engine refuses as it takes it
+    lines.insert(3, line(price("150", currency="USD", event_id="p-usd"), key="BTC"))
+    output, result = run(lines, ahead=ahead)
+    one_by_one = run(lines)
+    assert output == one_by_one[0]
+    assert result.outcomes == one_by_one[1].outcomes
+    assert result.problems == one_by_one[1].problems
+    numbers = [int(problem.split(":")[0].removeprefix("line ")) for problem in result.problems]
+    assert numbers == sorted(numbers) and len(numbers) == 8
+    assert "line 4: currency: prices must be in the reporting currency" in result.problems[2]
 
 
 def test_every_line_is_accounted_for_under_one_outcome() -> None:
