@@ -174,7 +174,7 @@ class Worker:
                 batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)
                 async with self.lock:
                     started = time.monotonic()
-                    alerts = await self._turn(batch)
+                    alerts = await self._turn(batch, started)
                     now = time.monotonic()
                     # a status change goes out at once; state and offsets every 100 ms
                     if alerts or now - last_commit >= COMMIT_SECONDS:
@@ -195,20 +195,26 @@ class Worker:
             await self.consumer.stop()
             await self.prices.stop()
 
-    async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> bool:
-        """Take what was fetched; whether a status change waits to be published."""
+    async def _turn(self, batch: dict[TopicPartition, list[Any]], started: float) -> bool:
+        """Take what was fetched; whether a status change waits to be published.
+
+        ``started`` is when the turn began: a fetch answer handled at a pause of this
+        turn may have waited through all of the turn before it (see :func:`_read_state`).
+        """
         prices = await self.prices.fetch()
         tasks = self.tasks
         for tp, records in batch.items():
             task = tasks.get(tp.partition)
             if task is not None:
-                task.group.add(tp, records)
+                task.add(tp, records)
         for tp, records in prices.items():
             for task in tasks.values():
                 task.group.add(tp, records)
-        margin = self._busy + _NETWORK_SECONDS
+        def margin() -> float:  # the last turn, this one so far, and the network
+            return self._busy + (time.monotonic() - started) + _NETWORK_SECONDS
+
         prices_read = {
-            tp: await _read_state(self.prices.consumer, tp, margin)
+            tp: await _read_state(self.prices.consumer, tp, margin())
             for tp in self.prices.log.partitions
         }
         # A partition that still has records is waited for up to max_idle, and longer
@@ -220,7 +226,7 @@ class Worker:
             group = task.group
             group.max_idle = wait
             for tp in task.inputs:
-                group.lagging(tp, *await _read_state(self.consumer, tp, margin))
+                group.lagging(tp, *await _read_state(self.consumer, tp, margin()))
             for tp, (lagging, read_to) in prices_read.items():
                 group.lagging(tp, lagging, read_to)
             while task.process(time.monotonic(), _BUDGET) == _BUDGET:
@@ -491,10 +497,11 @@ async def _read_state(consumer: Any, tp: TopicPartition, margin: float) -> tuple
     it does not, the append time (ms) before which ``tp`` surely holds nothing unread.
 
     A fetch answers with all that was appended before the broker wrote the answer. The
-    consumer stamps an answer when it handles it, which may be as late as the end of the
-    loop's last turn (the answer waits while the turn runs), so its latest stamp less
-    ``margin`` (the last turn's length and a margin for the network) is when the broker
-    had written it, at the latest. Going on from a later time would take a record, or
+    consumer stamps an answer when it handles it, at a pause of the loop, which may be as
+    late as the end of the stretch the answer waited through: the last turn, and this one
+    up to now (the tasks before this one yield between them). So its latest stamp less
+    ``margin`` (those two lengths and a margin for the network) is when the broker had
+    written it, at the latest. Going on from a later time would take a record, or
     cut a moment, before a record appended in time to come first, which replay would not.
     A partition not assigned (any more) holds nothing back and tells no time.
     """
