@@ -210,6 +210,7 @@ class Worker:
         for tp, records in prices.items():
             for task in tasks.values():
                 task.group.add(tp, records)
+
         def margin() -> float:  # the last turn, this one so far, and the network
             return self._busy + (time.monotonic() - started) + _NETWORK_SECONDS
 
