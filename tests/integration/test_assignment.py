@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-import warnings
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -38,20 +36,6 @@ def _consumer(d: Deployment) -> AIOKafkaConsumer:
     )
 
 
-async def _collect_closed_connections() -> None:
-    """Let the consumers' connections close, and collect them here.
-
-    A consumer stopped during a rebalance may leave a connection for the garbage
-    collector, whose ResourceWarning would surface in whichever later test first
-    collects it (as a pytest unraisable-exception error there). Collected here,
-    inside this test, it is ignored: the consumers were stopped as documented.
-    """
-    await asyncio.sleep(0.2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
-
-
 async def _settled(consumers: list[AIOKafkaConsumer]) -> list[set[tuple[str, int]]]:
     """Each consumer's assignment once the group has dealt every partition."""
     for _ in range(120):
@@ -75,7 +59,6 @@ async def test_each_worker_owns_every_input_topic_of_its_partition_numbers(
     finally:
         for consumer in consumers:
             await consumer.stop()
-        await _collect_closed_connections()
     tasks = [{partition for _, partition in o} for o in owned]
     assert tasks[0].isdisjoint(tasks[1]) and tasks[0] | tasks[1] == set(range(PARTITIONS))
     for o, numbers in zip(owned, tasks, strict=True):
