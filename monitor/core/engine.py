@@ -123,12 +123,15 @@ class Engine:
 
     def take(self, event: Event, appended: datetime | None = None) -> Step:
         """Apply one record, appended at ``appended`` (None: no append time known)."""
+        return self.take_at(event, None if appended is None else appended.timestamp())
+
+    def take_at(self, event: Event, seconds: float | None) -> Step:
+        """:meth:`take` with the append time in seconds since the epoch, as a driver reading
+        record timestamps has it."""
         if self._journal:
             self._rebuilt()
         step = Step()
-        seconds = None
-        if appended is not None:
-            seconds = appended.timestamp()
+        if seconds is not None:
             self._pass_quiet(seconds, step)
         if isinstance(event, Price):
             self._take_price(event, step, seconds)

@@ -4,7 +4,9 @@
 append time (which judges the moments it closes) and says how the record is
 accounted for (``reserve_monitor_events_total``). It never raises, whatever the
 bytes, and it needs no Kafka: the worker sends what it decides (journal,
-dead letter), tests call it directly.
+dead letter), tests call it directly. The worker decodes a fetch's records
+together (:func:`decoded`) and takes each with :func:`admit`, the same decision
+without the :class:`Verdict`.
 
 The worker also refuses an event dated too far ahead of its record's append
 time (:func:`ahead_of_clock`): an exchange's clock follows the newest event it
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome, Step
@@ -28,6 +30,11 @@ from monitor.core.events import Event, Topic, decode
 from monitor.core.money import rfc3339
 
 log = logging.getLogger(__name__)
+
+# seconds: how near the bound of RESERVE_MONITOR_MAX_FUTURE_SECONDS a quick check on
+# floats leaves the decision to the exact one (a float of an epoch time is exact to
+# about a microsecond)
+_NEAR = 0.001
 
 
 @dataclass(slots=True)  # not frozen: made once a record, and a frozen init costs twice
@@ -89,45 +96,55 @@ def take(
     as it was live, else the worker's wall clock. ``appended`` is the record's
     timestamp (its append time on a LogAppendTime topic).
     """
-    return take_decoded(
+    event = decoded(topic, key, value)
+    result = admit(
         engine,
         clock,
         topic,
-        decoded(topic, key, value),
+        event,
         monotonic_now,
-        wall_now=wall_now,
+        wall_now=wall_now.timestamp(),
         max_ahead=max_ahead,
-        appended=appended,
+        appended=None if appended is None else appended.timestamp(),
     )
+    if isinstance(result, str):
+        return Verdict(Outcome.INVALID, error=result)
+    assert result.outcome is not None and not isinstance(event, str)
+    return Verdict(result.outcome, step=result, event_time=event.ts)
 
 
-def take_decoded(
+def admit(
     engine: Engine,
     clock: WatermarkClock,
     topic: Topic,
     event: Event | str,
     monotonic_now: float,
     *,
-    wall_now: datetime,
+    wall_now: float,
     max_ahead: timedelta,
-    appended: datetime | None = None,
-) -> Verdict:
-    """:func:`take` of a record already decoded (a price, decoded once for every task)."""
+    appended: float | None,
+) -> Step | str:
+    """:func:`take` of a record already decoded, times in seconds since the epoch, as the
+    worker has them: the engine's step (its outcome neither invalid), or the error that
+    makes the record a dead letter. Never raises."""
     if isinstance(event, str):
-        return Verdict(Outcome.INVALID, error=event)
-    too_far = ahead_of_clock(event.ts, wall_now, max_ahead)
-    if too_far is not None:
-        return Verdict(Outcome.INVALID, error=str(too_far))
+        return event
+    ts = event.ts
+    # near the bound or past it, the check is made exactly, on datetimes
+    if ts.timestamp() - wall_now > max_ahead.total_seconds() - _NEAR:
+        too_far = ahead_of_clock(ts, datetime.fromtimestamp(wall_now, UTC), max_ahead)
+        if too_far is not None:
+            return str(too_far)
     try:
-        step = engine.take(event, appended)
+        step = engine.take_at(event, appended)
     except Exception as error:  # an engine bug must not stop the monitor: keep the bytes
         log.exception("engine failed on a record of %s", topic.value)
-        return Verdict(Outcome.INVALID, error=f"internal: {type(error).__name__}: {error}")
-    assert step.outcome is not None
-    if step.outcome is Outcome.INVALID:
-        return Verdict(Outcome.INVALID, error=step.error or "rejected")
-    if step.outcome is Outcome.APPLIED:
+        return f"internal: {type(error).__name__}: {error}"
+    outcome = step.outcome
+    if outcome is Outcome.APPLIED:
         # only an applied event moves time: a rejected, duplicate or stale one dated
         # ahead would otherwise age every figure of every exchange
-        clock.observe(event.ts, monotonic_now)
-    return Verdict(step.outcome, step=step, event_time=event.ts)
+        clock.observe(ts, monotonic_now)
+    elif outcome is Outcome.INVALID:
+        return step.error or "rejected"
+    return step

@@ -12,14 +12,16 @@ to take an event in, or to judge the exchanges gone quiet).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from monitor.core.engine import Outcome
 from monitor.core.events import Topic
@@ -65,7 +67,7 @@ class MonitorMetrics:
     feed_age: Gauge
     events: Counter
     alerts: Counter
-    event_lag: Histogram
+    event_lag: PlainHistogram
     deadletters: Counter
     moments: Counter
     consumer_lag: Gauge
@@ -192,6 +194,65 @@ class ReportGauges(Collector):
         )
 
 
+class PlainHistogram(Collector):
+    """A histogram with one label kept as plain counts, its samples made when scraped.
+
+    For ``reserve_monitor_event_lag_seconds``, observed once for every input record:
+    prometheus_client's ``Histogram`` takes a lock twice an observation (2.6 µs
+    measured, some 6% of the worker's time). The worker observes from its event
+    loop's one thread, where the scrape runs too, so plain counts suffice.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        label: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name, self._documentation, self._label = name, documentation, label
+        self._bounds = list(buckets)
+        self._series: dict[str, HistogramSeries] = {}
+        registry.register(self)
+
+    def labels(self, value: str) -> HistogramSeries:
+        series = self._series.get(value)
+        if series is None:
+            series = self._series[value] = HistogramSeries(self._bounds)
+        return series
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self._name, self._documentation, labels=[self._label])]
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self._name, self._documentation, labels=[self._label])
+        edges = [*map(floatToGoString, self._bounds), "+Inf"]
+        for value, series in self._series.items():
+            cumulative, buckets = 0, []
+            for edge, count in zip(edges, series.counts, strict=True):
+                cumulative += count
+                buckets.append((edge, float(cumulative)))
+            family.add_metric([value], buckets, series.sum)
+        yield family
+
+
+class HistogramSeries:
+    """One label value's counts: a value goes to the first bucket whose bound it does not
+    exceed (Prometheus' ``le``), or past the last."""
+
+    __slots__ = ("_bounds", "counts", "sum")
+
+    def __init__(self, bounds: list[float]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.sum += value
+
+
 def create(registry: CollectorRegistry) -> MonitorMetrics:
     """Register the worker's metrics on ``registry`` (never the global one)."""
     metrics = MonitorMetrics(
@@ -215,12 +276,12 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
             ["rule", "status"],
             registry=registry,
         ),
-        event_lag=Histogram(
+        event_lag=PlainHistogram(
             "reserve_monitor_event_lag_seconds",
             "Processing time minus event time of input events",
-            ["topic"],
-            buckets=_LAG_BUCKETS,
-            registry=registry,
+            "topic",
+            _LAG_BUCKETS,
+            registry,
         ),
         deadletters=Counter(
             "reserve_monitor_deadletters",

@@ -149,7 +149,7 @@ class Task:
         )
         for record in history:
             if isinstance(record.event, Price):
-                self.engine.take(record.event, _appended(record.timestamp))
+                self.engine.take_at(record.event, record.timestamp / 1000)
         for key, document in restored.entries.items():
             self.engine.restore(key, document)
         self.collector.prices_position = {tp.partition: at for tp, at in position.items()}
@@ -217,32 +217,44 @@ class Task:
     ) -> None:
         """Take one decoded record; an ``accountable`` task counts it and dead-letters it
         (a price record is taken by every task, accounted for by one)."""
-        appended = _appended(record.timestamp)
-        timed = accountable and self._timed()
+        appended = record.timestamp / 1000
+        c = self.context
+        if not accountable:
+            result = intake.admit(
+                self.engine,
+                c.clock,
+                topic,
+                event,
+                time.monotonic(),
+                wall_now=appended,
+                max_ahead=c.max_ahead,
+                appended=appended,
+            )
+            if not isinstance(result, str):
+                self._apply(result)
+            return
+        timed = self._timed()
         started = time.perf_counter() if timed else 0.0
-        verdict = intake.take_decoded(
+        result = intake.admit(
             self.engine,
-            self.context.clock,
+            c.clock,
             topic,
             event,
             time.monotonic(),
             wall_now=appended,
-            max_ahead=self.context.max_ahead,
+            max_ahead=c.max_ahead,
             appended=appended,
         )
-        if not accountable:
-            if verdict.step is not None:
-                self._apply(verdict.step)
-            return
         timing, lag = self._intake[topic]
         if timed:
             timing.observe(time.perf_counter() - started)
-        if verdict.step is None or verdict.event_time is None:
-            self._reject(topic, name, partition, record, verdict.error or "rejected")
+        if isinstance(result, str):
+            self._reject(topic, name, partition, record, result)
             return
-        self._tally[topic, verdict.outcome] += 1
-        lag.observe(max(0.0, time.time() - verdict.event_time.timestamp()))
-        self._apply(verdict.step)
+        assert result.outcome is not None and not isinstance(event, str)
+        self._tally[topic, result.outcome] += 1
+        lag.observe(max(0.0, time.time() - event.ts.timestamp()))
+        self._apply(result)
 
     def _timed(self) -> bool:
         """Whether this record's evaluation is timed: one in :data:`TIMED_EVERY`."""
@@ -362,7 +374,3 @@ class Task:
             adequacy_report(self.engine, exchange).to_document()
             for exchange in sorted(self.engine.exchanges)
         ]
-
-
-def _appended(timestamp_ms: int) -> datetime:
-    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)

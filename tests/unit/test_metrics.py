@@ -6,7 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from monitor.core.engine import Engine, Outcome
 from monitor.core.events import Topic
@@ -164,3 +166,45 @@ def test_a_silent_exchanges_feed_ages_grow_with_the_workers_clock(
         metrics, "reserve_monitor_feed_age_seconds", exchange="dmm", feed="wallet_balances"
     )
     assert later == wallets + 7200
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(worker_metrics._LAG_BUCKETS),  # on a bound: it counts as within
+            st.floats(min_value=0, max_value=10_000, allow_nan=False),
+        ),
+        max_size=60,
+    )
+)
+def test_the_plain_lag_histogram_exposes_what_prometheus_clients_histogram_does(
+    lags: list[float],
+) -> None:
+    """The event-lag histogram keeps plain counts (no lock per observation); scraped, it
+    reads as prometheus_client's own Histogram fed the same values, bucket for bucket."""
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram(
+        "reserve_monitor_event_lag_seconds",
+        "Processing time minus event time of input events",
+        ["topic"],
+        buckets=worker_metrics._LAG_BUCKETS,
+        registry=theirs,
+    )
+    for topic in Topic:
+        reference.labels(topic.value)  # every topic's series exists from the start
+    plain = worker_metrics.create(ours).event_lag
+    for n, lag in enumerate(lags):
+        topic = Topic.TRADES.value if n % 3 else Topic.LEDGER.value
+        reference.labels(topic).observe(lag)
+        plain.labels(topic).observe(lag)
+    lines = [
+        line
+        for line in generate_latest(theirs).decode().splitlines()
+        if "_created" not in line  # the time a series was made: no figure of the monitor's
+    ]
+    exposed = [
+        line
+        for line in generate_latest(ours).decode().splitlines()
+        if "reserve_monitor_event_lag_seconds" in line
+    ]
+    assert exposed == lines
