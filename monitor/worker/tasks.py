@@ -219,21 +219,7 @@ class Task:
         (a price record is taken by every task, accounted for by one)."""
         appended = record.timestamp / 1000
         c = self.context
-        if not accountable:
-            result = intake.admit(
-                self.engine,
-                c.clock,
-                topic,
-                event,
-                time.monotonic(),
-                wall_now=appended,
-                max_ahead=c.max_ahead,
-                appended=appended,
-            )
-            if not isinstance(result, str):
-                self._apply(result)
-            return
-        timed = self._timed()
+        timed = accountable and self._timed()
         started = time.perf_counter() if timed else 0.0
         result = intake.admit(
             self.engine,
@@ -245,6 +231,10 @@ class Task:
             max_ahead=c.max_ahead,
             appended=appended,
         )
+        if not accountable:
+            if not isinstance(result, str):
+                self._apply(result)
+            return
         timing, lag = self._intake[topic]
         if timed:
             timing.observe(time.perf_counter() - started)
