@@ -67,7 +67,7 @@ def read_lines(lines: Iterable[str]) -> Iterator[Line]:
         except InvalidEvent as error:
             yield Line(number, "?", None, f"line {number}: {error}")
             continue
-        yield Line(number, record.topic.value, record)
+        yield Line(number, record.topic, record)  # a StrEnum: equal to its value
 
 
 def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
