@@ -16,12 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.core.events import (
+    _EVENT_TIMES,
+    _EVENT_TIMES_KEPT,
     _RFC3339,
     EXCHANGE_ID_PATTERN,
     _is_plain_utc,
     _Matches,
     _to_decimal,
     _to_decimal_checked,
+    _to_event_time,
     parse_rfc3339,
 )
 
@@ -109,3 +112,35 @@ def test_the_remembered_values_are_bounded() -> None:
     for n in range(_Matches.REMEMBERED + 100):
         matches(f"venue-{n}")
     assert len(matches.matched) == _Matches.REMEMBERED
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "2024-05-31T13:26:00Z",
+                "2024-05-31T13:26:00+09:00",
+                "2024-05-31 13:26:00Z",
+                "1999-12-31T23:59:59Z",
+                "2024-02-30T00:00:00Z",
+                "2024-05-31T13:26:00.5Z",
+            ]
+        ),
+        max_size=8,
+    )
+)
+def test_a_remembered_event_time_answers_as_the_parse_would(values: list[str]) -> None:
+    """Event times are remembered once parsed; a value answers the same the first time,
+    from memory, and after the memory is emptied."""
+    first = {value: _outcome(_to_event_time, value) for value in values}
+    for value in values:
+        assert _outcome(_to_event_time, value) == first[value]
+    _EVENT_TIMES.clear()
+    for value in values:
+        assert _outcome(_to_event_time, value) == first[value]
+
+
+def test_the_remembered_event_times_are_bounded() -> None:
+    for second in range(_EVENT_TIMES_KEPT + 10):
+        _to_event_time(f"2024-05-31T13:{second // 60 % 60:02d}:{second % 60:02d}Z")
+    assert 0 < len(_EVENT_TIMES) <= _EVENT_TIMES_KEPT
