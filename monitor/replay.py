@@ -33,7 +33,7 @@ from monitor.core.policy import Policy
 DEFAULT_APP_ID = "reserve-monitor"
 # lines of a file are parsed and decoded this many at a time, then taken by the engine:
 # each step's code and data stay warm through a run of lines (measured on the steady
-# scenario: about 15% of replay's time). Stdin is taken line by line, as a live pipe
+# scenario: 47 -> 33.5 µs an event). Stdin is taken line by line, as a live pipe
 # (``watch evm --jsonl -``) writes it, so each line is judged as soon as it comes.
 AHEAD = 100
 
