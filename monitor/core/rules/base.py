@@ -179,11 +179,11 @@ def stale_prices(view: ExchangeView, max_age: timedelta) -> Assessment | None:
 
 def prices_fresh(view: ExchangeView, max_age: timedelta) -> bool:
     """Whether no held asset is valued at a price older than ``max_age`` (see stale_prices)."""
-    oldest = view.state.holdings.oldest_price()
+    oldest = view.state.holdings.oldest_price_time()
     if oldest is None:
         return True
-    view.until(oldest[0] + max_age + INSTANT)
-    return view.now - oldest[0] <= max_age
+    view.until(oldest + max_age + INSTANT)
+    return view.now - oldest <= max_age
 
 
 def classify(assessment: Assessment, thresholds: Thresholds, previous: Status) -> Status:

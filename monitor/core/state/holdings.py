@@ -7,8 +7,12 @@ replaces is added to a running total, so no rule ever sums over wallets:
 
 Values in the reporting currency are taken from those quantities and the
 prices the exchange is valued at (``prices``) when they are read, once per
-change, over the assets held (a handful), never over wallets. A price move
-costs a dict update: prices move far more often than anyone reads a value.
+change, over the assets held (a handful), never over wallets, and only for the
+positions read: a price move costs a dict update, and the judgment it brings
+values the hot wallets and the customer positions, one multiplication an asset
+each. The hot quantity of each asset, whoever holds it, is kept with the
+positions, so the hot value is one sum too. Sums run in ``MONEY_CONTEXT``,
+exact, so the order they are taken in never changes a value.
 
 Assets held without a known price are tracked in ``unpriced``; a value total
 is complete only while that set is empty.
@@ -37,7 +41,6 @@ _mul = MONEY_CONTEXT.multiply
 _sub = MONEY_CONTEXT.subtract
 
 Position = tuple[Custody, Holder]
-_HOT_POSITIONS: tuple[Position, ...] = tuple((Custody.HOT, holder) for holder in Holder)
 
 
 class Holdings:
@@ -52,7 +55,11 @@ class Holdings:
         self.prices: dict[str, Decimal] = {}
         self.guarantee = AssetCoverage(self.prices)
         self.segregation = AssetCoverage(self.prices)
-        self._values: dict[Position, Decimal] | None = None  # by position, until a change
+        # hot quantity of each asset, whoever holds it (the drain rule's value)
+        self.hot: dict[str, Decimal] = {}
+        # values read since the last change of a quantity or a price: by position, and
+        # the hot value under the key None
+        self._values: dict[Position | None, Decimal] = {}
         # when each asset's customer liability was stated; the oldest is the one to watch
         self.liabilities_stated: KeyedMin[str, datetime] = KeyedMin()
         # when the price each held asset is valued at was stated: the oldest one is the
@@ -106,18 +113,25 @@ class Holdings:
             self._oldest_known = True
         return self._oldest_price
 
+    def oldest_price_time(self) -> datetime | None:
+        """When the oldest price of a held asset was stated (:meth:`oldest_price`'s time,
+        without finding its asset: what an age check needs)."""
+        if self._oldest_known:
+            oldest = self._oldest_price
+            return None if oldest is None else oldest[0]
+        stated = self._prices_stated
+        return min(stated.values()) if stated else None
+
     def oldest_liability(self) -> tuple[datetime, str] | None:
         """When the oldest customer liability figure was stated, and its asset."""
         return self.liabilities_stated.smallest()
 
     def hot_value(self) -> Decimal:
         """Value of everything in hot wallets, whoever holds it (priced assets only)."""
-        value = self._values if self._values is not None else self._valued()
-        total = ZERO
-        for position in _HOT_POSITIONS:
-            if position in value:
-                total = _add(total, value[position])
-        return total
+        value = self._values.get(None)
+        if value is None:
+            value = self._values[None] = self._valued(self.hot)
+        return value
 
     def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
         """Value ``asset`` at ``new`` from now on (``old``: the price it was valued at)."""
@@ -126,27 +140,34 @@ class Holdings:
         self.segregation.reprice(asset, old, new)
         if asset in self.assets:
             self.unpriced.discard(asset)
-            self._values = None
+            if self._values:
+                self._values = {}
 
     def quantity_of(self, asset: str, custody: Custody, holder: Holder) -> Decimal:
         return self.positions.get(asset, {}).get((custody, holder), ZERO)
 
     def value_of(self, custody: Custody, holder: Holder) -> Decimal:
-        value = self._values if self._values is not None else self._valued()
-        return value.get((custody, holder), ZERO)
+        """Value of one position at the prices held (priced assets only)."""
+        position = (custody, holder)
+        value = self._values.get(position)
+        if value is None:
+            value = ZERO
+            prices = self.prices
+            for asset, held in self.positions.items():
+                quantity = held.get(position)
+                if quantity is not None and asset in prices:
+                    value = _add(value, _mul(quantity, prices[asset]))
+            self._values[position] = value
+        return value
 
-    def _valued(self) -> dict[Position, Decimal]:
-        """Every position's value at the prices held, over the assets (not the wallets)."""
-        values: dict[Position, Decimal] = {}
+    def _valued(self, quantities: dict[str, Decimal]) -> Decimal:
+        """The value of ``quantities`` (by asset) at the prices held (priced assets only)."""
+        value = ZERO
         prices = self.prices
-        for asset, held in self.positions.items():
-            price = prices.get(asset)
-            if price is None:
-                continue
-            for position, quantity in held.items():
-                values[position] = _add(values.get(position, ZERO), _mul(quantity, price))
-        self._values = values
-        return values
+        for asset, quantity in quantities.items():
+            if asset in prices:
+                value = _add(value, _mul(quantity, prices[asset]))
+        return value
 
     def _move(
         self,
@@ -163,7 +184,10 @@ class Holdings:
                 self.unpriced.add(asset)
         held = self.positions[asset]
         held[position] = _add(held.get(position, ZERO), amount)
-        self._values = None
+        if custody is Custody.HOT:
+            self.hot[asset] = _add(self.hot.get(asset, ZERO), amount)
+        if self._values:
+            self._values = {}
         price = self.prices.get(asset)
         if holder is Holder.GUARANTEE:
             self.guarantee.set_held(asset, self._across_custody(held, holder), price)
