@@ -296,11 +296,13 @@ class Engine:
         self.prices.take(price)
         if self._journal_prices:
             self._prices_changed.add(price.asset)
+        exchanges, changed = self._exchanges, self._changed
         for name in sorted(self._dependents.get(price.asset, ())):
-            exchange = self._exchanges[name]
+            exchange = exchanges[name]
             exchange.take_price(price, step, appended)
-            self._changed.add(name)
-            self._opened(exchange, appended)
+            changed.add(name)
+            if appended is not None and not exchange.quiet_scheduled:
+                self._schedule_quiet(exchange)
 
     def _opened(self, exchange: Exchange, appended: float | None) -> None:
         """``exchange`` took a record appended at ``appended``: its quiet gap starts again,

@@ -138,6 +138,8 @@ def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
     assert _nonzero_positions(holdings.positions) == _nonzero_positions(expected_positions)
     values = {(c, h): holdings.value_of(c, h) for c in Custody for h in Holder}
     assert _nonzero(values) == _nonzero(expected_value)
+    hot = sum((value for (c, _), value in expected_value.items() if c is Custody.HOT), Decimal(0))
+    assert holdings.hot_value() == hot
     held = {snap.asset for snap in taken}
     assert holdings.assets == held
     assert holdings.unpriced == held - set(prices)

@@ -76,6 +76,7 @@ from monitor.core.state.valuation import Valuer
 from monitor.core.state.windows import RollingSum
 from monitor.core.status import Status
 
+_OK = Status.OK
 # what the hot-wallet value moves with
 _HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES
 # how many records applied late to one moment its evidence names
@@ -191,14 +192,24 @@ class Exchange:
             self.seen.remember(event.event_id)
 
     def take_price(self, price: Price, step: Step, appended: float | None = None) -> None:
-        """A new price of an asset this exchange depends on (the newest of its asset)."""
-        self._arrive(price.ts, step, "price", price.asset)
-        held = self.valuer.latest.get(price.asset)
-        if held is None or price.ts > held.ts:
+        """A new price of an asset this exchange depends on (the newest of its asset).
+
+        Taken once for every exchange valued in the asset: kept to the few steps it needs.
+        """
+        ts, asset = price.ts, price.asset
+        clock = self.clock
+        if clock is None or ts > clock:
+            self._enter(ts, step)
+        elif ts < clock:
+            self._arrive(ts, step, "price", asset)
+        held = self.valuer.latest.get(asset)
+        if held is None or ts > held.ts:
             self._revalue(price)
-        self._future.pop(price.asset, None)
+        if self._future:
+            self._future.pop(asset, None)
         self.open = True
-        self._appended(appended)
+        if appended is not None and (self.last_append is None or appended > self.last_append):
+            self.last_append = appended
         if self.journal:
             self._dirty.add(_CLOCK)
 
@@ -239,8 +250,11 @@ class Exchange:
                 if quick is not None and held.pending is None and before.ratio is not None:
                     view.due = None
                     ratio = quick(view)
-                    if ratio is not None and rule.thresholds.classify(ratio, held.status) is (
-                        held.status
+                    status = held.status
+                    if ratio is not None and (
+                        # ok stays ok at or over the warning level, whatever the hysteresis
+                        (status is _OK and ratio >= rule.thresholds.warning_below)
+                        or rule.thresholds.classify(ratio, status) is status
                     ):
                         # the status stays: its measurement is taken again when read
                         held.due_by(view.due)
@@ -673,9 +687,7 @@ class Exchange:
     def _revalue(self, price: Price) -> None:
         old = self.valuer.replace(price)
         asset = price.asset
-        holdings = self.holdings
-        holdings.reprice(asset, old, price.price)
-        holdings.priced_at(asset, price.ts)
+        self.holdings.reprice(asset, old, price.price, price.ts)
         changed = Inputs.PRICES
         if old is None:
             changed |= Inputs.WALLETS  # what was unpriced can be valued now

@@ -55,6 +55,8 @@ class Holdings:
         self.prices: dict[str, Decimal] = {}
         self.guarantee = AssetCoverage(self.prices)
         self.segregation = AssetCoverage(self.prices)
+        # the same quantities by position, then asset: what a position's value sums
+        self.by_position: dict[Position, dict[str, Decimal]] = {}
         # hot quantity of each asset, whoever holds it (the drain rule's value)
         self.hot: dict[str, Decimal] = {}
         # values read since the last change of a quantity or a price: by position, and
@@ -133,8 +135,11 @@ class Holdings:
             value = self._values[None] = self._valued(self.hot)
         return value
 
-    def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
-        """Value ``asset`` at ``new`` from now on (``old``: the price it was valued at)."""
+    def reprice(
+        self, asset: str, old: Decimal | None, new: Decimal, stated: datetime | None = None
+    ) -> None:
+        """Value ``asset`` at ``new`` from now on (``old``: the price it was valued at),
+        a price stated at ``stated`` (see :meth:`priced_at`)."""
         self.prices[asset] = new
         self.guarantee.reprice(asset, old, new)
         self.segregation.reprice(asset, old, new)
@@ -142,6 +147,9 @@ class Holdings:
             self.unpriced.discard(asset)
             if self._values:
                 self._values = {}
+            if stated is not None and self._prices_stated.get(asset) != stated:
+                self._prices_stated[asset] = stated
+                self._oldest_known = False
 
     def quantity_of(self, asset: str, custody: Custody, holder: Holder) -> Decimal:
         return self.positions.get(asset, {}).get((custody, holder), ZERO)
@@ -151,12 +159,8 @@ class Holdings:
         position = (custody, holder)
         value = self._values.get(position)
         if value is None:
-            value = ZERO
-            prices = self.prices
-            for asset, held in self.positions.items():
-                quantity = held.get(position)
-                if quantity is not None and asset in prices:
-                    value = _add(value, _mul(quantity, prices[asset]))
+            quantities = self.by_position.get(position)
+            value = ZERO if quantities is None else self._valued(quantities)
             self._values[position] = value
         return value
 
@@ -183,7 +187,8 @@ class Holdings:
             if asset not in self.prices:
                 self.unpriced.add(asset)
         held = self.positions[asset]
-        held[position] = _add(held.get(position, ZERO), amount)
+        quantity = held[position] = _add(held.get(position, ZERO), amount)
+        self.by_position.setdefault(position, {})[asset] = quantity
         if custody is Custody.HOT:
             self.hot[asset] = _add(self.hot.get(asset, ZERO), amount)
         if self._values:
