@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # floats leaves the decision to the exact one (a float of an epoch time is exact to
 # about a microsecond)
 _NEAR = 0.001
+# bound once: Python 3.11 takes 0.1 µs to read a member off its enum class
+_APPLIED, _INVALID = Outcome.APPLIED, Outcome.INVALID
 
 
 @dataclass(slots=True)  # not frozen: made once a record, and a frozen init costs twice
@@ -141,10 +143,10 @@ def admit(
         log.exception("engine failed on a record of %s", topic.value)
         return f"internal: {type(error).__name__}: {error}"
     outcome = step.outcome
-    if outcome is Outcome.APPLIED:
+    if outcome is _APPLIED:
         # only an applied event moves time: a rejected, duplicate or stale one dated
         # ahead would otherwise age every figure of every exchange
         clock.observe(ts, monotonic_now)
-    elif outcome is Outcome.INVALID:
+    elif outcome is _INVALID:
         return step.error or "rejected"
     return step
