@@ -135,11 +135,15 @@ def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
                 value = snap.balance * prices[snap.asset]
                 expected_value[position] = expected_value.get(position, Decimal(0)) + value
 
+    # read first, before value_of keeps any value: the one pass over the assets itself
+    customer_values = holdings.customer_values()
     assert _nonzero_positions(holdings.positions) == _nonzero_positions(expected_positions)
     values = {(c, h): holdings.value_of(c, h) for c in Custody for h in Holder}
     assert _nonzero(values) == _nonzero(expected_value)
     hot = sum((value for (c, _), value in expected_value.items() if c is Custody.HOT), Decimal(0))
     assert holdings.hot_value() == hot
+    customer = (Custody.COLD, Holder.CUSTOMER), (Custody.HOT, Holder.CUSTOMER)
+    assert customer_values == tuple(expected_value.get(p, Decimal(0)) for p in customer)
     held = {snap.asset for snap in taken}
     assert holdings.assets == held
     assert holdings.unpriced == held - set(prices)

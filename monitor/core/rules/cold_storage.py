@@ -37,10 +37,6 @@ from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx = MONEY_CONTEXT
-# the positions read at every price moment, bound once: Python 3.11 takes 0.1 µs to
-# read a member off its enum class (its metaclass's lookup), ten times a global's
-_COLD_CUSTOMER = (Custody.COLD, Holder.CUSTOMER)
-_HOT_CUSTOMER = (Custody.HOT, Holder.CUSTOMER)
 
 
 class ColdStorageParams(Params):
@@ -72,8 +68,8 @@ class ColdStorage:
         holdings = view.state.holdings
         if holdings.unpriced or not prices_fresh(view, self.params.max_price_age):
             return None
-        cold = holdings.value_of(*_COLD_CUSTOMER)
-        total = _ctx.add(cold, holdings.value_of(*_HOT_CUSTOMER))
+        cold, hot = holdings.customer_values()
+        total = _ctx.add(cold, hot)
         return _ctx.divide(cold, total) if total > 0 else None
 
     def assess(self, view: ExchangeView) -> Assessment:

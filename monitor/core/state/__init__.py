@@ -74,20 +74,25 @@ class HotFall:
     before: Decimal
     after: Decimal
     value: Decimal  # of the quantity that left, at the price of the time (0 unpriced)
-    # the JSON form, made once: evidence reads it on every evaluation
-    document: dict[str, Any] = field(init=False, compare=False, repr=False)
+    # the JSON form, made when first read (evidence and the journal read it; most falls
+    # are dropped for larger ones before anyone does), then kept
+    _document: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        document = {
-            "ts": self.ts.isoformat(),
-            "wallet": self.wallet,
-            "asset": self.asset,
-            "holder": self.holder,
-            "before": decimal_text(self.before),
-            "after": decimal_text(self.after),
-            "value": decimal_text(self.value),
-        }
-        object.__setattr__(self, "document", document)
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            document = {
+                "ts": self.ts.isoformat(),
+                "wallet": self.wallet,
+                "asset": self.asset,
+                "holder": self.holder,
+                "before": decimal_text(self.before),
+                "after": decimal_text(self.after),
+                "value": decimal_text(self.value),
+            }
+            object.__setattr__(self, "_document", document)
+            return document
+        return self._document
 
     def to_document(self) -> dict[str, Any]:
         return dict(self.document)

@@ -255,7 +255,8 @@ class Exchange:
                     if unchanged(view, before, changed):
                         # what changed cannot move its answer (the rule says why), but
                         # may bring a deadline nearer: a first trade's age
-                        held.due_by(view.due)
+                        if view.due is not None:
+                            held.due_by(view.due)
                         continue
                 if quick is not None and held.pending is None and before.ratio is not None:
                     view.due = None
@@ -267,7 +268,8 @@ class Exchange:
                         or rule.thresholds.classify(ratio, status) is status
                     ):
                         # the status stays: its measurement is taken again when read
-                        held.due_by(view.due)
+                        if view.due is not None:
+                            held.due_by(view.due)
                         continue
             view.due = None
             assessment = rule.assess(view)

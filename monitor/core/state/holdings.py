@@ -45,6 +45,9 @@ Position = tuple[Custody, Holder]
 # member off its enum class (its metaclass's lookup), ten times a module global's.
 _HOT, _COLD = Custody.HOT, Custody.COLD
 _CUSTOMER, _GUARANTEE = Holder.CUSTOMER, Holder.GUARANTEE
+_COLD_CUSTOMER: Position = (Custody.COLD, Holder.CUSTOMER)
+_HOT_CUSTOMER: Position = (Custody.HOT, Holder.CUSTOMER)
+_NONE: dict[str, Decimal] = {}
 
 
 class Holdings:
@@ -167,6 +170,27 @@ class Holdings:
             value = ZERO if quantities is None else self._valued(quantities)
             self._values[position] = value
         return value
+
+    def customer_values(self) -> tuple[Decimal, Decimal]:
+        """The values of customer crypto in cold and in hot wallets, in one pass over the
+        assets (what the cold-storage share divides, at every price moment)."""
+        values = self._values
+        cold, hot = values.get(_COLD_CUSTOMER), values.get(_HOT_CUSTOMER)
+        if cold is None or hot is None:
+            cold = hot = ZERO
+            prices = self.prices
+            by_position = self.by_position
+            held_cold = by_position.get(_COLD_CUSTOMER, _NONE)
+            held_hot = by_position.get(_HOT_CUSTOMER, _NONE)
+            for asset, price in prices.items():
+                quantity = held_cold.get(asset)
+                if quantity is not None:
+                    cold = _add(cold, _mul(quantity, price))
+                quantity = held_hot.get(asset)
+                if quantity is not None:
+                    hot = _add(hot, _mul(quantity, price))
+            values[_COLD_CUSTOMER], values[_HOT_CUSTOMER] = cold, hot
+        return cold, hot
 
     def _valued(self, quantities: dict[str, Decimal]) -> Decimal:
         """The value of ``quantities`` (by asset) at the prices held (priced assets only)."""
