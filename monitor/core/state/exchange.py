@@ -543,8 +543,13 @@ class Exchange:
             return
         step.outcome = _APPLIED
         self._arrive(wallet.ts, step, "wallet_balance", wallet.wallet, wallet.asset)
-        self._note_hot_fall(wallet)  # a fall lowers a snapshot held: its asset is priced
-        self.put_wallet(wallet)
+        if self.holdings.restate(wallet):
+            # the balance held, stated again (most snapshots): only the feed's time moves
+            self.saw(_WALLETS, wallet.ts)
+            self.changed |= Inputs.WALLETS
+        else:
+            self._note_hot_fall(wallet)  # a fall lowers a snapshot held: its asset is priced
+            self.put_wallet(wallet)
         if self.journal:
             self._dirty.add((_WALLET_KEY, wallet.wallet, wallet.asset))
 

@@ -99,6 +99,22 @@ class Holdings:
             self._move(held.asset, held.custody, held.holder, -held.balance)
         self._move(snapshot.asset, snapshot.custody, snapshot.holder, snapshot.balance)
 
+    def restate(self, snapshot: WalletBalance) -> bool:
+        """Take ``snapshot`` in place of the one it supersedes if it states the same balance
+        of the same position again (caller checked it is newer): nothing else changes.
+        Whether it did."""
+        slot = (snapshot.wallet, snapshot.asset)
+        held = self.snapshots.get(slot)
+        if (
+            held is None
+            or held.balance != snapshot.balance
+            or held.custody is not snapshot.custody
+            or held.holder is not snapshot.holder
+        ):
+            return False
+        self.snapshots[slot] = snapshot
+        return True
+
     def owe(self, asset: str, amount: Decimal, stated: datetime, price: Decimal | None) -> None:
         """Customers are owed ``amount`` of ``asset``, as stated at ``stated``."""
         if price is not None and asset not in self.prices:

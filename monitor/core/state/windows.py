@@ -32,9 +32,15 @@ class RollingSum:
         self._newest = -(2**62)  # the bucket of the newest time seen
         self._dropped: list[int] = []
         self.journalled = True  # keep the buckets dropped for evicted(); False: nobody asks
+        self._last_moment: datetime | None = None  # the last moment bucketed, and its bucket
+        self._last_bucket = 0
 
     def bucket_of(self, moment: datetime) -> int:
-        return int((moment - _EPOCH).total_seconds()) // self._bucket_seconds
+        if moment is self._last_moment:  # a trade's time is read again and again
+            return self._last_bucket
+        bucket = int((moment - _EPOCH).total_seconds()) // self._bucket_seconds
+        self._last_moment, self._last_bucket = moment, bucket
+        return bucket
 
     def add(self, moment: datetime, amount: Decimal) -> int | None:
         """Add ``amount`` at ``moment``; the bucket it went to, or None when too old."""
