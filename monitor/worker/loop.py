@@ -227,7 +227,17 @@ class Worker:
             group = task.group
             group.max_idle = wait
             for tp in task.inputs:
-                group.lagging(tp, *await _read_state(self.consumer, tp, margin()))
+                lagging, read_to = await _read_state(self.consumer, tp, margin())
+                if lagging and not group.buffered_in(tp):
+                    # The group waits for this partition, but its records may be here
+                    # already: a fetch hands out partitions one after another, up to
+                    # _MAX_RECORDS, and a partition late in its order would be waited for
+                    # (and at last passed over, out of append order) while it holds them.
+                    more = await self.consumer.getmany(tp, timeout_ms=0, max_records=_MAX_RECORDS)
+                    if more.get(tp):
+                        task.add(tp, more[tp])
+                        lagging, read_to = await _read_state(self.consumer, tp, margin())
+                group.lagging(tp, lagging, read_to)
             for tp, (lagging, read_to) in prices_read.items():
                 group.lagging(tp, lagging, read_to)
             while task.process(time.monotonic(), _BUDGET) == _BUDGET:

@@ -51,10 +51,16 @@ def _deployment(bootstrap: str) -> Deployment:
     return Deployment(bootstrap, env={"RESERVE_MONITOR_MAX_IDLE_SECONDS": str(MAX_IDLE)})
 
 
-def _records(prefix: str) -> list[tuple[str, bytes, bytes]]:
-    """The DMM incident beside three steady exchanges: breaches, recoveries and calm."""
+def _records(
+    prefix: str, calm_exchanges: int = 3, calm_seconds: int = 900
+) -> list[tuple[str, bytes, bytes]]:
+    """The DMM incident beside steady exchanges: breaches, recoveries and calm."""
     incident = list(dmm_incident(START, seed=7, settle_minutes=10))
-    calm = list(steady(START - timedelta(minutes=5), seed=3, exchanges=3, duration=900))
+    calm = list(
+        steady(
+            START - timedelta(minutes=5), seed=3, exchanges=calm_exchanges, duration=calm_seconds
+        )
+    )
     merged = sorted(incident + calm, key=lambda r: r.value["ts"])
     return [encode(record, prefix) for record in merged]
 
@@ -125,9 +131,9 @@ def _settings(d: Deployment) -> Settings:
     return Settings.model_validate(environment)
 
 
-def _replayed(d: Deployment, lines: list[str]) -> list[dict[str, Any]]:
+def _replayed(d: Deployment, lines: list[str], max_idle: float) -> list[dict[str, Any]]:
     out = io.StringIO()
-    engine = Engine(load_policy(None), journal=False, max_idle=timedelta(seconds=MAX_IDLE))
+    engine = Engine(load_policy(None), journal=False, max_idle=timedelta(seconds=max_idle))
     replay(lines, engine, out, app_id=d.app_id)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
@@ -157,11 +163,11 @@ async def _published(d: Deployment) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in records]
 
 
-async def _assert_as_replayed(d: Deployment) -> list[dict[str, Any]]:
+async def _assert_as_replayed(d: Deployment, max_idle: float = MAX_IDLE) -> list[dict[str, Any]]:
     await _caught_up(d)
     await asyncio.sleep(1.0)  # the last quiet gaps close, and their commit
     published = await _published(d)
-    expected = _replayed(d, await _dump(d))
+    expected = _replayed(d, await _dump(d), max_idle)
     assert any(a["data"]["status"] == "breach" for a in expected)  # the incident shows
     ids = [a["id"] for a in published]
     assert len(ids) == len(set(ids)), "a change published twice"
@@ -216,6 +222,23 @@ async def test_a_backlog_and_a_live_feed_give_replays_changes(
     worker = WorkerProcess(backlog, log_dir, "backlog").start()  # everything waits for it
     try:
         await _assert_as_replayed(backlog)
+    finally:
+        worker.stop()
+
+
+async def test_a_large_backlog_is_merged_in_append_order(bootstrap: str, log_dir: Path) -> None:
+    """Some 45,000 records waiting on one partition of each topic. The consumer hands out
+    what it fetched one partition after another, 2,000 records at a time, so one
+    partition's records wait in the consumer while another's are handed out. A task that
+    waited for the first until the (short) max_idle passed would go on without it, out
+    of append order, and publish changes replay does not make."""
+    max_idle = 0.05
+    d = Deployment(bootstrap, partitions=1, env={"RESERVE_MONITOR_MAX_IDLE_SECONDS": str(max_idle)})
+    await ensure_topics(_settings(d))  # as a worker would: LogAppendTime
+    await _send(bootstrap, _records(d.prefix, calm_exchanges=20, calm_seconds=2700))
+    worker = WorkerProcess(d, log_dir, "backlog").start()  # everything waits for it
+    try:
+        await _assert_as_replayed(d, max_idle)
     finally:
         worker.stop()
 
