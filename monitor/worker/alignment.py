@@ -108,6 +108,10 @@ class PartitionGroup(Generic[P, R]):
         """Nothing buffered and nothing left on the broker: append time may pass by the clock."""
         return not self._heads and not any(b.lagging for b in self._buffers.values())
 
+    def waited(self, now: float) -> float:
+        """How long (s) the group has been waiting for an empty partition, by ``now``."""
+        return 0.0 if self._waiting_since is None else now - self._waiting_since
+
     def lagging(self, partition: P, has_more: bool, read_to: int | None = None) -> None:
         """Whether the broker holds records of ``partition`` beyond those fetched, and,
         when it does not, the append time (ms) up to which it has surely been read.

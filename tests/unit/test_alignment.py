@@ -83,6 +83,20 @@ def test_an_empty_partition_with_lag_is_waited_for_until_max_idle() -> None:
     assert group.enforced == 2
 
 
+def test_the_group_says_how_long_it_has_waited_for_an_empty_partition() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    assert group.waited(now=10.0) == 0.0  # nothing asked for yet
+    group.add("trades-3", [Record(1000, 0)])
+    group.lagging("wallets-3", True)
+    assert group.next(now=10.0) is None
+    assert group.waited(now=10.04) == pytest.approx(0.04)  # the loop's cue to look for it
+    group.add("wallets-3", [Record(999, 0)])  # found where the consumer held it
+    group.lagging("wallets-3", False)
+    assert group.next(now=10.05) == ("wallets-3", Record(999, 0))
+    assert group.waited(now=10.06) == 0.0  # the wait is over
+    assert group.enforced == 0
+
+
 def test_an_empty_partition_that_is_caught_up_holds_nothing_back() -> None:
     group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
     group.add("ledger-3", [Record(7, 0)])
