@@ -69,6 +69,9 @@ class PeakWindow:
         self.dirty: dict[int, Level] = {}
         self.dropped: set[int] = set()
         self.journalled = True  # keep what changed for journal(); False: nobody asks
+        # levels numbered from here on were made since the last journal(): never written,
+        # a level of them dropped needs no tombstone
+        self._unwritten_from = 0
 
     @property
     def current(self) -> Level | None:
@@ -129,9 +132,11 @@ class PeakWindow:
         written = [level for seq, level in sorted(self.dirty.items()) if seq not in self.dropped]
         dropped = sorted(self.dropped)
         self.dirty, self.dropped = {}, set()
+        self._unwritten_from = self._next_seq
         return written, dropped
 
     def _drop(self, level: Level) -> None:
         if self.journalled:
-            self.dropped.add(level.seq)
             self.dirty.pop(level.seq, None)
+            if level.seq < self._unwritten_from:  # written once: its key must go
+                self.dropped.add(level.seq)
