@@ -67,6 +67,10 @@ class PartitionGroup(Generic[P, R]):
         self._heads: list[tuple[int, int, int, P]] = []
         self._waiting_since: float | None = None
         self.enforced = 0  # records handed out while a lagging partition was empty
+        # records handed out after one appended later (the guarantee broken: a partition
+        # waited for past max_idle, or a fetch answer that came later than it said)
+        self.out_of_order = 0
+        self._newest = -1  # the latest append time handed out
         # what the empty partitions hold back, kept as buffers empty and fill: all records
         # (one lags), or those appended at or after ``_held_from`` (the earliest read_to)
         self._hold_all = False
@@ -143,7 +147,11 @@ class PartitionGroup(Generic[P, R]):
             self.enforced += 1
         else:
             self._waiting_since = None
-        _, _, _, partition = heapq.heappop(self._heads)
+        timestamp, _, _, partition = heapq.heappop(self._heads)
+        if timestamp < self._newest:
+            self.out_of_order += 1
+        else:
+            self._newest = timestamp
         buffer = self._buffers[partition]
         record = buffer.records.popleft()
         if buffer.records:

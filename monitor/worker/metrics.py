@@ -70,6 +70,7 @@ class MonitorMetrics:
     event_lag: PlainHistogram
     deadletters: Counter
     moments: Counter
+    out_of_order: Counter
     consumer_lag: Gauge
     restore_seconds: Gauge
     evaluation: Histogram
@@ -292,6 +293,13 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         moments=Counter(
             "reserve_monitor_moments",
             "Moments judged: an exchange judged by its rules at one of its own event times",
+            registry=registry,
+        ),
+        out_of_order=Counter(
+            "reserve_monitor_records_out_of_order",
+            "Input records taken after a record appended later: a partition waited for "
+            "longer than RESERVE_MONITOR_MAX_IDLE_SECONDS, or a fetch answer that came later "
+            "than it said; the changes that follow may differ from replay's",
             registry=registry,
         ),
         consumer_lag=Gauge(

@@ -46,6 +46,9 @@ from monitor.worker.prices import PriceLog, PriceRecord
 
 log = logging.getLogger(__name__)
 
+# records taken out of append order are counted at once, and logged at most this often
+OUT_OF_ORDER_LOG_SECONDS = 10.0
+
 _CLOUDEVENT_HEADERS = [("content-type", CONTENT_TYPE.encode())]
 # one record in this many has its evaluation timed (reserve_monitor_evaluation_seconds):
 # timing each would cost more than a tenth of the worker's time per record
@@ -116,6 +119,8 @@ class Task:
         self._tally: Counter[tuple[Topic, Outcome]] = Counter()
         self._moments = 0
         self._records = 0
+        self._out_of_order = 0  # of the group's, counted in the metric so far
+        self._out_of_order_said = -OUT_OF_ORDER_LOG_SECONDS  # when a warning said so last
 
     # -- starting ---------------------------------------------------------------------
 
@@ -156,6 +161,7 @@ class Task:
         self.group = PartitionGroup(
             [*self.inputs, *prices.partitions], self.context.max_idle.total_seconds()
         )
+        self._out_of_order = 0
         for tp, at in position.items():
             self.group.add(tp, prices.since(tp, at))
         self.dirty = set(self.engine.exchanges)
@@ -262,6 +268,20 @@ class Task:
         if self._moments:
             count(self.context.metrics.moments, self._moments)
             self._moments = 0
+        behind = self.group.out_of_order - self._out_of_order
+        if behind:
+            self._out_of_order = self.group.out_of_order
+            count(self.context.metrics.out_of_order, behind)
+            if time.monotonic() >= self._out_of_order_said + OUT_OF_ORDER_LOG_SECONDS:
+                self._out_of_order_said = time.monotonic()
+                log.warning(
+                    "task %d: %d records taken after a record appended later since it "
+                    "opened: a partition was waited for longer than "
+                    "RESERVE_MONITOR_MAX_IDLE_SECONDS, or a fetch answer came later than "
+                    "it said (a worker starved of CPU); the changes may differ from replay's",
+                    self.number,
+                    self.group.out_of_order,
+                )
 
     def _reject(self, topic: Topic, name: str, partition: int, record: Any, error: str) -> None:
         metrics = self.context.metrics

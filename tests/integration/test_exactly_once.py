@@ -239,6 +239,8 @@ async def test_a_large_backlog_is_merged_in_append_order(bootstrap: str, log_dir
     worker = WorkerProcess(d, log_dir, "backlog").start()  # everything waits for it
     try:
         await _assert_as_replayed(d, max_idle)
+        # and the worker says so itself: no record taken after one appended later
+        assert worker.sample("reserve_monitor_records_out_of_order_total") == 0
     finally:
         worker.stop()
 

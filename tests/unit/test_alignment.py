@@ -62,7 +62,7 @@ def test_however_fetches_arrive_the_records_come_out_in_append_order(
             continue
         out.append(taken)
     assert out == _append_order(logs)
-    assert group.enforced == 0
+    assert group.enforced == 0 and group.out_of_order == 0
 
 
 def test_an_empty_partition_with_lag_is_waited_for_until_max_idle() -> None:
@@ -81,6 +81,24 @@ def test_an_empty_partition_with_lag_is_waited_for_until_max_idle() -> None:
     assert group.next(now=10.25) == ("wallets-3", Record(1008, 0))
     assert group.next(now=10.25) == ("trades-3", Record(1010, 2))
     assert group.enforced == 2
+    assert group.out_of_order == 0  # the wait passed, and luckily nothing came before
+
+
+def test_a_record_taken_after_one_appended_later_is_counted_out_of_order() -> None:
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    group.add("trades-3", [Record(1000, 0), Record(1005, 1)])
+    group.lagging("wallets-3", True)
+    assert group.next(now=10.0) is None
+    assert group.next(now=10.2) == ("trades-3", Record(1000, 0))  # waited out
+    group.add("wallets-3", [Record(999, 0), Record(1003, 1)])  # came too late
+    group.lagging("wallets-3", False)
+    taken = [group.next(now=10.3) for _ in range(3)]
+    assert taken == [
+        ("wallets-3", Record(999, 0)),
+        ("wallets-3", Record(1003, 1)),
+        ("trades-3", Record(1005, 1)),
+    ]
+    assert group.out_of_order == 1  # 999 after 1000; 1003 is after every record before it
 
 
 def test_the_group_says_how_long_it_has_waited_for_an_empty_partition() -> None:
