@@ -68,7 +68,7 @@ class PartitionGroup(Generic[P, R]):
         self._waiting_since: float | None = None
         self.enforced = 0  # records handed out while a lagging partition was empty
         # records handed out after one appended later (the guarantee broken: a partition
-        # waited for past max_idle, or a fetch answer that came later than it said)
+        # waited for past max_idle, or a broker's clock ahead of the worker's)
         self.out_of_order = 0
         self._newest = -1  # the latest append time handed out
         # what the empty partitions hold back, kept as buffers empty and fill: all records

@@ -53,6 +53,7 @@ from monitor.worker.changelog import changelog_topic, restore
 from monitor.worker.connection import aiokafka_security
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.prices import PriceReader
+from monitor.worker.reading import ReadProbe
 from monitor.worker.tasks import Context, Task
 from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
 
@@ -81,8 +82,6 @@ _COMMIT_WAIT_SECONDS = 1.0
 # how long a fetch waits at the broker for records when there are none: the quiet gap of
 # an exchange whose feed stopped is judged at the first answer after it
 _FETCH_WAIT_MS = 10
-# how much earlier than the consumer stamps it a fetch answer may have been written
-_NETWORK_SECONDS = 0.02
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
 _RETRY_SECONDS = 0.5
 
@@ -134,6 +133,8 @@ class Worker:
         # made in run(): a client made outside it would be left unclosed if the start fails
         self.consumer: Any = None
         self.prices: Any = None
+        self.reads: Any = None  # ReadProbe of each consumer, made in run() with it
+        self.price_reads: Any = None
 
     def _clients(self) -> tuple[AIOKafkaConsumer, PriceReader]:
         s = self.settings
@@ -177,13 +178,16 @@ class Worker:
             await self.prices.start()
             await self.consumer.start()
             self.consumer.subscribe(list(self.inputs), listener=_Rebalance(self))
+            consumer, prices = self.consumer, self.prices
+            self.reads = ReadProbe(consumer, lambda: sorted(consumer.assignment()))
+            self.price_reads = ReadProbe(prices.consumer, lambda: list(prices.log.partitions))
             while not self._stopping.is_set():
                 # records left over from a turn cut short are taken at once, not after a poll
                 poll = 0 if self._unfinished else _POLL_MS
                 batch = await self.consumer.getmany(timeout_ms=poll, max_records=_MAX_RECORDS)
                 async with self.lock:
                     started = time.monotonic()
-                    alerts = await self._turn(batch, started)
+                    alerts = await self._turn(batch)
                     now = time.monotonic()
                     # a status change goes out at once; state and offsets every 100 ms
                     if alerts or now - last_commit >= COMMIT_SECONDS:
@@ -192,8 +196,7 @@ class Worker:
                     if now - last_tick >= self.settings.tick_seconds:
                         self._tick()
                         last_tick = self.last_tick = now
-                    # all of it, the commit's start (the journal) and the tick included: a
-                    # fetch answer that came meanwhile is stamped as late as its end
+                    # all of it, the commit's start (the journal) and the tick included
                     self._busy = time.monotonic() - started
                 if not batch:
                     await asyncio.sleep(0)
@@ -201,15 +204,16 @@ class Worker:
             async with self.lock:
                 await self._commit_all()
                 await self._close(list(self.tasks))
+            for probe in (self.reads, self.price_reads):
+                if probe is not None:
+                    await probe.close()
             await self.consumer.stop()
             await self.prices.stop()
 
-    async def _turn(self, batch: dict[TopicPartition, list[Any]], started: float) -> bool:
-        """Take what was fetched; whether a status change waits to be published.
-
-        ``started`` is when the turn began: a fetch answer handled at a pause of this
-        turn may have waited through all of the turn before it (see :func:`_read_state`).
-        """
+    async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Take what was fetched; whether a status change waits to be published."""
+        self.reads.ask()  # how far each partition is read: the answers come meanwhile
+        self.price_reads.ask()
         prices = await self.prices.fetch()
         tasks = self.tasks
         for tp, records in batch.items():
@@ -220,11 +224,8 @@ class Worker:
             for task in tasks.values():
                 task.group.add(tp, records)
 
-        def margin() -> float:  # the last turn, this one so far, and the network
-            return self._busy + (time.monotonic() - started) + _NETWORK_SECONDS
-
         prices_read = {
-            tp: await _read_state(self.prices.consumer, tp, margin())
+            tp: await _read_state(self.prices.consumer, self.price_reads, tp)
             for tp in self.prices.log.partitions
         }
         # A partition that still has records is waited for up to max_idle, and longer
@@ -239,12 +240,12 @@ class Worker:
             # already takes them now, rather than going on without them, out of append order.
             starved = group.waited(time.monotonic()) >= wait * _STARVED
             for tp in task.inputs:
-                lagging, read_to = await _read_state(self.consumer, tp, margin())
+                lagging, read_to = await _read_state(self.consumer, self.reads, tp)
                 if starved and lagging and not group.buffered_in(tp):
                     more = await self.consumer.getmany(tp, timeout_ms=0, max_records=_MAX_RECORDS)
                     if more.get(tp):
                         task.add(tp, more[tp])
-                        lagging, read_to = await _read_state(self.consumer, tp, margin())
+                        lagging, read_to = await _read_state(self.consumer, self.reads, tp)
                 group.lagging(tp, lagging, read_to)
             for tp, (lagging, read_to) in prices_read.items():
                 group.lagging(tp, lagging, read_to)
@@ -522,28 +523,31 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-async def _read_state(consumer: Any, tp: TopicPartition, margin: float) -> tuple[bool, int | None]:
+async def _read_state(
+    consumer: Any, reads: ReadProbe, tp: TopicPartition
+) -> tuple[bool, int | None]:
     """Whether the broker holds committed records of ``tp`` beyond those read, and when
     it does not, the append time (ms) before which ``tp`` surely holds nothing unread.
 
-    A fetch answers with all that was appended before the broker wrote the answer. The
-    consumer stamps an answer when it handles it, at a pause of the loop, which may be as
-    late as the end of the stretch the answer waited through: the last turn, and this one
-    up to now (the tasks before this one yield between them). So its latest stamp less
-    ``margin`` (those two lengths and a margin for the network) is when the broker had
-    written it, at the latest. Going on from a later time would take a record, or
-    cut a moment, before a record appended in time to come first, which replay would not.
-    A partition not assigned (any more) holds nothing back and tells no time.
+    The consumer's latest fetch answer says whether records lie beyond its position
+    (the last stable offset: the worker reads ``read_committed``). Past that, the
+    time comes from the broker's own answer to a request for the end offsets
+    (:class:`~monitor.worker.reading.ReadProbe`): every record appended before the
+    request went out lies below the end offset it answered. Going on from a later
+    time would take a record, or cut a moment, before a record appended in time to
+    come first, which replay would not. A partition not assigned (any more) holds
+    nothing back and tells no time.
     """
     if tp not in consumer.assignment():
         return False, None
     stable = consumer.last_stable_offset(tp)
     if stable is None or stable < 0:
         stable = consumer.highwater(tp)
-    if stable is None or await consumer.position(tp) < stable:
+    position = await consumer.position(tp)
+    if stable is None or position < stable:
         return True, None
-    stamp = consumer.last_poll_timestamp(tp)
-    return False, None if stamp is None else int(stamp - margin * 1000)
+    read_to = reads.read_to(tp, position)
+    return read_to is None, read_to
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types

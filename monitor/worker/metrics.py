@@ -298,8 +298,8 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         out_of_order=Counter(
             "reserve_monitor_records_out_of_order",
             "Input records taken after a record appended later: a partition waited for "
-            "longer than RESERVE_MONITOR_MAX_IDLE_SECONDS, or a fetch answer that came later "
-            "than it said; the changes that follow may differ from replay's",
+            "longer than RESERVE_MONITOR_MAX_IDLE_SECONDS, or a broker's clock ahead of the "
+            "worker's; the changes that follow may differ from replay's",
             registry=registry,
         ),
         consumer_lag=Gauge(

@@ -277,8 +277,9 @@ class Task:
                 log.warning(
                     "task %d: %d records taken after a record appended later since it "
                     "opened: a partition was waited for longer than "
-                    "RESERVE_MONITOR_MAX_IDLE_SECONDS, or a fetch answer came later than "
-                    "it said (a worker starved of CPU); the changes may differ from replay's",
+                    "RESERVE_MONITOR_MAX_IDLE_SECONDS (a worker starved of CPU?), or a "
+                    "broker's clock runs ahead of the worker's; the changes may differ from "
+                    "replay's",
                     self.number,
                     self.group.out_of_order,
                 )

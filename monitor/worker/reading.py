@@ -1,0 +1,80 @@
+"""How far each partition is surely read, in append time, from the broker's own answers.
+
+A task may take a record only once every partition it merges is surely read up to
+the record's append time (CONTRACT section 8). A :class:`ReadProbe` asks the broker
+for the end offsets of a consumer's partitions (ListOffsets; the worker reads
+``read_committed``, so the last stable offsets), noting the wall time just before
+the request goes out. Every record appended before then lies below the offset the
+broker answers. So a partition whose position has reached that offset holds no
+unread record appended before that time.
+
+This is a fact of the broker's, not an estimate. A stamp taken when the answer to a
+fetch is handled cannot say when the broker wrote it: a worker starved of CPU
+handles the answer late, and a stamp less a margin can then pass a record that is
+still unread. Only clock skew between the brokers and the worker, and records not
+yet replicated, are left to the margin :data:`SKEW_MS`.
+
+One request is in flight at a time: :meth:`ReadProbe.ask` starts the next when the
+last has answered, so each turn of the loop reads an answer at most one round trip
+old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+# what append times (the brokers' clock) may run ahead of the worker's clock, and how
+# long a record appended may take to reach the last stable offset (replication)
+SKEW_MS = 20
+
+
+class ReadProbe:
+    """The latest end offsets of a consumer's partitions, and when they were asked for."""
+
+    def __init__(self, consumer: Any, partitions: Callable[[], list[TopicPartition]]) -> None:
+        self.consumer = consumer
+        self.partitions = partitions
+        self._asked: float | None = None  # wall time (s) the answer below was asked at
+        self._ends: dict[TopicPartition, int] = {}
+        self._in_flight: asyncio.Task[None] | None = None
+
+    def ask(self) -> None:
+        """Ask the broker again, unless a request is still in flight."""
+        if self._in_flight is None or self._in_flight.done():
+            self._in_flight = asyncio.ensure_future(self._ask())
+
+    async def _ask(self) -> None:
+        partitions = self.partitions()
+        if not partitions:
+            return
+        asked = time.time()
+        try:
+            ends = await self.consumer.end_offsets(partitions)
+        except (KafkaError, OSError) as error:  # the next turn asks again
+            log.debug("end offsets not read: %s", error)
+            return
+        self._asked, self._ends = asked, ends
+
+    def read_to(self, tp: TopicPartition, position: int) -> int | None:
+        """The append time (ms) before which ``tp`` holds no unread record, once read to
+        ``position``; None when the last answer shows records beyond it, or none came."""
+        end = self._ends.get(tp)
+        if self._asked is None or end is None or position < end:
+            return None
+        return int(self._asked * 1000) - SKEW_MS
+
+    async def close(self) -> None:
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._in_flight
