@@ -212,8 +212,6 @@ class Worker:
 
     async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> bool:
         """Take what was fetched; whether a status change waits to be published."""
-        self.reads.ask()  # how far each partition is read: the answers come meanwhile
-        self.price_reads.ask()
         prices = await self.prices.fetch()
         tasks = self.tasks
         for tp, records in batch.items():
@@ -546,6 +544,7 @@ async def _read_state(
     position = await consumer.position(tp)
     if stable is None or position < stable:
         return True, None
+    reads.ask()  # caught up: the time is needed, asked again (a backlog never asks)
     read_to = reads.read_to(tp, position)
     return read_to is None, read_to
 

@@ -14,9 +14,9 @@ handles the answer late, and a stamp less a margin can then pass a record that i
 still unread. Only clock skew between the brokers and the worker, and records not
 yet replicated, are left to the margin :data:`SKEW_MS`.
 
-One request is in flight at a time: :meth:`ReadProbe.ask` starts the next when the
-last has answered, so each turn of the loop reads an answer at most one round trip
-old.
+One request is in flight at a time: :meth:`ReadProbe.ask`, called when a partition
+is found caught up, starts the next when the last has answered, so such a turn reads
+an answer at most one round trip and a turn old.
 """
 
 from __future__ import annotations
