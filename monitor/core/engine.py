@@ -304,8 +304,7 @@ class Engine:
             exchange = exchanges[name]
             exchange.take_price(price, step, appended)
             changed.add(name)
-            if appended is not None and not exchange.quiet_scheduled:
-                self._schedule_quiet(exchange)
+            self._opened(exchange, appended)
 
     def _opened(self, exchange: Exchange, appended: float | None) -> None:
         """``exchange`` took a record appended at ``appended``: its quiet gap starts again,

@@ -202,24 +202,16 @@ class Exchange:
             self.seen.remember(event.event_id)
 
     def take_price(self, price: Price, step: Step, appended: float | None = None) -> None:
-        """A new price of an asset this exchange depends on (the newest of its asset).
-
-        Taken once for every exchange valued in the asset: kept to the few steps it needs.
-        """
+        """A new price of an asset this exchange depends on (the newest of its asset)."""
         ts, asset = price.ts, price.asset
-        clock = self.clock
-        if clock is None or ts > clock:
-            self._enter(ts, step)
-        elif ts < clock:
-            self._arrive(ts, step, "price", asset)
+        self._arrive(ts, step, "price", asset)
         held = self.valuer.latest.get(asset)
         if held is None or ts > held.ts:
             self._revalue(price)
         if self._future:
             self._future.pop(asset, None)
         self.open = True
-        if appended is not None and (self.last_append is None or appended > self.last_append):
-            self.last_append = appended
+        self._appended(appended)
         if self.journal:
             self._dirty.add(_CLOCK)
 
@@ -255,8 +247,7 @@ class Exchange:
                     if unchanged(view, before, changed):
                         # what changed cannot move its answer (the rule says why), but
                         # may bring a deadline nearer: a first trade's age
-                        if view.due is not None:
-                            held.due_by(view.due)
+                        held.due_by(view.due)
                         continue
                 if quick is not None and held.pending is None and before.ratio is not None:
                     view.due = None
@@ -268,8 +259,7 @@ class Exchange:
                         or rule.thresholds.classify(ratio, status) is status
                     ):
                         # the status stays: its measurement is taken again when read
-                        if view.due is not None:
-                            held.due_by(view.due)
+                        held.due_by(view.due)
                         continue
             view.due = None
             assessment = rule.assess(view)

@@ -45,8 +45,8 @@ Position = tuple[Custody, Holder]
 # member off its enum class (its metaclass's lookup), ten times a module global's.
 _HOT, _COLD = Custody.HOT, Custody.COLD
 _CUSTOMER, _GUARANTEE = Holder.CUSTOMER, Holder.GUARANTEE
-_COLD_CUSTOMER: Position = (Custody.COLD, Holder.CUSTOMER)
-_HOT_CUSTOMER: Position = (Custody.HOT, Holder.CUSTOMER)
+_COLD_CUSTOMER: Position = (_COLD, _CUSTOMER)
+_HOT_CUSTOMER: Position = (_HOT, _CUSTOMER)
 _NONE: dict[str, Decimal] = {}
 
 
@@ -170,9 +170,8 @@ class Holdings:
             self.unpriced.discard(asset)
             if self._values:
                 self._values = {}
-            if stated is not None and self._prices_stated.get(asset) != stated:
-                self._prices_stated[asset] = stated
-                self._oldest_known = False
+            if stated is not None:
+                self.priced_at(asset, stated)
 
     def quantity_of(self, asset: str, custody: Custody, holder: Holder) -> Decimal:
         return self.positions.get(asset, {}).get((custody, holder), ZERO)
