@@ -41,9 +41,15 @@ SKEW_MS = 20
 class ReadProbe:
     """The latest end offsets of a consumer's partitions, and when they were asked for."""
 
-    def __init__(self, consumer: Any, partitions: Callable[[], list[TopicPartition]]) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        partitions: Callable[[], list[TopicPartition]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.consumer = consumer
         self.partitions = partitions
+        self.clock = clock  # wall time, seconds: what append times are compared with
         self._asked: float | None = None  # wall time (s) the answer below was asked at
         self._ends: dict[TopicPartition, int] = {}
         self._in_flight: asyncio.Task[None] | None = None
@@ -57,7 +63,7 @@ class ReadProbe:
         partitions = self.partitions()
         if not partitions:
             return
-        asked = time.time()
+        asked = self.clock()
         try:
             ends = await self.consumer.end_offsets(partitions)
         except (KafkaError, OSError) as error:  # the next turn asks again
@@ -72,6 +78,11 @@ class ReadProbe:
         if self._asked is None or end is None or position < end:
             return None
         return int(self._asked * 1000) - SKEW_MS
+
+    async def answered(self) -> None:
+        """Wait for the request in flight, if any, to be answered (or to fail)."""
+        if self._in_flight is not None:
+            await asyncio.shield(self._in_flight)
 
     async def close(self) -> None:
         if self._in_flight is not None:
