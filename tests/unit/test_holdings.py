@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal, localcontext
 
@@ -70,6 +71,20 @@ def test_a_price_move_revalues_by_quantity_times_the_change() -> None:
     assert holdings.value_of(Custody.HOT, Holder.CUSTOMER) == Decimal(21)
 
 
+def test_a_wide_balance_moved_to_another_position_leaves_nothing_behind() -> None:
+    # 46 digits: more than the default context's 28, fewer than the money context's 60
+    wide = "1000000000000000.000000000000000000000000000001"
+    holdings = Holdings()
+    holdings.reprice("BTC", None, Decimal(1))
+    holdings.replace(snapshot(wide, wallet_id="w-1", custody="hot", holder="guarantee"), {})
+    later = T0 + timedelta(seconds=1)
+    holdings.replace(
+        snapshot("0", wallet_id="w-1", custody="hot", holder="customer", when=later), {}
+    )
+    assert holdings.quantity_of("BTC", Custody.HOT, Holder.GUARANTEE) == 0
+    assert holdings.hot_value() == 0
+
+
 def test_a_price_of_an_asset_not_held_changes_nothing() -> None:
     holdings = Holdings()
     holdings.reprice("DOGE", None, Decimal(1))
@@ -98,34 +113,40 @@ snapshots = st.tuples(
 price_changes = st.tuples(st.just("price"), st.sampled_from(ASSETS), unit_prices)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(snapshots, price_changes), max_size=50))
-def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
-    holdings = Holdings()
-    prices: dict[str, Decimal] = {}
-    taken: list[WalletBalance] = []
-    for operation in operations:
-        if operation[0] == "snapshot":
-            _, wallet_id, asset, custody, holder, seconds, balance = operation
-            incoming = snapshot(
-                str(balance),
-                wallet_id=wallet_id,
-                asset=asset,
-                custody=custody.value,
-                holder=holder.value,
-                when=T0 + timedelta(seconds=seconds),
-            )
-            taken.append(incoming)
-            # as the engine does: a balance stated again, or a replacement
-            if holdings.newer_than_held(incoming) and not holdings.restate(incoming):
-                holdings.replace(incoming, prices)
-        else:
-            _, asset, new = operation
-            old = prices.get(asset)
-            prices[asset] = new
-            holdings.reprice(asset, old, new)
+reads = st.tuples(st.just("read"))
 
-    newest = _newest_per_slot(taken)
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(snapshots, price_changes, reads), max_size=50))
+def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
+    """Values are read between changes too, so one kept from a read is never stale:
+    every read equals the sum over the newest snapshots at the prices then."""
+    holdings, prices, taken = _run(operations, _assert_values_are_brute_force)
+    held = {snap.asset for snap in taken}
+    assert holdings.assets == held
+    assert holdings.unpriced == held - set(prices)
+    assert holdings.snapshots == {(s.wallet, s.asset): s for s in _newest_per_slot(taken).values()}
+
+
+def _take(holdings: Holdings, prices: dict[str, Decimal], operation: tuple) -> WalletBalance:
+    """Apply a drawn snapshot as the engine does: a balance stated again, or a replacement."""
+    _, wallet_id, asset, custody, holder, seconds, balance = operation
+    incoming = snapshot(
+        str(balance),
+        wallet_id=wallet_id,
+        asset=asset,
+        custody=custody.value,
+        holder=holder.value,
+        when=T0 + timedelta(seconds=seconds),
+    )
+    if holdings.newer_than_held(incoming) and not holdings.restate(incoming):
+        holdings.replace(incoming, prices)
+    return incoming
+
+
+def _assert_values_are_brute_force(
+    holdings: Holdings, newest: dict[tuple[str, str], WalletBalance], prices: dict
+) -> None:
     expected_positions: dict[str, dict[tuple[Custody, Holder], Decimal]] = {}
     expected_value: dict[tuple[Custody, Holder], Decimal] = {}
     with localcontext(prec=200):
@@ -136,8 +157,7 @@ def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
             if snap.asset in prices:
                 value = snap.balance * prices[snap.asset]
                 expected_value[position] = expected_value.get(position, Decimal(0)) + value
-
-    # read first, before value_of keeps any value: the one pass over the assets itself
+    # customer values first: read before value_of keeps any value of its own
     customer_values = holdings.customer_values()
     assert _nonzero_positions(holdings.positions) == _nonzero_positions(expected_positions)
     values = {(c, h): holdings.value_of(c, h) for c in Custody for h in Holder}
@@ -146,10 +166,74 @@ def test_running_totals_equal_brute_force(operations: list[tuple]) -> None:
     assert holdings.hot_value() == hot
     customer = (Custody.COLD, Holder.CUSTOMER), (Custody.HOT, Holder.CUSTOMER)
     assert customer_values == tuple(expected_value.get(p, Decimal(0)) for p in customer)
-    held = {snap.asset for snap in taken}
-    assert holdings.assets == held
-    assert holdings.unpriced == held - set(prices)
-    assert holdings.snapshots == {(s.wallet, s.asset): s for s in newest.values()}
+
+
+# amounts of the contract's full width (24 digits before the point, 30 after): their
+# products have more digits than the money context keeps, so values round
+wide = st.builds(
+    lambda whole, fraction: Decimal(f"{whole}.{fraction:030d}"),
+    st.integers(min_value=10**15, max_value=10**24 - 1),
+    st.integers(min_value=0, max_value=10**30 - 1),
+)
+wide_operations = st.one_of(
+    st.tuples(
+        st.just("snapshot"),
+        st.sampled_from(WALLETS),
+        st.sampled_from(ASSETS),
+        st.sampled_from(list(Custody)),
+        st.sampled_from(list(Holder)),
+        st.integers(min_value=0, max_value=8),
+        st.one_of(quantities, wide),
+    ),
+    st.tuples(st.just("price"), st.sampled_from(ASSETS), st.one_of(unit_prices, wide)),
+    reads,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(wide_operations, max_size=40))
+def test_values_kept_equal_a_fresh_valuation_even_where_they_round(
+    operations: list[tuple],
+) -> None:
+    """An exchange rebuilt from its journal values its holdings afresh: the values of the
+    live one must be the same to the last digit, rounded or not."""
+    _run(operations, _assert_values_are_a_fresh_valuation)
+
+
+def _assert_values_are_a_fresh_valuation(
+    holdings: Holdings, newest: dict[tuple[str, str], WalletBalance], prices: dict
+) -> None:
+    fresh = Holdings()
+    for asset, price in prices.items():
+        fresh.reprice(asset, None, price)
+    for snap in sorted(newest.values(), key=lambda s: s.ts):
+        fresh.replace(snap, prices)
+    assert holdings.customer_values() == fresh.customer_values()
+    assert holdings.hot_value() == fresh.hot_value()
+    for custody in Custody:
+        for holder in Holder:
+            assert holdings.value_of(custody, holder) == fresh.value_of(custody, holder)
+
+
+def _run(
+    operations: list[tuple], check: Callable[[Holdings, dict, dict], None]
+) -> tuple[Holdings, dict[str, Decimal], list[WalletBalance]]:
+    """Apply drawn snapshots and prices; ``check`` the holdings at each read and at the
+    end, with the newest snapshot per slot and the prices then."""
+    holdings = Holdings()
+    prices: dict[str, Decimal] = {}
+    taken: list[WalletBalance] = []
+    for operation in [*operations, ("read",)]:
+        if operation[0] == "snapshot":
+            taken.append(_take(holdings, prices, operation))
+        elif operation[0] == "price":
+            _, asset, new = operation
+            old = prices.get(asset)
+            prices[asset] = new
+            holdings.reprice(asset, old, new)
+        else:
+            check(holdings, _newest_per_slot(taken), prices)
+    return holdings, prices, taken
 
 
 def _newest_per_slot(taken: list[WalletBalance]) -> dict[tuple[str, str], WalletBalance]:

@@ -39,6 +39,7 @@ from monitor.core.state.coverage import AssetCoverage, KeyedMin
 _add = MONEY_CONTEXT.add
 _mul = MONEY_CONTEXT.multiply
 _sub = MONEY_CONTEXT.subtract
+_minus = MONEY_CONTEXT.minus
 
 Position = tuple[Custody, Holder]
 # Enum members read on every record, bound once: Python 3.11 takes 0.1 µs to read a
@@ -96,7 +97,8 @@ class Holdings:
                 self._move(asset, snapshot.custody, snapshot.holder, change)
             return
         if held is not None:
-            self._move(held.asset, held.custody, held.holder, -held.balance)
+            # negated in the money context: a bare minus rounds to the default 28 digits
+            self._move(held.asset, held.custody, held.holder, _minus(held.balance))
         self._move(snapshot.asset, snapshot.custody, snapshot.holder, snapshot.balance)
 
     def restate(self, snapshot: WalletBalance) -> bool:
