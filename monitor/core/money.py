@@ -1,8 +1,9 @@
 """Decimal arithmetic, text forms of money and ratios, and durations.
 
 Every amount is a :class:`~decimal.Decimal`. Sums run in :data:`MONEY_CONTEXT`,
-wide enough that running totals stay exact, so an incremental total equals the
-brute-force sum to the last digit.
+wide enough that running totals of amounts stay exact, so an incremental total
+equals the brute-force sum to the last digit; values (quantities times prices,
+summed) in :data:`VALUE_CONTEXT`, wide enough for their products.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 MONEY_CONTEXT = Context(prec=60)
+# Values: quantities times prices, summed over assets. A product of two amounts within the
+# contract's limits (24 digits before the point, 30 after) has up to 108 digits, so a sum
+# of them is exact here, and so the same whatever order its terms are taken in: an
+# exchange rebuilt from its journal values its holdings as the live one did.
+VALUE_CONTEXT = Context(prec=120)
 ZERO = Decimal(0)
 ONE = Decimal(1)
 _RATIO_PLACES = Decimal("0.000001")

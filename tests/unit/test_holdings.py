@@ -9,7 +9,14 @@ from decimal import Decimal, localcontext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.events import Custody, Holder, WalletBalance
+from monitor.core.events import (
+    MAX_DECIMAL_PLACES,
+    MAX_INTEGER_DIGITS,
+    Custody,
+    Holder,
+    WalletBalance,
+)
+from monitor.core.money import VALUE_CONTEXT
 from monitor.core.state.holdings import Holdings
 from tests.unit.builders import T0, event, wallet
 
@@ -83,6 +90,17 @@ def test_a_wide_balance_moved_to_another_position_leaves_nothing_behind() -> Non
     )
     assert holdings.quantity_of("BTC", Custody.HOT, Holder.GUARANTEE) == 0
     assert holdings.hot_value() == 0
+
+
+def test_the_value_context_sums_products_of_the_widest_amounts_exactly() -> None:
+    widest = Decimal("9" * MAX_INTEGER_DIGITS + "." + "9" * MAX_DECIMAL_PLACES)
+    finest = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
+    with localcontext(prec=400):
+        exact = widest * widest + finest * finest
+    summed = VALUE_CONTEXT.add(
+        VALUE_CONTEXT.multiply(widest, widest), VALUE_CONTEXT.multiply(finest, finest)
+    )
+    assert summed == exact
 
 
 def test_a_price_of_an_asset_not_held_changes_nothing() -> None:
@@ -162,14 +180,14 @@ def _assert_values_are_brute_force(
     assert _nonzero_positions(holdings.positions) == _nonzero_positions(expected_positions)
     values = {(c, h): holdings.value_of(c, h) for c in Custody for h in Holder}
     assert _nonzero(values) == _nonzero(expected_value)
-    hot = sum((value for (c, _), value in expected_value.items() if c is Custody.HOT), Decimal(0))
+    with localcontext(prec=200):  # sum() adds in the current context
+        hot = sum((v for (c, _), v in expected_value.items() if c is Custody.HOT), Decimal(0))
     assert holdings.hot_value() == hot
     customer = (Custody.COLD, Holder.CUSTOMER), (Custody.HOT, Holder.CUSTOMER)
     assert customer_values == tuple(expected_value.get(p, Decimal(0)) for p in customer)
 
 
-# amounts of the contract's full width (24 digits before the point, 30 after): their
-# products have more digits than the money context keeps, so values round
+# amounts of the contract's full width (24 digits before the point, 30 after)
 wide = st.builds(
     lambda whole, fraction: Decimal(f"{whole}.{fraction:030d}"),
     st.integers(min_value=10**15, max_value=10**24 - 1),
@@ -192,12 +210,18 @@ wide_operations = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(wide_operations, max_size=40))
-def test_values_kept_equal_a_fresh_valuation_even_where_they_round(
+def test_values_equal_a_fresh_valuation_at_the_widest_amounts(
     operations: list[tuple],
 ) -> None:
     """An exchange rebuilt from its journal values its holdings afresh: the values of the
-    live one must be the same to the last digit, rounded or not."""
-    _run(operations, _assert_values_are_a_fresh_valuation)
+    live one must be the same to the last digit, and exact, at the contract's widest
+    amounts too (their products have more digits than the money context keeps)."""
+
+    def check(holdings: Holdings, newest: dict, prices: dict) -> None:
+        _assert_values_are_a_fresh_valuation(holdings, newest, prices)
+        _assert_values_are_brute_force(holdings, newest, prices)
+
+    _run(operations, check)
 
 
 def _assert_values_are_a_fresh_valuation(

@@ -29,9 +29,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from monitor.core.money import MONEY_CONTEXT, ZERO
+from monitor.core.money import MONEY_CONTEXT, VALUE_CONTEXT, ZERO
 
 _ctx = MONEY_CONTEXT
+_value = VALUE_CONTEXT  # sums of quantities times prices: exact (see money)
 
 # Ratios are capped here: an asset with a dust requirement would otherwise give a
 # ratio of 10^20 or more, which text forms cannot carry and nothing depends on.
@@ -141,11 +142,11 @@ class AssetCoverage:
         for asset, quantity in self.required.items():
             price = prices.get(asset)
             if price is not None and quantity:
-                required = _ctx.add(required, _ctx.multiply(quantity, price))
+                required = _value.add(required, _value.multiply(quantity, price))
         for asset, missing in self.short.items():
             price = prices.get(asset)
             if price is not None:
-                shortfall = _ctx.add(shortfall, _ctx.multiply(missing, price))
+                shortfall = _value.add(shortfall, _value.multiply(missing, price))
         self._values = (required, shortfall)
         return self._values
 

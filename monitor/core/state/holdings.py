@@ -11,8 +11,9 @@ change, over the assets held (a handful), never over wallets, and only for the
 positions read: a price move costs a dict update, and the judgment it brings
 values the hot wallets and the customer positions, one multiplication an asset
 each. The hot quantity of each asset, whoever holds it, is kept with the
-positions, so the hot value is one sum too. Sums run in ``MONEY_CONTEXT``,
-exact, so the order they are taken in never changes a value.
+positions, so the hot value is one sum too. Values are summed in ``VALUE_CONTEXT``,
+exact for amounts of the contract's widths, so the order of the assets never
+changes a value.
 
 Assets held without a known price are tracked in ``unpriced``; a value total
 is complete only while that set is empty.
@@ -33,13 +34,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from monitor.core.events import Custody, Holder, WalletBalance
-from monitor.core.money import MONEY_CONTEXT, ZERO
+from monitor.core.money import MONEY_CONTEXT, VALUE_CONTEXT, ZERO
 from monitor.core.state.coverage import AssetCoverage, KeyedMin
 
 _add = MONEY_CONTEXT.add
-_mul = MONEY_CONTEXT.multiply
 _sub = MONEY_CONTEXT.subtract
 _minus = MONEY_CONTEXT.minus
+_value_add = VALUE_CONTEXT.add
+_value_mul = VALUE_CONTEXT.multiply
 
 Position = tuple[Custody, Holder]
 # Enum members read on every record, bound once: Python 3.11 takes 0.1 µs to read a
@@ -202,10 +204,10 @@ class Holdings:
             for asset, price in prices.items():
                 quantity = held_cold.get(asset)
                 if quantity is not None:
-                    cold = _add(cold, _mul(quantity, price))
+                    cold = _value_add(cold, _value_mul(quantity, price))
                 quantity = held_hot.get(asset)
                 if quantity is not None:
-                    hot = _add(hot, _mul(quantity, price))
+                    hot = _value_add(hot, _value_mul(quantity, price))
             values[_COLD_CUSTOMER], values[_HOT_CUSTOMER] = cold, hot
         return cold, hot
 
@@ -215,7 +217,7 @@ class Holdings:
         prices = self.prices
         for asset, quantity in quantities.items():
             if asset in prices:
-                value = _add(value, _mul(quantity, prices[asset]))
+                value = _value_add(value, _value_mul(quantity, prices[asset]))
         return value
 
     def _move(
