@@ -132,8 +132,9 @@ def admit(
     if isinstance(event, str):
         return event
     ts = event.ts
+    seconds = ts.timestamp()
     # near the bound or past it, the check is made exactly, on datetimes
-    if ts.timestamp() - wall_now > max_ahead.total_seconds() - _NEAR:
+    if seconds - wall_now > max_ahead.total_seconds() - _NEAR:
         too_far = ahead_of_clock(ts, datetime.fromtimestamp(wall_now, UTC), max_ahead)
         if too_far is not None:
             return str(too_far)
@@ -146,7 +147,7 @@ def admit(
     if outcome is _APPLIED:
         # only an applied event moves time: a rejected, duplicate or stale one dated
         # ahead would otherwise age every figure of every exchange
-        clock.observe(ts, monotonic_now)
+        clock.observe(ts, monotonic_now, seconds)
     elif outcome is _INVALID:
         return step.error or "rejected"
     return step
