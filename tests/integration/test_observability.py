@@ -189,8 +189,10 @@ def test_prometheus_scrapes_the_worker_and_sees_its_health(stack: Stack) -> None
         stack,
     )
     assert triggers <= evaluated
-    rejected = stack.query('reserve_monitor_deadletters_total{topic="exchange.ledger"}')
-    assert [float(s["value"][1]) for s in rejected] == [1.0]
+    # the dead letter is counted when its transaction commits, after its record was taken
+    # (lag 0), and Prometheus sees it at its next scrape: waited for, and exactly once
+    dead = 'reserve_monitor_deadletters_total{topic="exchange.ledger"}'
+    until(lambda: [float(s["value"][1]) for s in stack.query(dead)] == [1.0], stack)
     # the story's exchanges were judged at their moments, each counted
     (moments,) = stack.query("reserve_monitor_moments_total")
     assert float(moments["value"][1]) > 0
