@@ -16,7 +16,7 @@ ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install monitoring-tools node-tools anvil btcd chromium incidents kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi k8s-rules
+.PHONY: help install compile uncompile test-pure monitoring-tools node-tools anvil btcd chromium incidents kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi k8s-rules
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,6 +28,24 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# The engine and its state compiled with mypyc (deploy/compile_core.py says why and how):
+# the tests, the bench and the demo run them compiled; importing monitor.core refuses
+# compiled modules whose sources changed since, so `make` rebuilds them when they do.
+COMPILED := monitor/core/compiled.json
+# any source of the core: the compiled modules are typed against the others they import
+COMPILED_SOURCES := $(shell find monitor/core -name '*.py')
+
+compile: $(COMPILED) ## compile the engine and its state with mypyc (29% less time an event)
+
+$(COMPILED): $(VENV)/.installed deploy/compile_core.py $(COMPILED_SOURCES)
+	@mkdir -p .cache
+	@$(BIN)/python deploy/compile_core.py > .cache/compile.log 2>&1 || (tail -20 .cache/compile.log; exit 1)
+	@echo "compiled the core (log: .cache/compile.log)"
+
+uncompile: ## remove the compiled modules: the sources run (to profile them line by line)
+	@find monitor -name '*.so' -delete
+	@rm -rf $(COMPILED) build/mypyc
 
 $(ASYNCAPI_SPECS):
 	npm install --silent --no-audit --no-fund --prefix .cache/asyncapi @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION)
@@ -64,24 +82,30 @@ kafka-down: ## stop the local Kafka broker this repo started; idempotent
 kafka-logs: ## show the end of the local broker's log
 	@deploy/kafka/kafka.sh logs
 
-demo: install ## play a DMM-style incident through a real broker and worker (about a minute)
+demo: install compile ## play a DMM-style incident through a real broker and worker (about a minute)
 	@$(BIN)/python -m monitor.synthetic.demo
 
-test: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## every test: unit, property and integration against a real broker
+# the unit tests on the core's sources first, then everything on the compiled core
+test: install test-pure $(ASYNCAPI_SPECS) monitoring-tools node-tools ## every test: unit and property tests on the core's sources, then all of them (integration too, against a real broker) on the compiled core
+	@$(MAKE) --no-print-directory compile
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-test-unit: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker
+test-unit: install compile $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker
 	@$(BIN)/pytest tests/unit
+
+test-pure: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker, on the core's sources
+	@$(MAKE) --no-print-directory uncompile
+	@$(BIN)/pytest -n $(TEST_WORKERS) tests/unit
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check monitor connectors tests bench
 	$(BIN)/ruff format --check monitor connectors tests bench
 	$(BIN)/mypy
 
-clean: ## remove the venv and caches (not the Kafka download cache)
+clean: uncompile ## remove the venv, the compiled core and caches (not the Kafka download cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: install ## replay and core speed, then worker throughput, scale-out, alert latency, lag and restore time on a real local broker; writes .bench/results.json
+bench: install compile ## replay and core speed, then worker throughput, scale-out, alert latency, lag and restore time on a real local broker; writes .bench/results.json
 	@# a broker that does not start skips the Kafka figures, not the others; make still fails
 	@if deploy/kafka/kafka.sh up >/dev/null; then \
 		BENCH_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m bench.run; \

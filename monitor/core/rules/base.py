@@ -81,6 +81,15 @@ class ExchangeView:
         self.now = now
         self.due: datetime | None = None
 
+    def afresh(self) -> None:
+        """Collect the deadlines of the next rule asked, from none.
+
+        (A method, not ``view.due = None`` at the caller: after that assignment a type
+        checker takes ``view.due`` for None, though the rule sets it through the view,
+        and the compiled engine checks that type when it reads it.)
+        """
+        self.due = None
+
     def until(self, moment: datetime) -> None:
         """The answer read so far may change once time reaches ``moment``."""
         if moment > self.now and (self.due is None or moment < self.due):

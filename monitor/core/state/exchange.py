@@ -243,14 +243,14 @@ class Exchange:
                 if not reads & changed:
                     continue  # nothing it reads has changed: its answer is the same
                 if unchanged is not None:
-                    view.due = None
+                    view.afresh()
                     if unchanged(view, before, changed):
                         # what changed cannot move its answer (the rule says why), but
                         # may bring a deadline nearer: a first trade's age
                         held.due_by(view.due)
                         continue
                 if quick is not None and held.pending is None and before.ratio is not None:
-                    view.due = None
+                    view.afresh()
                     ratio = quick(view)
                     status = held.status
                     if ratio is not None and (
@@ -261,7 +261,7 @@ class Exchange:
                         # the status stays: its measurement is taken again when read
                         held.due_by(view.due)
                         continue
-            view.due = None
+            view.afresh()
             assessment = rule.assess(view)
             status = classify(assessment, rule.thresholds, held.status)
             due, pending = view.due, held.pending

@@ -1,0 +1,89 @@
+"""Compile the engine and its state with mypyc, in place: ``make compile`` runs this.
+
+The modules below are the core's hot path: every record goes through them. mypyc
+(part of mypy, which the project type-checks with) turns each into a C extension
+module beside its source; Python imports the extension instead of the source.
+Measured on the steady scenario, the engine takes 29% less time an event.
+
+The sources stay the reference, and the only code: a checkout without the compiled
+modules runs them as they are. So that an edited source never runs as the code it
+was compiled from, this writes the SHA-256 of each source it compiled to
+``monitor/core/compiled.json``, and importing :mod:`monitor.core` refuses compiled
+modules whose sources have changed since (``make compile`` again, or
+``make uncompile`` to run the sources).
+
+    python deploy/compile_core.py            # compile, write the stamp
+    python deploy/compile_core.py --remove   # delete what it made
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "monitor" / "core"
+# what every record passes through: the engine, each exchange's state and its parts
+MODULES = [
+    "monitor/core/engine.py",
+    "monitor/core/state/coverage.py",
+    "monitor/core/state/exchange.py",
+    "monitor/core/state/holdings.py",
+    "monitor/core/state/peaks.py",
+    "monitor/core/state/prices.py",
+    "monitor/core/state/recent.py",
+    "monitor/core/state/valuation.py",
+    "monitor/core/state/windows.py",
+]
+STAMP = CORE / "compiled.json"
+# the library the compiled modules share, inside the package so any import path finds it
+GROUP = "monitor.core._native"
+BUILD = ROOT / "build" / "mypyc"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compiled_files() -> list[Path]:
+    """The extension modules a compile leaves in the source tree."""
+    return sorted(CORE.rglob("*.so"))
+
+
+def compile_core() -> None:
+    from mypyc.build import mypycify  # the build needs mypy; running the result does not
+    from setuptools import setup
+
+    os.chdir(ROOT)  # mypycify takes paths relative to the project
+    remove()
+    setup(
+        name="reserve-monitor-core",
+        ext_modules=mypycify(MODULES, opt_level="3", group_name=GROUP, target_dir=str(BUILD)),
+        script_args=[
+            "build_ext",
+            "--inplace",
+            *("--build-temp", str(BUILD / "temp"), "--build-lib", str(BUILD / "lib")),
+        ],
+    )
+    stamp = {module: digest(ROOT / module) for module in MODULES}
+    STAMP.write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"compiled {len(MODULES)} modules; stamp {STAMP.relative_to(ROOT)}")
+
+
+def remove() -> None:
+    for path in compiled_files():
+        path.unlink()
+    STAMP.unlink(missing_ok=True)
+    shutil.rmtree(BUILD, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--remove"]:
+        remove()
+        print("removed the compiled modules: the sources run")
+    else:
+        compile_core()
