@@ -79,6 +79,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from bench import core_scaling, replay_speed
+from monitor.core import engine as engine_module
 from monitor.settings import Settings
 from monitor.synthetic.scenarios import Record, restamp, steady
 from monitor.synthetic.simulator import encode, write_jsonl
@@ -910,13 +911,16 @@ async def main() -> int:
     kafka = os.environ.get("BENCH_KAFKA", "1") != "0"
     log_dir = ROOT / ".bench"
     log_dir.mkdir(exist_ok=True)
+    # the engine and its state compiled (make compile), or their sources: figures differ
+    compiled = (engine_module.__file__ or "").endswith(".so")
     print(
-        f"bench: {os.cpu_count()} cores; then {EVENTS:,} events of the steady scenario with "
+        f"bench: {os.cpu_count()} cores; the core {'compiled' if compiled else 'from its sources'}"
+        f"; then {EVENTS:,} events of the steady scenario with "
         f"{EXCHANGES} exchanges, {PARTITIONS} partitions, broker {bootstrap}"
         + ("" if kafka else " (skipped: BENCH_KAFKA=0)"),
         flush=True,
     )
-    results: dict[str, Any] = {"cores": os.cpu_count()}
+    results: dict[str, Any] = {"cores": os.cpu_count(), "core_compiled": compiled}
     # no broker needed: first, so that they print whatever becomes of the Kafka part
     results["replay"] = replay_speed.measure(log_dir, REPEATS)
     results["replay_eps"] = results["replay"]["replay_eps"]

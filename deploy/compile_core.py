@@ -60,15 +60,19 @@ def compile_core() -> None:
 
     os.chdir(ROOT)  # mypycify takes paths relative to the project
     remove()
-    setup(
-        name="reserve-monitor-core",
-        ext_modules=mypycify(MODULES, opt_level="3", group_name=GROUP, target_dir=str(BUILD)),
-        script_args=[
-            "build_ext",
-            "--inplace",
-            *("--build-temp", str(BUILD / "temp"), "--build-lib", str(BUILD / "lib")),
-        ],
-    )
+    try:
+        setup(
+            name="reserve-monitor-core",
+            ext_modules=mypycify(MODULES, opt_level="3", group_name=GROUP, target_dir=str(BUILD)),
+            script_args=[
+                "build_ext",
+                "--inplace",
+                *("--build-temp", str(BUILD / "temp"), "--build-lib", str(BUILD / "lib")),
+            ],
+        )
+    except BaseException:  # setup() exits on a failed build: leave no module half-made
+        remove()
+        raise
     stamp = {module: digest(ROOT / module) for module in MODULES}
     STAMP.write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"compiled {len(MODULES)} modules; stamp {STAMP.relative_to(ROOT)}")
