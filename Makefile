@@ -95,7 +95,7 @@ test: install test-pure $(ASYNCAPI_SPECS) monitoring-tools node-tools ## every t
 	@$(MAKE) --no-print-directory compile
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-test-unit: install compile $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker
+test-unit: install compile $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker, on the compiled core
 	@$(BIN)/pytest tests/unit
 
 test-pure: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker, on the core's sources
