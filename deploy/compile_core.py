@@ -18,15 +18,29 @@ modules whose sources have changed since (``make compile`` again, or
 
 from __future__ import annotations
 
-import hashlib
-import json
+import importlib.util
 import os
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "monitor" / "core"
+
+
+def _load_compiled() -> ModuleType:
+    """monitor/core/compiled.py, which reads the stamp this writes, loaded by its path:
+    importing the package would run its check, which refuses the very modules that a
+    compile is about to replace."""
+    spec = importlib.util.spec_from_file_location("_compiled", CORE / "compiled.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+compiled = _load_compiled()
 # what every record passes through: the engine, each exchange's state and its parts
 MODULES = [
     "monitor/core/engine.py",
@@ -39,14 +53,10 @@ MODULES = [
     "monitor/core/state/valuation.py",
     "monitor/core/state/windows.py",
 ]
-STAMP = CORE / "compiled.json"
+STAMP = CORE / compiled.STAMP
 # the library the compiled modules share, inside the package so any import path finds it
-GROUP = "monitor.core._native"
+GROUP = "monitor.core." + compiled.GROUP
 BUILD = ROOT / "build" / "mypyc"
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def compiled_files() -> list[Path]:
@@ -73,9 +83,8 @@ def compile_core() -> None:
     except BaseException:  # setup() exits on a failed build: leave no module half-made
         remove()
         raise
-    stamp = {module: digest(ROOT / module) for module in MODULES}
-    STAMP.write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"compiled {len(MODULES)} modules; stamp {STAMP.relative_to(ROOT)}")
+    stamp = compiled.write_stamp(CORE, [ROOT / module for module in MODULES])
+    print(f"compiled {len(MODULES)} modules; stamp {stamp.relative_to(ROOT)}")
 
 
 def remove() -> None:

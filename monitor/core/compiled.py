@@ -15,8 +15,25 @@ import json
 from pathlib import Path
 
 _CORE = Path(__file__).resolve().parent
-_STAMP = _CORE / "compiled.json"
-_SHARED = "_native__mypyc"  # the library the compiled modules share (no source of its own)
+STAMP = "compiled.json"  # beside this module: each compiled source's digest, by path
+# the library the compiled modules share, in this package (mypyc names its file
+# ``<group>__mypyc``); it has no source of its own
+GROUP = "_native"
+_SHARED = GROUP + "__mypyc"
+
+
+def digest(source: Path) -> str:
+    """What the stamp holds for a source: the SHA-256 of its bytes."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def write_stamp(core: Path, sources: list[Path]) -> Path:
+    """Stamp ``sources`` (under the project of ``core``) as the ones compiled."""
+    root = core.parent.parent
+    stamp = {source.relative_to(root).as_posix(): digest(source) for source in sources}
+    path = core / STAMP
+    path.write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
 
 
 def stale_modules(core: Path = _CORE) -> list[str]:
@@ -27,7 +44,7 @@ def stale_modules(core: Path = _CORE) -> list[str]:
         return []
     root = core.parent.parent
     try:
-        stamp = json.loads((core / _STAMP.name).read_text(encoding="utf-8"))
+        stamp = json.loads((core / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         stamp = {}
     stale = []
@@ -35,10 +52,10 @@ def stale_modules(core: Path = _CORE) -> list[str]:
         source = extension.with_name(extension.name.split(".", 1)[0] + ".py")
         name = source.relative_to(root).as_posix()
         try:
-            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            held = digest(source)
         except OSError:
-            digest = None
-        if digest is None or stamp.get(name) != digest:
+            held = None
+        if held is None or stamp.get(name) != held:
             stale.append(name)
     return stale
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pytest
 
-from monitor.core.compiled import refuse_stale, stale_modules
+from monitor.core.compiled import refuse_stale, stale_modules, write_stamp
 
 SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
 
@@ -21,8 +19,7 @@ def _core(tmp_path: Path) -> Path:
     source.write_text("PEAK = 1\n")
     (core / "state" / ("peaks" + SUFFIX)).write_bytes(b"\x7fELF")
     (core / ("_native__mypyc" + SUFFIX)).write_bytes(b"\x7fELF")  # shared: no source
-    stamp = {"monitor/core/state/peaks.py": hashlib.sha256(source.read_bytes()).hexdigest()}
-    (core / "compiled.json").write_text(json.dumps(stamp))
+    write_stamp(core, [source])  # as make compile does once it has compiled
     return core
 
 
