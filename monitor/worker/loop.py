@@ -72,9 +72,9 @@ _TURN_SECONDS = 0.1
 _STARVED = 0.75
 # how long one fetch waits for records when there are none
 _POLL_MS = 50
-# a task commits at least this often while it takes records (Kafka Streams: 100 ms under EOS)
 # the least wall time with nothing from an exchange before its feeds count as silent
 SILENT_AFTER_SECONDS = 1.0
+# a task commits at least this often while it takes records (Kafka Streams: 100 ms under EOS)
 COMMIT_SECONDS = 0.1
 # a transaction still in flight after this long is waited for before the task's next: the
 # records taken meanwhile wait in memory, so this bounds them

@@ -3,8 +3,9 @@
 No Docker engine or cluster runs here, so the files are parsed and checked
 against what the code reads: the environment variables of ``Settings``, the
 console script of ``pyproject.toml``, the commands' own argument parsers, the
-policy loader, the web port. The image's install step is run for real (the
-project's wheel, built from exactly what the Dockerfile copies).
+policy loader, the web port. The image's build and install steps are run for
+real: the core compiled and the project's wheel built from exactly what the
+Dockerfile copies, then installed and run.
 
 docker-compose mounts configuration that lives beside it; the paths it
 expects are in :data:`MOUNTED`.
@@ -16,8 +17,10 @@ import fnmatch
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -321,20 +324,51 @@ def test_the_dockerfile_copies_what_the_build_needs_and_dockerignore_lets_it_thr
     assert admitted == set(sources)
 
 
-def test_the_image_install_step_yields_the_command_with_its_policy_packs(
-    tmp_path: Path,
-) -> None:
-    """The project's wheel, built from what the Dockerfile copies, runs on its own."""
-    context = tmp_path / "context"
+def build_context(directory: Path) -> Path:
+    """What the Dockerfile copies, as ``.dockerignore`` lets it through (no compiled core,
+    no bytecode)."""
+    context = directory / "context"
     context.mkdir()
     for source in copied_sources():
-        origin = ROOT / source
+        origin, copy = ROOT / source, context / source
+        copy.parent.mkdir(parents=True, exist_ok=True)
         if origin.is_dir():
-            subprocess.run(
-                ["cp", "-r", str(origin), str(context / source)], check=True, capture_output=True
+            shutil.copytree(
+                origin, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
             )
         else:
-            (context / source).write_bytes(origin.read_bytes())
+            copy.write_bytes(origin.read_bytes())
+    (context / "monitor" / "core" / "compiled.json").unlink(missing_ok=True)
+    return context
+
+
+def test_the_build_stage_compiles_the_core_the_step_after_installing_what_it_needs() -> None:
+    steps = [a for i, a in dockerfile() if i == "RUN" and "compile_core.py" in a]
+    assert len(steps) == 1
+    commands = [command.strip() for command in steps[0].split("&&")]
+    install = next(n for n, c in enumerate(commands) if c.startswith("pip install"))
+    compile_ = commands.index("python deploy/compile_core.py")
+    wheel = next(n for n, c in enumerate(commands) if c.startswith("pip wheel"))
+    assert install < compile_ < wheel
+    assert '".[compile]"' in commands[install].split()
+    assert "compile" in PYPROJECT["project"]["optional-dependencies"]
+
+
+@pytest.mark.skipif(
+    shutil.which(str(sysconfig.get_config_var("CC") or "cc").split()[0]) is None,
+    reason="no C compiler here: the image's build stage installs one (gcc)",
+)
+def test_the_image_build_and_install_steps_yield_the_command_on_the_compiled_core(
+    tmp_path: Path,
+) -> None:
+    """The build stage's steps on what the Dockerfile copies: the core compiled, the
+    project's wheel built; then the run stage's install, and the command runs on its own,
+    on the compiled core."""
+    context = build_context(tmp_path)
+    compiled = subprocess.run(
+        [sys.executable, "deploy/compile_core.py"], cwd=context, capture_output=True, text=True
+    )
+    assert compiled.returncode == 0, compiled.stdout[-2000:] + compiled.stderr[-2000:]
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run(
@@ -348,6 +382,11 @@ def test_the_image_install_step_yields_the_command_with_its_policy_packs(
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "reserve-monitor = monitor.cli:main" in archive.read(entry_points).decode()
     assert any(n.startswith("monitor/core/policy/packs/") and n.endswith(".yaml") for n in names)
+    # every module the build compiled, and the stamp that lets the installed core run it
+    built = sorted(p.relative_to(context).as_posix() for p in (context / "monitor").rglob("*.so"))
+    assert any(n.startswith("monitor/core/engine.") for n in built)
+    assert set(built) <= set(names)
+    assert "monitor/core/compiled.json" in names
     subprocess.run(
         [*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
         check=True,
@@ -359,7 +398,8 @@ def test_the_image_install_step_yields_the_command_with_its_policy_packs(
         [
             sys.executable,
             "-c",
-            "import sys, monitor, monitor.cli; print(monitor.__file__);"
+            "import sys, monitor, monitor.cli, monitor.core.engine as engine;"
+            "print(monitor.__file__); print(engine.__file__);"
             "sys.exit(monitor.cli.main(sys.argv[1:]))",
             "policy",
             "check",
@@ -371,8 +411,9 @@ def test_the_image_install_step_yields_the_command_with_its_policy_packs(
         cwd=tmp_path,
     )
     assert check.returncode == 0, check.stderr
-    installed_from, verdict = check.stdout.splitlines()[:2]
+    installed_from, engine_from, verdict = check.stdout.splitlines()[:3]
     assert installed_from.startswith(str(site))  # the wheel's copy, not the working tree
+    assert engine_from.startswith(str(site)) and engine_from.endswith(".so")  # compiled
     assert "valid" in verdict
 
 
