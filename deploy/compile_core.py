@@ -50,6 +50,7 @@ MODULES = [
     "monitor/core/state/peaks.py",
     "monitor/core/state/prices.py",
     "monitor/core/state/recent.py",
+    "monitor/core/state/rule_state.py",
     "monitor/core/state/valuation.py",
     "monitor/core/state/windows.py",
 ]

@@ -10,7 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from monitor.core.assessment import Assessment
 from monitor.core.events import (
     CustomerLiability,
     FixedOverheads,
@@ -19,7 +18,9 @@ from monitor.core.events import (
     ReserveFund,
 )
 from monitor.core.money import decimal_text
-from monitor.core.status import Status
+from monitor.core.state.rule_state import RuleState
+
+__all__ = ["AWAITING_TRADES_KEPT", "HOT_FALLS_KEPT", "Feed", "HotFall", "Ledger", "RuleState"]
 
 
 class Feed:
@@ -29,27 +30,6 @@ class Feed:
     WALLETS = "wallet_balances"
     LEDGER = "ledger"
     PRICES = "prices"
-
-
-@dataclass(slots=True)
-class RuleState:
-    """The last status of one rule, how many changes it has had, and its last assessment.
-
-    ``pending`` is the moment a breach not yet published (held ``for`` its rule's
-    ``breach_for``) was first seen; ``due`` when time alone could change the rule's
-    answer (None: only its inputs can).
-    """
-
-    status: Status = Status.UNKNOWN
-    changes: int = 0
-    assessment: Assessment | None = None
-    pending: datetime | None = None
-    due: datetime | None = None
-
-    def due_by(self, moment: datetime | None) -> None:
-        """Time alone may change the answer at ``moment`` too: keep the sooner deadline."""
-        if moment is not None and (self.due is None or moment < self.due):
-            self.due = moment
 
 
 @dataclass(slots=True)

@@ -76,25 +76,26 @@ from monitor.core.state.valuation import Valuer
 from monitor.core.state.windows import RollingSum
 from monitor.core.status import Status
 
-# Enum members read on every record, bound once: Python 3.11 takes 0.1 µs to read a
-# member off its enum class (its metaclass's lookup), ten times a module global's.
-_OK = Status.OK
+# Enum members read on every record (the journal's kinds: on every key a commit writes),
+# bound once: Python 3.11 takes 0.1 µs to read a member off its enum class (its
+# metaclass's lookup), ten times a module global's.
+_OK, _BREACH, _UNKNOWN = Status.OK, Status.BREACH, Status.UNKNOWN
 _APPLIED, _STALE, _DUPLICATE = Outcome.APPLIED, Outcome.STALE, Outcome.DUPLICATE
 _HOT = Custody.HOT
 _TRADES, _WALLETS, _LEDGER = Feed.TRADES, Feed.WALLETS, Feed.LEDGER
-_VOLUME_KEY, _WALLET_KEY, _LEDGER_KEY = (
-    journal.Kind.VOLUME,
-    journal.Kind.WALLET,
-    journal.Kind.LEDGER,
-)
+_Kind = journal.Kind
+_VOLUME_KEY, _WALLET_KEY, _LEDGER_KEY = _Kind.VOLUME, _Kind.WALLET, _Kind.LEDGER
+_RULE_KEY, _FEED_KEY, _AWAITING_KEY = _Kind.RULE, _Kind.FEED, _Kind.AWAITING
+_CLOCK_KEY, _HOTFALLS_KEY = _Kind.CLOCK, _Kind.HOTFALLS
+_SEEN_KEY, _PEAK_KEY = _Kind.SEEN, _Kind.PEAK
 # what the hot-wallet value moves with
 _HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES
 # how many records applied late to one moment its evidence names
 LATE_RECORDS_LISTED = 10
 # the journal key of the clock, after the exchange (see journal_writes)
-_CLOCK: tuple[str, ...] = (journal.Kind.CLOCK,)
-_HOTFALLS: tuple[str, ...] = (journal.Kind.HOTFALLS,)
-_TRADES_FEED: tuple[str, ...] = (journal.Kind.FEED, Feed.TRADES)
+_CLOCK: tuple[str, ...] = (_CLOCK_KEY,)
+_HOTFALLS: tuple[str, ...] = (_HOTFALLS_KEY,)
+_TRADES_FEED: tuple[str, ...] = (_FEED_KEY, Feed.TRADES)
 
 
 def ledger_slot(entry: LedgerEvent) -> tuple[str, ...]:
@@ -265,7 +266,7 @@ class Exchange:
             assessment = rule.assess(view)
             status = classify(assessment, rule.thresholds, held.status)
             due, pending = view.due, held.pending
-            if status is Status.BREACH and held.status is not Status.BREACH and rule.breach_for:
+            if status is _BREACH and held.status is not _BREACH and rule.breach_for:
                 if pending is None:
                     pending = moment
                 if moment - pending < rule.breach_for:
@@ -297,7 +298,7 @@ class Exchange:
                 )
             held.status, held.pending = status, pending
             if self.journal:
-                self._dirty.add((journal.Kind.RULE, rule.id))
+                self._dirty.add((_RULE_KEY, rule.id))
         step.evaluated.append(self.exchange)
         if self.journal:
             self._dirty.add(_CLOCK)
@@ -319,7 +320,7 @@ class Exchange:
             self.judge(step)
         then = moment + quiet
         for rule, held, *_ in self._checks:
-            if held.status is Status.UNKNOWN:
+            if held.status is _UNKNOWN:
                 continue
             silent = next(
                 (
@@ -345,7 +346,7 @@ class Exchange:
                 StatusChange(
                     self.exchange,
                     rule.id,
-                    Status.UNKNOWN,
+                    _UNKNOWN,
                     held.status,
                     held.changes,
                     moment,
@@ -354,13 +355,13 @@ class Exchange:
             )
             # judged again at the next moment, whatever changed
             held.status, held.pending, held.assessment, held.due = (
-                Status.UNKNOWN,
+                _UNKNOWN,
                 None,
                 assessment,
                 moment,
             )
             if self.journal:
-                self._dirty.add((journal.Kind.RULE, rule.id))
+                self._dirty.add((_RULE_KEY, rule.id))
 
     def _last_of(self, feed: str) -> datetime | None:
         """The event time of the newest figure of ``feed`` (prices: the oldest held asset's)."""
@@ -400,33 +401,33 @@ class Exchange:
         self._dirty = set()
         name = self.exchange
         for bucket in self.volume.evicted():
-            dirty.add((journal.Kind.VOLUME, bucket))
+            dirty.add((_VOLUME_KEY, bucket))
         writes: list[Write] = []
         add = writes.append
         for key in sorted(dirty):
             kind = key[0]
-            if kind == journal.Kind.CLOCK:
+            if kind == _CLOCK_KEY:
                 if self.clock is not None:
                     clock = self.clock.isoformat()
                     add(journal.clock(name, clock, self.open, self.last_append, self._late))
-            elif kind == journal.Kind.RULE:
+            elif kind == _RULE_KEY:
                 add(journal.rule(name, key[1], self.rules[key[1]]))
-            elif kind == journal.Kind.VOLUME:
+            elif kind == _VOLUME_KEY:
                 amount = self.volume.held(key[1])
                 add(
                     journal.gone(name, key)
                     if amount is None
                     else journal.volume(name, key[1], amount)
                 )
-            elif kind == journal.Kind.WALLET:
+            elif kind == _WALLET_KEY:
                 add(journal.wallet(name, self.holdings.snapshots[key[1], key[2]]))
-            elif kind == journal.Kind.LEDGER:
+            elif kind == _LEDGER_KEY:
                 figure = self.ledger_in(key[1:])
                 assert figure is not None
                 add(journal.ledger(name, key[1:], figure))
-            elif kind == journal.Kind.FEED:
+            elif kind == _FEED_KEY:
                 add(journal.feed(name, key[1], self.feeds[key[1]]))
-            elif kind == journal.Kind.AWAITING:
+            elif kind == _AWAITING_KEY:
                 trades = self.awaiting.get(key[1])
                 documents = None if trades is None else [document for _, document in trades]
                 add(
@@ -434,16 +435,16 @@ class Exchange:
                     if documents is None
                     else journal.awaiting(name, key[1], documents)
                 )
-            elif kind == journal.Kind.HOTFALLS:
+            elif kind == _HOTFALLS_KEY:
                 add(journal.hotfalls(name, self.hot_falls))
         for block, ids in self.seen.journal():
             if ids is None:
-                add(journal.gone(name, (journal.Kind.SEEN, block)))
+                add(journal.gone(name, (_SEEN_KEY, block)))
             else:
                 add(journal.seen(name, block, ids))
         if self.hot_peaks is not None:
             written, dropped = self.hot_peaks.journal()
-            writes.extend(journal.gone(name, (journal.Kind.PEAK, seq)) for seq in dropped)
+            writes.extend(journal.gone(name, (_PEAK_KEY, seq)) for seq in dropped)
             writes.extend(journal.peak(name, level) for level in written)
         return writes
 
@@ -498,7 +499,7 @@ class Exchange:
         held.append((trade, to_document(trade)))
         self.depend(trade.currency)  # its first price is a moment of this exchange
         if self.journal:
-            self._dirty.add((journal.Kind.AWAITING, trade.currency))
+            self._dirty.add((_AWAITING_KEY, trade.currency))
 
     def _release(self) -> None:
         """Count the held trades whose currency has a price now, each at its own time's."""
@@ -514,8 +515,8 @@ class Exchange:
                 if bucket is not None:
                     buckets.add(bucket)
             if self.journal:
-                self._dirty.update((journal.Kind.VOLUME, b) for b in buckets)
-                self._dirty.add((journal.Kind.AWAITING, currency))
+                self._dirty.update((_VOLUME_KEY, b) for b in buckets)
+                self._dirty.add((_AWAITING_KEY, currency))
         if priced:
             self._drop_dependencies()
 
@@ -730,7 +731,7 @@ class Exchange:
         the exchange is valued at are those in force then."""
         is_open = False
         for entry in entries:
-            if entry.kind is journal.Kind.CLOCK:
+            if entry.kind is _CLOCK_KEY:
                 self.clock, is_open = entry.moment(), bool(entry.document["open"])
                 self.last_append = entry.document.get("appended")
                 self._late = list(entry.document.get("late", ()))
@@ -738,7 +739,7 @@ class Exchange:
             times = [
                 entry.moment()
                 for entry in entries
-                if entry.kind in (journal.Kind.WALLET, journal.Kind.LEDGER, journal.Kind.FEED)
+                if entry.kind in (_WALLET_KEY, _LEDGER_KEY, _FEED_KEY)
             ]
             self.clock = max(times) if times else None
         for entry in entries:
@@ -753,34 +754,34 @@ class Exchange:
 
     def _put_back(self, entry: journal.Entry) -> None:
         kind, parts = entry.kind, entry.parts
-        if kind is journal.Kind.WALLET:
+        if kind is _WALLET_KEY:
             wallet = entry.wallet()
             if self.holdings.newer_than_held(wallet):
                 self.put_wallet(wallet)
-        elif kind is journal.Kind.LEDGER:
+        elif kind is _LEDGER_KEY:
             self.put_ledger(entry.ledger())
-        elif kind is journal.Kind.VOLUME:
+        elif kind is _VOLUME_KEY:
             self.volume.restore(int(parts[0]), Decimal(entry.document["amount"]))
             if "last" in entry.document:
                 self.seen.restore_one(entry.document["last"], int(entry.document["n"]))
-        elif kind is journal.Kind.FEED:
+        elif kind is _FEED_KEY:
             self.saw(parts[0], entry.moment())
-        elif kind is journal.Kind.AWAITING:
+        elif kind is _AWAITING_KEY:
             self.awaiting[parts[0]] = entry.trades()
             self.depend(parts[0])
-        elif kind is journal.Kind.SEEN:
+        elif kind is _SEEN_KEY:
             ids = entry.document["ids"]
             self.seen.restore({event_id: int(n) for event_id, n in ids.items()})
-        elif kind is journal.Kind.RULE:
+        elif kind is _RULE_KEY:
             held = self.rules.get(parts[0])
             if held is not None:  # a rule the policy still applies
                 restored = entry.rule_state()
                 held.status, held.changes = restored.status, restored.changes
                 held.pending = restored.pending
-        elif kind is journal.Kind.PEAK:
+        elif kind is _PEAK_KEY:
             if self.hot_peaks is not None:
                 self.hot_peaks.restore(entry.level())
-        elif kind is journal.Kind.HOTFALLS:
+        elif kind is _HOTFALLS_KEY:
             self.hot_falls = entry.falls()
 
     # -- small pieces ---------------------------------------------------------------
