@@ -41,12 +41,15 @@ def _load_compiled() -> ModuleType:
 
 
 compiled = _load_compiled()
-# what every record passes through: the engine, each exchange's state and its parts
+# what every record passes through: the engine, each exchange's state and its parts, and
+# what the engine hands its driver (its steps, and the journal's entries at each commit)
 MODULES = [
+    "monitor/core/changes.py",
     "monitor/core/engine.py",
     "monitor/core/state/coverage.py",
     "monitor/core/state/exchange.py",
     "monitor/core/state/holdings.py",
+    "monitor/core/state/journal.py",
     "monitor/core/state/peaks.py",
     "monitor/core/state/prices.py",
     "monitor/core/state/recent.py",
