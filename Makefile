@@ -49,8 +49,7 @@ $(COMPILED): $(VENV)/.installed deploy/compile_core.py $(COMPILED_SOURCES)
 	fi
 
 uncompile: ## remove the compiled modules: the sources run (to profile them line by line)
-	@find monitor -name '*.so' -delete
-	@rm -rf $(COMPILED) build/mypyc
+	@$(PYTHON) deploy/compile_core.py --remove
 
 $(ASYNCAPI_SPECS):
 	npm install --silent --no-audit --no-fund --prefix .cache/asyncapi @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION)

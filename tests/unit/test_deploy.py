@@ -276,6 +276,12 @@ def dockerfile() -> list[tuple[str, str]]:
     ]
 
 
+def dockerignore() -> list[str]:
+    """The rules of ``.dockerignore``, in order, comments and blank lines left out."""
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def copied_sources() -> list[str]:
     return [
         source
@@ -317,28 +323,34 @@ def test_the_dockerfile_copies_what_the_build_needs_and_dockerignore_lets_it_thr
     assert PYPROJECT["project"]["readme"] in sources
     for package in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]:
         assert any(fnmatch.fnmatch(s, package) for s in sources), package
-    ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    rules = [r.strip() for r in ignore if r.strip() and not r.startswith("#")]
+    rules = dockerignore()
     assert rules[0] == "*", ".dockerignore lets in only what is named"
     admitted = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
     assert admitted == set(sources)
 
 
 def build_context(directory: Path) -> Path:
-    """What the Dockerfile copies, as ``.dockerignore`` lets it through (no compiled core,
-    no bytecode)."""
+    """What the Dockerfile copies, less what ``.dockerignore`` keeps out (the rules after its
+    first ``*`` that admit nothing: bytecode, a compiled core and its stamp)."""
+    excluded = [rule for rule in dockerignore()[1:] if not rule.startswith("!")]
+
+    def ignored(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).relative_to(ROOT)
+        return {
+            name
+            for name in names
+            if any(fnmatch.fnmatch((here / name).as_posix(), rule) for rule in excluded)
+        }
+
     context = directory / "context"
     context.mkdir()
     for source in copied_sources():
         origin, copy = ROOT / source, context / source
         copy.parent.mkdir(parents=True, exist_ok=True)
         if origin.is_dir():
-            shutil.copytree(
-                origin, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
-            )
+            shutil.copytree(origin, copy, ignore=ignored)
         else:
             copy.write_bytes(origin.read_bytes())
-    (context / "monitor" / "core" / "compiled.json").unlink(missing_ok=True)
     return context
 
 
