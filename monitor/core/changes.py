@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -51,7 +51,6 @@ class StatusChange:
         return Status.BREACH in (self.status, self.previous)
 
 
-@dataclass(slots=True)
 class Step:
     """What one call of the engine did.
 
@@ -60,13 +59,32 @@ class Step:
     order they were judged; ``evaluated`` the exchanges judged; ``writes`` the journal
     entries, filled only by :meth:`~monitor.core.engine.Engine.apply` (a driver asks
     :meth:`~monitor.core.engine.Engine.journal_writes` when it commits).
+
+    A plain class, not a dataclass: the engine makes one for every record, and the
+    compiled dataclass's ``default_factory`` lists cost a Python call each.
     """
 
-    outcome: Outcome | None = None
-    error: str | None = None
-    changes: list[StatusChange] = field(default_factory=list)
-    writes: list[Write] = field(default_factory=list)
-    evaluated: list[str] = field(default_factory=list)
+    __slots__ = ("outcome", "error", "changes", "writes", "evaluated")
+
+    def __init__(
+        self,
+        outcome: Outcome | None = None,
+        error: str | None = None,
+        changes: list[StatusChange] | None = None,
+        writes: list[Write] | None = None,
+        evaluated: list[str] | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.error = error
+        self.changes: list[StatusChange] = [] if changes is None else changes
+        self.writes: list[Write] = [] if writes is None else writes
+        self.evaluated: list[str] = [] if evaluated is None else evaluated
+
+    def __repr__(self) -> str:
+        return (
+            f"Step(outcome={self.outcome!r}, error={self.error!r}, changes={self.changes!r}, "
+            f"writes={self.writes!r}, evaluated={self.evaluated!r})"
+        )
 
 
 @lru_cache(maxsize=1 << 16)  # the same few keys per exchange are written again and again

@@ -26,7 +26,17 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    cast,
+    final,
+    get_args,
+    get_origin,
+)
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -309,6 +319,7 @@ class _ExchangeEvent(_Event, frozen=True):
     exchange: ExchangeId
 
 
+@final  # the engine tells events apart by their exact type
 class Trade(_ExchangeEvent, frozen=True):
     """One trade or an aggregate over a short interval; adds ``notional`` to volume."""
 
@@ -317,6 +328,7 @@ class Trade(_ExchangeEvent, frozen=True):
     currency: Symbol
 
 
+@final  # the engine tells events apart by their exact type
 class WalletBalance(_ExchangeEvent, frozen=True):
     """An absolute snapshot of one asset in one wallet; the newest ``ts`` wins."""
 
@@ -327,6 +339,7 @@ class WalletBalance(_ExchangeEvent, frozen=True):
     holder: Holder
 
 
+@final  # the engine tells events apart by their exact type
 class Price(_Event, frozen=True):
     """Price of one unit of ``asset`` in ``currency`` (the reporting currency)."""
 
@@ -345,6 +358,7 @@ class _LedgerEntry(_ExchangeEvent, frozen=True, tag_field="type"):
         return tag
 
 
+@final  # the engine tells events apart by their exact type
 class CustomerLiability(_LedgerEntry, frozen=True, tag="customer_liability"):
     """What the exchange owes its customers in ``asset``."""
 
@@ -352,6 +366,7 @@ class CustomerLiability(_LedgerEntry, frozen=True, tag="customer_liability"):
     amount: Amount
 
 
+@final  # the engine tells events apart by their exact type
 class ReserveFund(_LedgerEntry, frozen=True, tag="reserve_fund"):
     """Balance of the dedicated liability-reserve fund."""
 
@@ -359,6 +374,7 @@ class ReserveFund(_LedgerEntry, frozen=True, tag="reserve_fund"):
     currency: Symbol
 
 
+@final  # the engine tells events apart by their exact type
 class InsurancePolicy(_LedgerEntry, frozen=True, tag="insurance_policy"):
     """An insurance policy; it counts only while ``valid_from <= t < valid_to``."""
 
@@ -377,6 +393,7 @@ class InsurancePolicy(_LedgerEntry, frozen=True, tag="insurance_policy"):
         return self.valid_from <= moment < self.valid_to
 
 
+@final  # the engine tells events apart by their exact type
 class OwnFunds(_LedgerEntry, frozen=True, tag="own_funds"):
     """The exchange's own funds (MiCA Art. 67)."""
 
@@ -384,6 +401,7 @@ class OwnFunds(_LedgerEntry, frozen=True, tag="own_funds"):
     currency: Symbol
 
 
+@final  # the engine tells events apart by their exact type
 class FixedOverheads(_LedgerEntry, frozen=True, tag="fixed_overheads"):
     """The previous year's fixed overheads (MiCA Art. 67)."""
 

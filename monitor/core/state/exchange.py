@@ -100,9 +100,9 @@ _TRADES_FEED: tuple[str, ...] = (_FEED_KEY, Feed.TRADES)
 
 def ledger_slot(entry: LedgerEvent) -> tuple[str, ...]:
     """Where a ledger figure is kept: one per asset, per policy, or one of its type."""
-    if isinstance(entry, CustomerLiability):
+    if type(entry) is CustomerLiability:
         return ("customer_liability", entry.asset)
-    if isinstance(entry, InsurancePolicy):
+    if type(entry) is InsurancePolicy:
         return ("insurance_policy", entry.policy_id)
     return (entry.type,)
 
@@ -145,7 +145,8 @@ class Exchange:
             )
             for rule in checks
         ]
-        self._limits = {rule.id: feed_limits(rule) for rule in checks}
+        # how long each rule's feeds may stay silent: asked only by silence(), so found then
+        self._limits: dict[str, dict[str, timedelta]] | None = None
         self.seen = RecentIds(seen_ids)
         self.hot_peaks = PeakWindow(drain_window) if drain_window is not None else None
         if self.hot_peaks is not None:
@@ -186,9 +187,11 @@ class Exchange:
         if event.event_id in self.seen:
             step.outcome = _DUPLICATE
             return
-        if isinstance(event, Trade):
+        # exact types (the events are final): isinstance() on a msgspec class that is not
+        # the event's own costs a metaclass lookup, ten times this
+        if type(event) is Trade:
             self._take_trade(event, step)
-        elif isinstance(event, WalletBalance):
+        elif type(event) is WalletBalance:
             self._take_wallet(event, step)
         else:
             self._take_ledger(event, step)
@@ -319,13 +322,16 @@ class Exchange:
         if self.open:
             self.judge(step)
         then = moment + quiet
+        if self._limits is None:
+            self._limits = {rule.id: feed_limits(rule) for rule, *_ in self._checks}
+        limits = self._limits
         for rule, held, *_ in self._checks:
             if held.status is _UNKNOWN:
                 continue
             silent = next(
                 (
                     (feed, last, limit)
-                    for feed, limit in self._limits[rule.id].items()
+                    for feed, limit in limits[rule.id].items()
                     if (last := self._last_of(feed)) is not None and then - last > limit
                 ),
                 None,
@@ -628,19 +634,19 @@ class Exchange:
         held = self.held_ledger(entry)
         if held is not None and held.ts >= entry.ts:
             return
-        if isinstance(entry, CustomerLiability):
+        if type(entry) is CustomerLiability:
             ledger.liabilities[entry.asset] = entry
             self.depend(entry.asset)
             self.holdings.owe(
                 entry.asset, entry.amount, entry.ts, self.valuer.prices.get(entry.asset)
             )
-        elif isinstance(entry, InsurancePolicy):
+        elif type(entry) is InsurancePolicy:
             ledger.insurance[entry.policy_id] = entry
-        elif isinstance(entry, ReserveFund):
+        elif type(entry) is ReserveFund:
             ledger.reserve_fund = entry
-        elif isinstance(entry, OwnFunds):
+        elif type(entry) is OwnFunds:
             ledger.own_funds = entry
-        elif isinstance(entry, FixedOverheads):
+        elif type(entry) is FixedOverheads:
             ledger.fixed_overheads = entry
         currencies = {figure.currency for figure in _currency_figures(ledger)}
         currencies |= self._rule_currencies
