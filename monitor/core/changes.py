@@ -64,7 +64,7 @@ class Step:
     compiled dataclass's ``default_factory`` lists cost a Python call each.
     """
 
-    __slots__ = ("outcome", "error", "changes", "writes", "evaluated")
+    __slots__ = ("changes", "error", "evaluated", "outcome", "writes")
 
     def __init__(
         self,
