@@ -55,6 +55,7 @@ MODULES = [
     "monitor/core/state/recent.py",
     "monitor/core/state/rule_state.py",
     "monitor/core/state/valuation.py",
+    "monitor/core/state/view.py",
     "monitor/core/state/windows.py",
 ]
 STAMP = CORE / compiled.STAMP

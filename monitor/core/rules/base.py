@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from monitor.core.assessment import Assessment, Explanation
 from monitor.core.money import duration_text
+from monitor.core.state.view import ExchangeView
 from monitor.core.status import Status, Thresholds
 
 __all__ = [
@@ -31,10 +32,6 @@ __all__ = [
     "Rule",
     "feed_limits",
 ]
-
-if TYPE_CHECKING:
-    from monitor.core.state.exchange import Exchange
-    from monitor.core.state.valuation import Valuer
 
 
 # the finest step of event time: a figure of age exactly ``max_age`` is not yet too old
@@ -64,36 +61,6 @@ class Inputs:
     PRICES: Final = 4  # a price the exchange is valued at moved
     LEDGER: Final = 8  # ledger figures (and a price that converts one of them)
     ALL: Final = 15
-
-
-class ExchangeView:
-    """What a rule may read: the exchange's state, its prices, the moment judged.
-
-    ``due`` collects the earliest time at which time alone could change what the
-    rule answers (see :meth:`until`); None when only its inputs can.
-    """
-
-    __slots__ = ("due", "now", "state", "valuer")
-
-    def __init__(self, state: Exchange, valuer: Valuer, now: datetime) -> None:
-        self.state = state
-        self.valuer = valuer
-        self.now = now
-        self.due: datetime | None = None
-
-    def afresh(self) -> None:
-        """Collect the deadlines of the next rule asked, from none.
-
-        (A method, not ``view.due = None`` at the caller: after that assignment a type
-        checker takes ``view.due`` for None, though the rule sets it through the view,
-        and the compiled engine checks that type when it reads it.)
-        """
-        self.due = None
-
-    def until(self, moment: datetime) -> None:
-        """The answer read so far may change once time reaches ``moment``."""
-        if moment > self.now and (self.due is None or moment < self.due):
-            self.due = moment
 
 
 class Rule(Protocol):

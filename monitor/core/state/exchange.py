@@ -699,9 +699,10 @@ class Exchange:
                 self._future[asset] = later
 
     def _revalue(self, price: Price) -> None:
-        old = self.valuer.replace(price)
-        asset = price.asset
-        self.holdings.reprice(asset, old, price.price, price.ts)
+        # each field read once: a msgspec struct's field costs a generic attribute lookup
+        asset, amount = price.asset, price.price
+        old = self.valuer.replace(price, asset, amount)
+        self.holdings.reprice(asset, old, amount, price.ts)
         changed = Inputs.PRICES
         if old is None:
             changed |= Inputs.WALLETS  # what was unpriced can be valued now

@@ -16,11 +16,13 @@ class Valuer:
         self.latest: dict[str, Price] = {}
         self.prices: dict[str, Decimal] = {}
 
-    def replace(self, price: Price) -> Decimal | None:
-        """Take ``price``; returns the price it replaced (None when first)."""
-        old = self.prices.get(price.asset)
-        self.latest[price.asset] = price
-        self.prices[price.asset] = price.price
+    def replace(self, price: Price, asset: str, amount: Decimal) -> Decimal | None:
+        """Take ``price`` (of ``asset``, at ``amount``: its fields, as the caller read them);
+        returns the price it replaced (None when first)."""
+        prices = self.prices
+        old = prices.get(asset)
+        self.latest[asset] = price
+        prices[asset] = amount
         return old
 
     def forget(self, asset: str) -> None:
