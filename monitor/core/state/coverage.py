@@ -27,12 +27,16 @@ from __future__ import annotations
 import heapq
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from monitor.core.money import MONEY_CONTEXT, VALUE_CONTEXT, ZERO
 
-_ctx = MONEY_CONTEXT
-_value = VALUE_CONTEXT  # sums of quantities times prices: exact (see money)
+# the contexts' methods bound once (Final: the compiled module keeps them in C statics);
+# sums of quantities times prices in VALUE_CONTEXT: exact (see money)
+_subtract: Final = MONEY_CONTEXT.subtract
+_divide: Final = MONEY_CONTEXT.divide
+_value_add: Final = VALUE_CONTEXT.add
+_value_mul: Final = VALUE_CONTEXT.multiply
 
 # Ratios are capped here: an asset with a dust requirement would otherwise give a
 # ratio of 10^20 or more, which text forms cannot carry and nothing depends on.
@@ -142,11 +146,11 @@ class AssetCoverage:
         for asset, quantity in self.required.items():
             price = prices.get(asset)
             if price is not None and quantity:
-                required = _value.add(required, _value.multiply(quantity, price))
+                required = _value_add(required, _value_mul(quantity, price))
         for asset, missing in self.short.items():
             price = prices.get(asset)
             if price is not None:
-                shortfall = _value.add(shortfall, _value.multiply(missing, price))
+                shortfall = _value_add(shortfall, _value_mul(missing, price))
         self._values = (required, shortfall)
         return self._values
 
@@ -157,7 +161,7 @@ class AssetCoverage:
     @property
     def available_value(self) -> Decimal:
         """The value of what is held, counted per asset up to what that asset requires."""
-        return _ctx.subtract(self.required_value, self.shortfall_value)
+        return _subtract(self.required_value, self.shortfall_value)
 
     def _update(self, asset: str, price: Decimal | None) -> None:
         held = self.held.get(asset, ZERO)
@@ -176,7 +180,7 @@ class AssetCoverage:
                 self.unpriced.add(asset)
             else:
                 self.unpriced.discard(asset)
-        missing = _ctx.subtract(required, held) if required > held else ZERO
+        missing = _subtract(required, held) if required > held else ZERO
         before = self.short.get(asset, ZERO)
         if missing != before:
             if missing:
@@ -185,6 +189,6 @@ class AssetCoverage:
                 del self.short[asset]
             self._values = None
         if required > 0:
-            self.ratios.set(asset, min(_ctx.divide(held, required), RATIO_CAP))
+            self.ratios.set(asset, min(_divide(held, required), RATIO_CAP))
         else:
             self.ratios.set(asset, None)

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from monitor.core.changes import Outcome, StatusChange, Step, Write
 from monitor.core.events import (
@@ -88,6 +88,8 @@ _VOLUME_KEY, _WALLET_KEY, _LEDGER_KEY = _Kind.VOLUME, _Kind.WALLET, _Kind.LEDGER
 _RULE_KEY, _FEED_KEY, _AWAITING_KEY = _Kind.RULE, _Kind.FEED, _Kind.AWAITING
 _CLOCK_KEY, _HOTFALLS_KEY = _Kind.CLOCK, _Kind.HOTFALLS
 _SEEN_KEY, _PEAK_KEY = _Kind.SEEN, _Kind.PEAK
+_multiply: Final = MONEY_CONTEXT.multiply  # bound once: a C static, compiled
+_subtract: Final = MONEY_CONTEXT.subtract
 # what the hot-wallet value moves with
 _HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES
 # how many records applied late to one moment its evidence names
@@ -492,7 +494,7 @@ class Exchange:
         if trade.currency == self.valuer.reporting_currency:
             return trade.notional
         price = self._table.at_or_oldest(trade.currency, trade.ts)
-        return None if price is None else MONEY_CONTEXT.multiply(trade.notional, price.price)
+        return None if price is None else _multiply(trade.notional, price.price)
 
     def _hold_trade(self, trade: Trade) -> None:
         """Keep a trade no price converts yet, to count it once one does (:meth:`_release`).
@@ -570,7 +572,7 @@ class Exchange:
         if after >= before:
             return
         price = self.valuer.prices.get(wallet.asset, ZERO)
-        value = MONEY_CONTEXT.multiply(MONEY_CONTEXT.subtract(before, after), price)
+        value = _multiply(_subtract(before, after), price)
         fall = HotFall(wallet.ts, wallet.wallet, wallet.asset, wallet.holder, before, after, value)
         assert self.clock is not None
         if self.record_fall(fall, self.clock - self.hot_peaks.window) and self.journal:

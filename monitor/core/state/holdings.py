@@ -32,16 +32,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, getcontext, setcontext
+from typing import Final
 
 from monitor.core.events import Custody, Holder, WalletBalance
 from monitor.core.money import MONEY_CONTEXT, VALUE_CONTEXT, ZERO
 from monitor.core.state.coverage import AssetCoverage, KeyedMin
 
-_add = MONEY_CONTEXT.add
-_sub = MONEY_CONTEXT.subtract
-_minus = MONEY_CONTEXT.minus
-_value_add = VALUE_CONTEXT.add
-_value_mul = VALUE_CONTEXT.multiply
+_add: Final = MONEY_CONTEXT.add
+_sub: Final = MONEY_CONTEXT.subtract
+_minus: Final = MONEY_CONTEXT.minus
+_value_add: Final = VALUE_CONTEXT.add
+_value_mul: Final = VALUE_CONTEXT.multiply
 
 Position = tuple[Custody, Holder]
 # Enum members read on every record, bound once: Python 3.11 takes 0.1 µs to read a

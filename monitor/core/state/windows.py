@@ -12,9 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from typing import Final
+
 from monitor.core.money import MONEY_CONTEXT, ZERO
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# the context's methods bound once (Final: the compiled module keeps them in C statics)
+_add: Final = MONEY_CONTEXT.add
+_subtract: Final = MONEY_CONTEXT.subtract
 
 
 class RollingSum:
@@ -38,7 +43,9 @@ class RollingSum:
     def bucket_of(self, moment: datetime) -> int:
         if moment is self._last_moment:  # a trade's time is read again and again
             return self._last_bucket
-        bucket = int((moment - _EPOCH).total_seconds()) // self._bucket_seconds
+        since = moment - _EPOCH  # whole seconds (event times are after the epoch) as ints:
+        # timedelta.total_seconds() costs a method call and a float
+        bucket = (since.days * 86400 + since.seconds) // self._bucket_seconds
         self._last_moment, self._last_bucket = moment, bucket
         return bucket
 
@@ -49,8 +56,8 @@ class RollingSum:
             self._advance(index)
         elif index <= self._newest - self._size:
             return None
-        self._buckets[index] = MONEY_CONTEXT.add(self._buckets.get(index, ZERO), amount)
-        self._total = MONEY_CONTEXT.add(self._total, amount)
+        self._buckets[index] = _add(self._buckets.get(index, ZERO), amount)
+        self._total = _add(self._total, amount)
         return index
 
     def admits(self, moment: datetime) -> bool:
@@ -75,8 +82,8 @@ class RollingSum:
             return
         if index > self._newest:
             self._advance(index)
-        self._total = MONEY_CONTEXT.add(
-            MONEY_CONTEXT.subtract(self._total, self._buckets.get(index, ZERO)), amount
+        self._total = _add(
+            _subtract(self._total, self._buckets.get(index, ZERO)), amount
         )
         self._buckets[index] = amount
 
@@ -106,6 +113,6 @@ class RollingSum:
         if not stale:
             return
         for b in stale:
-            self._total = MONEY_CONTEXT.subtract(self._total, self._buckets.pop(b))
+            self._total = _subtract(self._total, self._buckets.pop(b))
             if self.journalled:
                 self._dropped.append(b)
