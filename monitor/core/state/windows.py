@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-
 from typing import Final
 
 from monitor.core.money import MONEY_CONTEXT, ZERO
@@ -82,9 +81,7 @@ class RollingSum:
             return
         if index > self._newest:
             self._advance(index)
-        self._total = _add(
-            _subtract(self._total, self._buckets.get(index, ZERO)), amount
-        )
+        self._total = _add(_subtract(self._total, self._buckets.get(index, ZERO)), amount)
         self._buckets[index] = amount
 
     def next_eviction(self) -> datetime | None:
