@@ -97,12 +97,12 @@ class KeyedMin(Generic[K, V]):
 class AssetCoverage:
     """``held`` against ``required`` per asset, with the short assets and their value."""
 
-    def __init__(self, prices: dict[str, Decimal] | None = None) -> None:
+    def __init__(self, prices: dict[str, Decimal]) -> None:
         self.held: dict[str, Decimal] = {}
         self.required: dict[str, Decimal] = {}
         self.short: dict[str, Decimal] = {}
-        # the price each asset is valued at (the holdings' own, shared)
-        self.prices: dict[str, Decimal] = prices if prices is not None else {}
+        # the price each asset is valued at: the holdings' own, shared, which they set
+        self.prices: dict[str, Decimal] = prices
         self._values: tuple[Decimal, Decimal] | None = None  # required, shortfall
         # assets with a requirement or a shortfall but no price: the values above
         # are complete only while this is empty
@@ -124,9 +124,8 @@ class AssetCoverage:
         self._values = None
         self._update(asset, price)
 
-    def reprice(self, asset: str, old: Decimal | None, new: Decimal) -> None:
-        """``asset`` is valued at ``new`` from now on (``old``: None for its first price)."""
-        self.prices[asset] = new
+    def repriced(self, asset: str) -> None:
+        """``asset`` is valued at a new price in the shared table from now on."""
         self.unpriced.discard(asset)
         if asset in self.required or asset in self.short:
             self._values = None
@@ -167,16 +166,16 @@ class AssetCoverage:
         held = self.held.get(asset, ZERO)
         stated = asset in self.required
         required = self.required.get(asset, ZERO)
-        if held > 0 and not stated:
+        if held > ZERO and not stated:
             self.unstated.add(asset)
         else:
             self.unstated.discard(asset)
-        if required > 0 and asset not in self.held:
+        if required > ZERO and asset not in self.held:
             self.unreported.add(asset)
         else:
             self.unreported.discard(asset)
         if price is None:
-            if required > 0:
+            if required > ZERO:
                 self.unpriced.add(asset)
             else:
                 self.unpriced.discard(asset)
@@ -188,7 +187,7 @@ class AssetCoverage:
             else:
                 del self.short[asset]
             self._values = None
-        if required > 0:
+        if required > ZERO:
             self.ratios.set(asset, min(_divide(held, required), RATIO_CAP))
         else:
             self.ratios.set(asset, None)

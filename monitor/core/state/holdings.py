@@ -176,8 +176,8 @@ class Holdings:
         """Value ``asset`` at ``new`` from now on (``old``: the price it was valued at),
         a price stated at ``stated`` (see :meth:`priced_at`)."""
         self.prices[asset] = new
-        self.guarantee.reprice(asset, old, new)
-        self.segregation.reprice(asset, old, new)
+        self.guarantee.repriced(asset)
+        self.segregation.repriced(asset)
         if asset in self.assets:
             self.unpriced.discard(asset)
             if self._values:
