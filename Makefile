@@ -16,10 +16,10 @@ ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install compile uncompile test-pure monitoring-tools node-tools anvil btcd chromium incidents kafka-up kafka-down kafka-logs demo test test-unit lint bench clean asyncapi k8s-rules
+.PHONY: help install compile uncompile test-pure monitoring-tools node-tools anvil btcd chromium incidents kafka-up kafka-down kafka-logs demo test test-unit lint bench bench-instructions valgrind clean asyncapi k8s-rules
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## create .venv and install the project with its test extras
 
@@ -72,6 +72,9 @@ btcd: ## build btcd v0.24.2 (go install) into .cache/btcd if missing: the local 
 chromium: ## install headless Chromium (Debian package) if missing: renders the HTML report in the tests
 	@deploy/chromium/install.sh
 
+valgrind: ## install valgrind (Debian package) if missing: make bench-instructions counts instructions under it
+	@deploy/valgrind/install.sh
+
 node-tools: anvil btcd chromium ## every local node and browser the connector and report tests run against
 
 incidents: install ## replay the incident library and print what the monitor would have said
@@ -117,3 +120,6 @@ bench: install compile ## replay and core speed, then worker throughput, scale-o
 		echo "bench: the local broker did not start (make kafka-logs): figures without Kafka only" >&2; \
 		BENCH_KAFKA=0 $(BIN)/python -m bench.run; exit 1; \
 	fi
+
+bench-instructions: install compile valgrind ## instructions per event of replay, decode, engine and bare json.loads under callgrind (deterministic, unlike wall time); writes .bench/instructions.json
+	@$(BIN)/python -m bench.instructions

@@ -1,0 +1,283 @@
+"""Instructions per event of replay and its parts, counted by valgrind's callgrind.
+
+Wall time on a shared 2-core machine is noise: the same code replays at 22k and
+46k events/s minutes apart (``bench/replay_speed.py`` prints every round to show
+it). The instructions a run executes do not depend on what else the machine does:
+two runs of the same code under callgrind agree to within a few hundred
+instructions in a billion. So a change to the decoder or the engine is proven
+here, and its wall time left to ``make bench``.
+
+On the steady 50-exchange file of ``bench/replay_speed.py`` (its ``scenario()``),
+the instructions per line of:
+
+- ``bare``: ``json.loads`` of every line;
+- ``decode``: :func:`monitor.core.events.lines.parse_line` and
+  :func:`monitor.core.events.decode` of every line;
+- ``engine``: ``Engine(policy, journal=False).take(event, appended)`` of every
+  event, decoded beforehand, then ``finish()``;
+- ``replay``: :func:`monitor.replay.replay` of the lines, ``AHEAD`` at a time, its
+  CloudEvents written to a sink that keeps nothing;
+
+and replay / bare. Each part is timed by the very function ``bench/replay_speed.py``
+times it with, on the built-in policy (``load_policy(None)``).
+
+How: a child Python per run, under ``valgrind --tool=callgrind --cache-sim=no``,
+with ``PYTHONHASHSEED=0``. The child does its setup (imports, the lines read, the
+policy loaded; for the engine, the events decoded), collects garbage, then runs
+the part, and leaves with ``os._exit`` (no teardown counted). A part's count is
+the child's total less the total of the same child that stops after its setup:
+exact for Python and compiled code alike. A child is first run once without
+valgrind, so that every module's bytecode is cached before anything is counted.
+
+Writes ``.bench/instructions.json`` and the callgrind output of every run under
+``.bench/callgrind/`` (``<part>.out``, ``setup-<setup>.out``):
+``callgrind_annotate --inclusive=yes .bench/callgrind/engine.out`` shows where
+the instructions go; compiled functions appear as
+``CPyDef_<module>___<Class>___<method>``.
+
+``python -m bench.instructions [--lines N] [--jobs J]``; ``make bench-instructions``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bench.replay_speed import (
+    EXCHANGES,
+    SEED,
+    START,
+    _bare_seconds,
+    _decoded,
+    _engine_seconds,
+    _replay_seconds,
+    scenario,
+)
+from monitor.replay import AHEAD
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / ".bench"
+
+PARTS = ("bare", "decode", "engine", "replay")
+LABELS = {
+    "bare": "bare json.loads",
+    "decode": "decode (parse_line + decode)",
+    "engine": "engine (take + finish)",
+    "replay": "replay",
+}
+
+
+def setup_of(part: str) -> str:
+    """The setup a part runs after: the engine's decodes the events beforehand."""
+    return "engine" if part == "engine" else "common"
+
+
+class ValgrindMissing(RuntimeError):
+    pass
+
+
+# -- the child: setup, then the part -----------------------------------------------------
+
+
+def _child(part: str, path: Path, count: int, measure: bool) -> NoReturn:
+    from monitor.core import engine as engine_module
+    from monitor.core.policy import load_policy
+
+    lines = path.read_text(encoding="utf-8").splitlines()[:count]
+    policy = load_policy(None)
+    events = _decoded(lines)[1] if setup_of(part) == "engine" else []
+    gc.collect()
+    compiled = engine_module.__file__ is not None and engine_module.__file__.endswith(".so")
+    print(json.dumps({"lines": len(lines), "compiled": compiled}), flush=True)
+    if measure:
+        run: dict[str, Callable[[], object]] = {
+            "bare": lambda: _bare_seconds(lines),
+            "decode": lambda: _decoded(lines),
+            "engine": lambda: _engine_seconds(events, policy),
+            "replay": lambda: _replay_seconds(lines, policy),
+        }
+        run[part]()
+    sys.stdout.flush()
+    os._exit(0)  # no teardown: what the part built is not freed in the count
+
+
+def _child_command(part: str, path: Path, count: int, measure: bool) -> list[str]:
+    command = [sys.executable, "-m", "bench.instructions", "--child", part]
+    command += ["--file", str(path), "--lines", str(count)]
+    return command + ([] if measure else ["--setup-only"])
+
+
+def _environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONHASHSEED": "0"}
+
+
+# -- the parent: the runs under valgrind -------------------------------------------------
+
+COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.MULTILINE)
+
+
+def valgrind() -> str:
+    """The valgrind binary; ValgrindMissing when there is none."""
+    found = shutil.which("valgrind")
+    if found is None:
+        raise ValgrindMissing(
+            "valgrind is not installed: `make valgrind` installs it (Debian package valgrind)"
+        )
+    return found
+
+
+def _counted(binary: str, command: list[str], out: Path) -> tuple[int, dict[str, Any]]:
+    """The instructions of ``command`` under callgrind, and what the child printed."""
+    done = subprocess.run(
+        [binary, "--tool=callgrind", "--cache-sim=no", f"--callgrind-out-file={out}", *command],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+    )
+    found = COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(
+            f"{' '.join(command)} under callgrind failed ({done.returncode}):\n"
+            + done.stderr[-3000:]
+        )
+    return int(found.group(1)), json.loads(done.stdout.splitlines()[-1])
+
+
+def measure(
+    path: Path,
+    count: int | None = None,
+    parts: Iterable[str] = PARTS,
+    directory: Path = OUTPUT / "callgrind",
+    jobs: int = 2,
+) -> dict[str, Any]:
+    """Instructions per line of each part on the first ``count`` lines of ``path`` (all by default).
+
+    Returns the figures: per line, and the two totals each is the difference of.
+    """
+    parts = list(parts)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}: the parts are {', '.join(PARTS)}")
+    binary = valgrind()
+    available = len(path.read_text(encoding="utf-8").splitlines())
+    count = available if count is None else min(count, available)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    # every module's bytecode cached, and every part shown to run, before anything is counted
+    for part in parts:
+        subprocess.run(
+            _child_command(part, path, count, measure=True),
+            cwd=ROOT,
+            env=_environment(),
+            check=True,
+            capture_output=True,
+        )
+
+    # the longest runs first (replay, engine), then the setups: a child that stops before
+    # its part (one run per distinct setup)
+    runs: dict[str, tuple[str, bool]] = {part: (part, True) for part in reversed(parts)}
+    runs.update({f"setup-{setup_of(part)}": (part, False) for part in parts})
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            name: pool.submit(
+                _counted,
+                binary,
+                _child_command(part, path, count, with_part),
+                directory / f"{name}.out",
+            )
+            for name, (part, with_part) in runs.items()
+        }
+        totals = {name: future.result() for name, future in futures.items()}
+
+    compiled = {printed["compiled"] for _, printed in totals.values()}
+    lines = {printed["lines"] for _, printed in totals.values()}
+    assert len(compiled) == 1 and lines == {count}, (compiled, lines)
+    per_line: dict[str, int] = {}
+    parts_totals: dict[str, dict[str, int]] = {}
+    for part in parts:
+        setup, with_part = totals[f"setup-{setup_of(part)}"][0], totals[part][0]
+        parts_totals[part] = {"setup": setup, "setup_and_part": with_part}
+        per_line[part] = round((with_part - setup) / count)
+    figures: dict[str, Any] = {
+        "file": f"simulator steady, {EXCHANGES} exchanges, seed {SEED}, from {START}",
+        "lines": count,
+        "ahead": AHEAD,
+        "core": "compiled" if compiled.pop() else "sources",
+        "python": platform.python_version(),
+        "valgrind": subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip(),
+        "instructions_per_event": per_line,
+        "totals": parts_totals,
+        "callgrind_files": {name: str(directory / f"{name}.out") for name in runs},
+    }
+    if "replay" in per_line and "bare" in per_line and per_line["bare"] > 0:
+        figures["replay_to_bare_json_loads"] = round(per_line["replay"] / per_line["bare"], 2)
+    return figures
+
+
+def report(figures: dict[str, Any]) -> None:
+    print(
+        f"  instructions per event (callgrind), {figures['lines']:,} lines of the steady "
+        f"{EXCHANGES}-exchange scenario, the core's {figures['core']}:",
+        flush=True,
+    )
+    for part, per in figures["instructions_per_event"].items():
+        print(f"      {LABELS[part]:<30} {per:12,}", flush=True)
+    if "replay_to_bare_json_loads" in figures:
+        ratio = figures["replay_to_bare_json_loads"]
+        print(f"      {'replay / bare json.loads':<30} {ratio:12.2f} x", flush=True)
+    files = [Path(name) for name in figures["callgrind_files"].values()]
+    print(
+        f"      callgrind files in {files[0].parent}: {', '.join(file.name for file in files)}"
+        f" (callgrind_annotate --inclusive=yes {files[0].parent / 'engine.out'})",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.instructions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--lines", type=int, default=None, help="the first N lines only")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="valgrind runs side by side (default 2)"
+    )
+    parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.file, args.lines, measure=not args.setup_only)
+    try:
+        valgrind()
+    except ValgrindMissing as missing:
+        print(f"bench.instructions: {missing}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        path = scenario(Path(tmp))
+        figures = measure(path, args.lines, jobs=args.jobs)
+    report(figures)
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "instructions.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"  wrote {OUTPUT / 'instructions.json'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
