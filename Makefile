@@ -72,7 +72,7 @@ btcd: ## build btcd v0.24.2 (go install) into .cache/btcd if missing: the local 
 chromium: ## install headless Chromium (Debian package) if missing: renders the HTML report in the tests
 	@deploy/chromium/install.sh
 
-valgrind: ## install valgrind (Debian package) if missing: make bench-instructions counts instructions under it
+valgrind: ## install valgrind (Debian package) if missing: make bench-instructions counts instructions under it (and its tests)
 	@deploy/valgrind/install.sh
 
 node-tools: anvil btcd chromium ## every local node and browser the connector and report tests run against
@@ -93,14 +93,14 @@ demo: install compile ## play a DMM-style incident through a real broker and wor
 	@$(BIN)/python -m monitor.synthetic.demo
 
 # the unit tests on the core's sources first, then everything on the compiled core
-test: install test-pure $(ASYNCAPI_SPECS) monitoring-tools node-tools ## every test: unit and property tests on the core's sources, then all of them (integration too, against a real broker) on the compiled core
+test: install test-pure $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind ## every test: unit and property tests on the core's sources, then all of them (integration too, against a real broker) on the compiled core
 	@$(MAKE) --no-print-directory compile
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-test-unit: install compile $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker, on the compiled core
+test-unit: install compile $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind ## the tests that need no broker, on the compiled core
 	@$(BIN)/pytest tests/unit
 
-test-pure: install $(ASYNCAPI_SPECS) monitoring-tools node-tools ## the tests that need no broker, on the core's sources
+test-pure: install $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind ## the tests that need no broker, on the core's sources
 	@$(MAKE) --no-print-directory uncompile
 	@$(BIN)/pytest -n $(TEST_WORKERS) tests/unit
 
