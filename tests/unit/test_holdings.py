@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal, localcontext
+from decimal import Decimal, Inexact, getcontext, localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -276,3 +276,23 @@ def _nonzero(totals: dict) -> dict:
 
 def _nonzero_positions(positions: dict) -> dict:
     return {asset: _nonzero(p) for asset, p in positions.items() if _nonzero(p)}
+
+
+def test_values_are_exact_whatever_the_callers_decimal_context_and_leave_it_as_it_was() -> None:
+    """The values a price moment reads are summed with operators in VALUE_CONTEXT, made
+    current for that pass alone: a caller's narrow context neither rounds them nor is
+    changed by them."""
+    holdings = Holdings()
+    prices = {"BTC": Decimal("10700000.123"), "ETH": Decimal("600000.5")}
+    for asset, price in prices.items():
+        holdings.reprice(asset, None, price)
+    holdings.replace(snapshot("1234.56789", asset="BTC", custody="cold", when=T0), prices)
+    holdings.replace(snapshot("98.7654321", asset="ETH", custody="hot", when=T0), prices)
+    with localcontext(prec=3) as narrow:
+        cold, hot = holdings.customer_values()
+        everything_hot = holdings.hot_value()
+        assert getcontext() is narrow
+        assert not narrow.flags[Inexact]  # nothing was rounded in the caller's context
+    with localcontext(VALUE_CONTEXT):
+        assert cold == Decimal("1234.56789") * prices["BTC"]
+        assert hot == everything_hot == Decimal("98.7654321") * prices["ETH"]
