@@ -704,7 +704,7 @@ class Exchange:
         # each field read once: a msgspec struct's field costs a generic attribute lookup
         asset, amount = price.asset, price.price
         old = self.valuer.replace(price, asset, amount)
-        self.holdings.reprice(asset, old, amount, price.ts)
+        self.holdings.reprice(asset, amount, price.ts)
         changed = Inputs.PRICES
         if old is None:
             changed |= Inputs.WALLETS  # what was unpriced can be valued now

@@ -170,11 +170,9 @@ class Holdings:
             value = self._values[None]
         return value
 
-    def reprice(
-        self, asset: str, old: Decimal | None, new: Decimal, stated: datetime | None = None
-    ) -> None:
-        """Value ``asset`` at ``new`` from now on (``old``: the price it was valued at),
-        a price stated at ``stated`` (see :meth:`priced_at`)."""
+    def reprice(self, asset: str, new: Decimal, stated: datetime | None = None) -> None:
+        """Value ``asset`` at ``new`` from now on, a price stated at ``stated`` (see
+        :meth:`priced_at`)."""
         self.prices[asset] = new
         self.guarantee.repriced(asset)
         self.segregation.repriced(asset)
@@ -213,9 +211,9 @@ class Holdings:
         customer crypto in cold and in hot wallets (the cold share) and everything hot
         (the drain's value).
 
-        Twelve products and sums on four assets: written as operators, in
+        Three products and three sums an asset, written as operators, in
         ``VALUE_CONTEXT`` made the current context for this pass alone (and the caller's
-        put back), they cost half what ``VALUE_CONTEXT.multiply`` and ``.add`` do, whose
+        put back): they cost half what ``VALUE_CONTEXT.multiply`` and ``.add`` do, whose
         every call parses a tuple of arguments. The results are the same: the same context.
         """
         prices = self.prices
