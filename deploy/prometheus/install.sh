@@ -17,16 +17,9 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing Prometheus and Alertmanager (missing: ${missing[*]})" >&2
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "no apt-get here: install prometheus and prometheus-alertmanager (Debian/Ubuntu packages) by hand" >&2
-    exit 1
-fi
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-# other installs may hold the dpkg lock: wait for it rather than fail
-apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q)
-"${apt[@]}" update >/dev/null
-"${apt[@]}" install -y --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+# shellcheck source=../debian.sh
+. "$(dirname "$0")/../debian.sh"
+debian_install prometheus prometheus-alertmanager
 for binary in "${wanted[@]}"; do
     command -v "$binary" >/dev/null 2>&1 || { echo "still missing after install: $binary" >&2; exit 1; }
 done

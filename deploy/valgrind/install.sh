@@ -8,14 +8,7 @@ set -euo pipefail
 command -v valgrind >/dev/null 2>&1 && exit 0
 
 echo "installing valgrind (Debian package)" >&2
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "no apt-get here: install valgrind (Debian/Ubuntu package) by hand" >&2
-    exit 1
-fi
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-# other installs may hold the dpkg lock: wait for it rather than fail
-apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q)
-"${apt[@]}" update >/dev/null
-"${apt[@]}" install -y --no-install-recommends valgrind >/dev/null
+# shellcheck source=../debian.sh
+. "$(dirname "$0")/../debian.sh"
+debian_install valgrind
 command -v valgrind >/dev/null 2>&1 || { echo "valgrind is still missing after apt-get install" >&2; exit 1; }
