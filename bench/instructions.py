@@ -92,14 +92,14 @@ class ValgrindMissing(RuntimeError):
 
 
 def _child(part: str, path: Path, count: int, measure: bool) -> NoReturn:
-    from monitor.core import engine as engine_module
+    from monitor.core.compiled import running_compiled
     from monitor.core.policy import load_policy
 
     lines = path.read_text(encoding="utf-8").splitlines()[:count]
     policy = load_policy(None)
     events = _decoded(lines)[1] if setup_of(part) == "engine" else []
     gc.collect()
-    compiled = engine_module.__file__ is not None and engine_module.__file__.endswith(".so")
+    compiled = running_compiled()
     print(json.dumps({"lines": len(lines), "compiled": compiled}), flush=True)
     if measure:
         run: dict[str, Callable[[], object]] = {

@@ -79,7 +79,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from bench import core_scaling, replay_speed
-from monitor.core import engine as engine_module
+from monitor.core.compiled import running_compiled
 from monitor.settings import Settings
 from monitor.synthetic.scenarios import Record, restamp, steady
 from monitor.synthetic.simulator import encode, write_jsonl
@@ -912,7 +912,7 @@ async def main() -> int:
     log_dir = ROOT / ".bench"
     log_dir.mkdir(exist_ok=True)
     # the engine and its state compiled (make compile), or their sources: figures differ
-    compiled = (engine_module.__file__ or "").endswith(".so")
+    compiled = running_compiled()
     print(
         f"bench: {os.cpu_count()} cores; the core {'compiled' if compiled else 'from its sources'}"
         f"; then {EVENTS:,} events of the steady scenario with "

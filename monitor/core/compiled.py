@@ -70,3 +70,11 @@ def refuse_stale(core: Path = _CORE) -> None:
             + "; run `make compile` to compile the sources again, or `make uncompile` "
             "to run the sources"
         )
+
+
+def running_compiled() -> bool:
+    """Whether the engine this process imports is its compiled module (``make compile``),
+    not its source: what the benchmarks say they measured."""
+    from monitor.core import engine  # here, not at the top: compile_core loads this alone
+
+    return (engine.__file__ or "").endswith(".so")
