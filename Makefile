@@ -13,6 +13,8 @@ TEST_SECURE_KAFKA_PORT ?= 19392
 # the official AsyncAPI JSON Schemas (npm), which the test of deploy/asyncapi.yaml checks it against
 ASYNCAPI_SPECS_VERSION := 6.11.1
 ASYNCAPI_SPECS := .cache/asyncapi/node_modules/@asyncapi/specs/package.json
+# what the tests run against besides the project: the AsyncAPI schemas and the local tools
+TEST_TOOLS := $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind
 export KAFKA_PORT
 
 .DEFAULT_GOAL := help
@@ -93,14 +95,14 @@ demo: install compile ## play a DMM-style incident through a real broker and wor
 	@$(BIN)/python -m monitor.synthetic.demo
 
 # the unit tests on the core's sources first, then everything on the compiled core
-test: install test-pure $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind ## every test: unit and property tests on the core's sources, then all of them (integration too, against a real broker) on the compiled core
+test: install test-pure $(TEST_TOOLS) ## every test: unit and property tests on the core's sources, then all of them (integration too, against a real broker) on the compiled core
 	@$(MAKE) --no-print-directory compile
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) TEST_SECURE_KAFKA_PORT=$(TEST_SECURE_KAFKA_PORT) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-test-unit: install compile $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind ## the tests that need no broker, on the compiled core
+test-unit: install compile $(TEST_TOOLS) ## the tests that need no broker, on the compiled core
 	@$(BIN)/pytest tests/unit
 
-test-pure: install $(ASYNCAPI_SPECS) monitoring-tools node-tools valgrind ## the tests that need no broker, on the core's sources
+test-pure: install $(TEST_TOOLS) ## the tests that need no broker, on the core's sources
 	@$(MAKE) --no-print-directory uncompile
 	@$(BIN)/pytest -n $(TEST_WORKERS) tests/unit
 
