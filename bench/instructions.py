@@ -11,8 +11,8 @@ On the steady 50-exchange file of ``bench/replay_speed.py`` (its ``scenario()``)
 the instructions per line of:
 
 - ``bare``: ``json.loads`` of every line;
-- ``decode``: :func:`monitor.core.events.lines.parse_line` and
-  :func:`monitor.core.events.decode` of every line;
+- ``decode``: :func:`monitor.core.events.lines.decode_line` of every line, as
+  replay reads it (on an older core, ``parse_line`` and ``decode``);
 - ``engine``: ``Engine(policy, journal=False).take(event, appended)`` of every
   event, decoded beforehand, then ``finish()``;
 - ``replay``: :func:`monitor.replay.replay` of the lines, ``AHEAD`` at a time, its
@@ -73,7 +73,7 @@ OUTPUT = ROOT / ".bench"
 PARTS = ("bare", "decode", "engine", "replay")
 LABELS = {
     "bare": "bare json.loads",
-    "decode": "decode (parse_line + decode)",
+    "decode": "decode (decode_line)",
     "engine": "engine (take + finish)",
     "replay": "replay",
 }

@@ -11,8 +11,8 @@ of ``repeats`` runs (the run least disturbed by the rest of the machine):
 - bare parse: events/s of ``json.loads`` alone over the same lines, and the
   ratio of the two times (issue #10's target: replay at 100,000 events/s or
   more, and no more than 3 times the bare parse);
-- the profile, µs per event: decode (:func:`monitor.core.events.lines.parse_line` and
-  :func:`monitor.core.events.decode` of every line, timed alone) and engine
+- the profile, µs per event: decode (:func:`monitor.core.events.lines.decode_line` of
+  every line, as replay reads it, timed alone) and engine
   (``take`` of every decoded event and ``finish``, timed over events decoded
   beforehand). What replay spends besides is its own reading of the lines
   (if it reads them otherwise than timed here) and the CloudEvents it writes.
@@ -36,7 +36,11 @@ from monitor.core.events import Topic, decode
 from monitor.core.policy import Policy, load_policy
 from monitor.replay import AHEAD, replay
 
-try:  # the line parser of the new core; the replay module's own reader before it
+try:  # a line read whole, in one pass, as replay reads it
+    from monitor.core.events.lines import decode_line
+except ImportError:  # pragma: no cover - an older core
+    decode_line = None  # type: ignore[assignment]
+try:  # the line parser before it; the replay module's own reader before that
     from monitor.core.events.lines import parse_line
 except ImportError:  # pragma: no cover - an older core
     parse_line = None  # type: ignore[assignment]
@@ -98,10 +102,25 @@ def _bare_seconds(lines: list[str]) -> float:
     return time.perf_counter() - started
 
 
+_DECODER = (
+    "decode_line"
+    if decode_line is not None
+    else "parse_line + decode"
+    if parse_line is not None
+    else "json.loads + decode"
+)
+
+
 def _decoded(lines: list[str]) -> tuple[float, list[tuple[Any, Any]]]:
     """Every line parsed and its event decoded: the time, and (event, append time) pairs."""
     events: list[tuple[Any, Any]] = []
     add = events.append
+    if decode_line is not None:
+        started = time.perf_counter()
+        for line in lines:
+            read = decode_line(line)
+            add((read.event, read.timestamp))
+        return time.perf_counter() - started, events
     if parse_line is not None:
         started = time.perf_counter()
         for line in lines:
@@ -184,7 +203,7 @@ def measure(directory: Path, repeats: int = 3) -> dict[str, Any]:
         "replay_to_bare_json_loads": round(replay_s / bare_s, 2),
         "replay_us_per_event": round(per(replay_s), 2),
         "decode_us_per_event": round(per(decode_s), 2),
-        "decoder": "parse_line + decode" if parse_line is not None else "json.loads + decode",
+        "decoder": _DECODER,
         "engine_us_per_event": round(per(engine_s), 2),
         "rest_us_per_event": round(rest, 2),
         "changes": changes,

@@ -24,7 +24,7 @@ from typing import IO, Protocol, cast
 from monitor.core.engine import Engine, Outcome, StatusChange, Step
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Event, decode
-from monitor.core.events.lines import RecordLine, parse_line
+from monitor.core.events.lines import RecordLine, parse_line, whole_line
 from monitor.core.output.alerts import cloud_event
 from monitor.core.output.report import adequacy_report, adequacy_table
 from monitor.core.output.signing import Signer
@@ -49,25 +49,37 @@ class ReplayResult:
 
 @dataclass(slots=True)  # not frozen: made once a line, and a frozen init costs four times
 class Line:
-    """One parsed line: the record it carries, or why it cannot be read."""
+    """One line of input: the event its record carries, or why it carries none."""
 
     number: int
     topic: str
-    record: RecordLine | None
+    timestamp: datetime | None  # the record's Kafka timestamp, when the line gives one
+    event: Event | None
     problem: str | None = None
 
 
 def read_lines(lines: Iterable[str]) -> Iterator[Line]:
-    """The non-blank lines of one input, parsed, numbered from 1."""
+    """The non-blank lines of one input, decoded, numbered from 1."""
     for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = parse_line(text)
-        except InvalidEvent as error:
-            yield Line(number, "?", None, f"line {number}: {error}")
-            continue
-        yield Line(number, record.topic, record)  # a StrEnum: equal to its value
+        whole = whole_line(text)
+        if whole is not None:
+            yield Line(number, whole.topic, whole.timestamp, whole.event)  # a StrEnum topic
+        elif text.strip():
+            try:
+                record = parse_line(text)
+            except InvalidEvent as error:
+                yield Line(number, "?", None, None, f"line {number}: {error}")
+                continue
+            yield record_line(number, record)
+
+
+def record_line(number: int, record: RecordLine) -> Line:
+    """The line numbered ``number`` that carries ``record``, its value decoded."""
+    try:
+        event = decode(record.topic, record.key, record.value)
+    except InvalidEvent as error:
+        return Line(number, record.topic, record.timestamp, None, f"line {number}: {error}")
+    return Line(number, record.topic, record.timestamp, event)
 
 
 def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
@@ -77,21 +89,19 @@ def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Itera
     own input; ties go to the input named first. One input is taken as it is.
     """
     if len(inputs) == 1:
-        yield from read_lines(inputs[0])
-        return
+        return read_lines(inputs[0])
 
     def keyed(index: int, lines: Iterable[str]) -> Iterator[tuple[float, int, int, Line]]:
         at = float("-inf")
         for line in read_lines(lines):
-            if line.record is not None and line.record.timestamp is not None:
-                at = max(at, line.record.timestamp.timestamp())
+            if line.timestamp is not None:
+                at = max(at, line.timestamp.timestamp())
             if names is not None and line.problem is not None:
                 line = replace(line, problem=f"{names[index]}: {line.problem}")
             yield at, index, line.number, line
 
     streams = [keyed(index, lines) for index, lines in enumerate(inputs)]
-    for *_, line in heapq.merge(*streams, key=lambda item: item[:3]):
-        yield line
+    return (line for *_, line in heapq.merge(*streams, key=lambda item: item[:3]))
 
 
 def replay(
@@ -119,11 +129,22 @@ def replay(
             out.write(json.dumps(signer.sign(alert) if signer else alert) + "\n")
             result.changes += 1
 
-    for line, event, appended in events_of(_as_lines(lines), result, ahead):
-        step = engine.take(event, appended)
-        if step.changes:
-            publish(step.changes)
-        count(result, line, step)
+    # the loop of every record: names bound once, each batch's lines walked in place
+    take = engine.take
+    outcomes = result.outcomes
+    for batch in batches(_as_lines(lines), ahead):
+        for line in batch:
+            event = line.event
+            if event is None:
+                _refused(result, line)
+                continue
+            step = take(event, line.timestamp)
+            if step.changes:
+                publish(step.changes)
+            # take() always sets the outcome; a StrEnum, the key equals its value's
+            outcomes[(line.topic, step.outcome)] += 1  # type: ignore[index]
+            if step.error:
+                result.problems.append(f"line {line.number}: {step.error}")
     publish(engine.finish().changes)
     return result
 
@@ -144,27 +165,25 @@ def events_of(
     Lines are read and decoded ``ahead`` at a time before the first of them is
     given: 1 for a live input, :data:`AHEAD` for a file.
     """
-    iterator = iter(lines)
-    while batch := [(line, _event(line)) for line in itertools.islice(iterator, ahead)]:
-        for line, event in batch:
-            if isinstance(event, str):
-                tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
-                tally.problems.append(event)
+    for batch in batches(lines, ahead):
+        for line in batch:
+            if line.event is None:
+                _refused(tally, line)
                 continue
-            assert line.record is not None
-            yield line, event, line.record.timestamp
+            yield line, line.event, line.timestamp
 
 
-def _event(line: Line) -> Event | str:
-    """The event ``line`` carries, or its problem."""
-    record = line.record
-    if record is None:
-        assert line.problem is not None
-        return line.problem
-    try:
-        return decode(record.topic, record.key, record.value)
-    except InvalidEvent as error:
-        return f"line {line.number}: {error}"
+def batches(lines: Iterable[Line], ahead: int = 1) -> Iterator[list[Line]]:
+    """The lines ``ahead`` at a time: each batch is read and decoded before it is given."""
+    iterator = iter(lines)
+    while batch := list(itertools.islice(iterator, ahead)):
+        yield batch
+
+
+def _refused(tally: Tally, line: Line) -> None:
+    assert line.problem is not None
+    tally.outcomes[(line.topic, Outcome.INVALID.value)] += 1
+    tally.problems.append(line.problem)
 
 
 def count(tally: Tally, line: Line, step: Step) -> None:
@@ -176,17 +195,15 @@ def count(tally: Tally, line: Line, step: Step) -> None:
         tally.problems.append(f"line {line.number}: {step.error}")
 
 
-def _as_lines(lines: Iterable[str] | Iterable[Line]) -> Iterator[Line]:
+def _as_lines(lines: Iterable[str] | Iterable[Line]) -> Iterable[Line]:
     """Lines as given, or read from text lines (numbered from 1)."""
     iterator = iter(lines)
     first = next(iterator, None)
     if first is None:
-        return
+        return ()
     if isinstance(first, Line):
-        yield first
-        yield from cast(Iterator[Line], iterator)
-    else:
-        yield from read_lines(itertools.chain([cast(str, first)], cast(Iterator[str], iterator)))
+        return itertools.chain([first], cast(Iterator[Line], iterator))
+    return read_lines(itertools.chain([cast(str, first)], cast(Iterator[str], iterator)))
 
 
 def summary(engine: Engine, result: ReplayResult) -> str:

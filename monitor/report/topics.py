@@ -20,7 +20,7 @@ from typing import Any
 from monitor.core.errors import SourceError
 from monitor.core.events import Topic
 from monitor.core.events.lines import RecordLine
-from monitor.replay import Line
+from monitor.replay import Line, record_line
 
 # the order of topics at equal timestamps: the worker's partition group ranks the
 # input topics first, in this order, then the prices
@@ -89,10 +89,7 @@ async def _read() -> list[Line]:
     finally:
         await consumer.stop()
     keyed.sort(key=lambda item: item[:4])
-    return [
-        Line(number, record.topic.value, record)
-        for number, (*_, record) in enumerate(keyed, start=1)
-    ]
+    return [record_line(number, record) for number, (*_, record) in enumerate(keyed, start=1)]
 
 
 async def _partition_counts(settings: Any, names: list[str]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine, Outcome
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import Event, Topic, decode, decode_document, parse_json
+from monitor.core.events.lines import decode_line, parse_line, whole_line
 from monitor.core.output.alerts import cloud_event
 from monitor.core.output.report import adequacy_report
 from monitor.core.policy import load_policy
@@ -345,3 +346,90 @@ def test_every_corpus_case_is_refused_with_its_reason() -> None:
         assert verdict.outcome is Outcome.INVALID, case.name
         assert verdict.error is not None and case.reason in verdict.error, (case.name, verdict)
         assert clock.now(1.0) == T0 + timedelta(seconds=1), case.name
+
+
+# -- a replay line read whole, in one pass, against the envelope then the value -------
+
+envelope_keys = st.one_of(
+    st.none(), st.sampled_from(["dmm", "BTC", "other", ""]), st.integers(), st.just(["dmm"])
+)
+readable_record_times = st.one_of(
+    st.integers(min_value=0, max_value=2**45),  # epoch milliseconds, to the year 3084
+    st.datetimes(min_value=datetime(1970, 1, 2), timezones=st.just(UTC)).map(
+        lambda moment: moment.isoformat().replace("+00:00", "Z")
+    ),
+)
+record_times = st.one_of(
+    readable_record_times,
+    readable_record_times,
+    st.none(),
+    st.sampled_from([*TIME_EDGES, "2024-05-31T13:26:00.123Z"]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    json_values,
+)
+
+
+@st.composite
+def replay_lines(draw: st.DrawFn) -> str:
+    """A near-valid record as a replay line, its envelope near-valid too: the topic
+    wrong, missing, repeated or last, the key of the wrong kind, odd record times."""
+    topic, key, value = draw(near_valid())
+    fields: list[tuple[str, str]] = [("topic", json.dumps(str(topic))), ("value", value.decode())]
+    if draw(st.booleans()):
+        written = key.decode("utf-8", "replace") if key is not None else None
+        fields.append(("key", json.dumps(draw(st.one_of(st.just(written), envelope_keys)))))
+    if draw(st.booleans()):
+        fields.append(("timestamp", json.dumps(draw(record_times), default=str)))
+    mutation = draw(st.sampled_from(["none", "topic", "drop", "repeat", "extra", "last"]))
+    if mutation == "topic":
+        fields[0] = ("topic", json.dumps(draw(st.one_of(topics.map(str), json_values))))
+    elif mutation == "drop":
+        fields.pop(draw(st.integers(0, len(fields) - 1)))
+    elif mutation == "repeat":
+        fields.append(draw(st.sampled_from(fields)))
+    elif mutation == "extra":
+        fields.append((draw(st.text(max_size=8)), json.dumps(draw(json_values))))
+    elif mutation == "last":
+        fields.append(fields.pop(0))
+    return "{" + ",".join(f"{json.dumps(name)}:{written}" for name, written in fields) + "}"
+
+
+def _line_verdict(read: Any, line: str) -> tuple[str, Any]:
+    try:
+        topic, timestamp, event = read(line)
+    except InvalidEvent as error:
+        return ("refused", str(error))
+    return (type(event).__name__, (topic, timestamp, event))
+
+
+def _in_two_steps(line: str) -> tuple[Topic, datetime | None, Event]:
+    record = parse_line(line)
+    return record.topic, record.timestamp, decode(record.topic, record.key, record.value)
+
+
+def _whole(line: str) -> tuple[Topic, datetime | None, Event]:
+    read = decode_line(line)
+    return read.topic, read.timestamp, read.event
+
+
+@FUZZ
+@given(replay_lines())
+def test_a_line_read_in_one_pass_and_in_two_steps_agree(line: str) -> None:
+    """replay reads a line whole when it is right (decode_line): the same events as the
+    envelope then the value, and the same refusal of anything wrong."""
+    assert _line_verdict(_whole, line) == _line_verdict(_in_two_steps, line)
+
+
+def test_a_right_line_is_read_in_one_pass() -> None:
+    """Every kind of event, with and without key and record time, takes the one pass."""
+    for document in _bases():
+        topic = topic_for(document)
+        key = document["asset"] if topic is Topic.PRICES else document["exchange"]
+        for envelope in ({}, {"key": key}, {"key": key, "timestamp": 1717161960123}):
+            line = json.dumps({**envelope, "value": document, "topic": str(topic)})
+            read = whole_line(line)
+            assert read is not None, line
+            assert (read.topic, read.timestamp, read.event) == _in_two_steps(line)
+        wrong_key = json.dumps({"topic": str(topic), "key": "nobody", "value": document})
+        assert whole_line(wrong_key) is None

@@ -36,6 +36,7 @@ from typing import (
     final,
     get_args,
     get_origin,
+    get_type_hints,
 )
 
 import msgspec
@@ -295,7 +296,14 @@ Label = Annotated[
     str, msgspec.Meta(min_length=1, max_length=128), Field(min_length=1, max_length=128)
 ]
 
-_Conversion = tuple[str, Callable[[Any], Any]]
+
+def _conversion(metadata: Any) -> Callable[[Any], Any] | None:
+    """What ``__post_init__`` runs for one item of a field type's metadata, if anything."""
+    if isinstance(metadata, BeforeValidator):
+        return cast(Callable[[Any], Any], metadata.func)
+    if isinstance(metadata, _Matches):
+        return metadata
+    return None
 
 
 # gc=False: an event holds only strings, decimals, datetimes and enums, never a cycle
@@ -303,16 +311,55 @@ class _Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     event_id: Label
     ts: EventTime
 
-    # (field, function) of each amount, timestamp and pattern: set below, from the types
-    _conversions: ClassVar[tuple[_Conversion, ...]] = ()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # msgspec takes a struct's __post_init__ when it makes the class, right after this
+        super().__init_subclass__(**kwargs)
+        cls.__post_init__ = _post_init_of(cls)  # type: ignore[attr-defined]
 
-    def __post_init__(self) -> None:
-        for name, convert in self._conversions:
-            try:
-                value = convert(getattr(self, name))
-            except ValueError as error:
-                raise InvalidEvent(name, str(error)) from None
-            force_setattr(self, name, value)
+    def _check(self) -> None:
+        """What an event checks across its fields, after each field's own checks."""
+
+
+def _post_init_of(kind: type[_Event]) -> Callable[[Any], None]:
+    """The ``__post_init__`` of ``kind``: its fields' conversions and pattern checks.
+
+    Written out field by field, as :mod:`dataclasses` writes an ``__init__``: a loop
+    over the fields cost twice as many instructions (``make bench-instructions``).
+    A value that matched a pattern before is found in the matched set without a call.
+    """
+    hints = get_type_hints(kind, include_extras=True)
+    fields = [(name, hint) for name, hint in hints.items() if get_origin(hint) is not ClassVar]
+    namespace: dict[str, Any] = {"InvalidEvent": InvalidEvent, "force_setattr": force_setattr}
+    body: list[str] = []
+    for name, hint in fields:
+        for metadata in getattr(hint, "__metadata__", ()):
+            convert = _conversion(metadata)
+            if convert is None:
+                continue
+            index = len(namespace)
+            namespace[f"convert_{index}"] = convert
+            if isinstance(convert, _Matches):
+                namespace[f"matched_{index}"] = convert.matched
+                body += [
+                    f"    if self.{name} not in matched_{index}:",
+                    "        try:",
+                    f"            convert_{index}(self.{name})",
+                    "        except ValueError as error:",
+                    f"            raise InvalidEvent({name!r}, str(error)) from None",
+                ]
+            else:
+                body += [
+                    "    try:",
+                    f"        force_setattr(self, {name!r}, convert_{index}(self.{name}))",
+                    "    except ValueError as error:",
+                    f"        raise InvalidEvent({name!r}, str(error)) from None",
+                ]
+    if kind._check is not _Event._check:
+        body.append("    self._check()")
+    source = "def __post_init__(self):\n" + "\n".join(body or ["    pass"]) + "\n"
+    exec(compile(source, f"<{kind.__name__}.__post_init__>", "exec"), namespace)
+    post_init: Callable[[Any], None] = namespace["__post_init__"]
+    return post_init
 
 
 class _ExchangeEvent(_Event, frozen=True):
@@ -384,8 +431,7 @@ class InsurancePolicy(_LedgerEntry, frozen=True, tag="insurance_policy"):
     valid_from: Timestamp
     valid_to: Timestamp
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _check(self) -> None:
         if self.valid_to <= self.valid_from:
             raise InvalidEvent("value", "valid_to must be after valid_from")
 
@@ -423,28 +469,8 @@ _LEDGER_TYPES: tuple[type[_LedgerEntry], ...] = (
 _KINDS: tuple[type[_Event], ...] = (Trade, WalletBalance, Price, *_LEDGER_TYPES)
 
 
-def _conversion(metadata: Any) -> Callable[[Any], Any] | None:
-    """What ``__post_init__`` runs for one item of a field type's metadata, if anything."""
-    if isinstance(metadata, BeforeValidator):
-        return cast(Callable[[Any], Any], metadata.func)
-    if isinstance(metadata, _Matches):
-        return metadata
-    return None
-
-
-def _conversions_of(kind: type[_Event]) -> tuple[_Conversion, ...]:
-    return tuple(
-        (field.name, convert)
-        for field in msgspec.structs.fields(kind)
-        for metadata in getattr(field.type, "__metadata__", ())
-        if (convert := _conversion(metadata)) is not None
-    )
-
-
-for _kind in _KINDS:
-    _kind._conversions = _conversions_of(_kind)
-
-_TYPES: dict[Topic, Any] = {
+# what the value of a record of each input topic is
+TOPIC_TYPES: dict[Topic, Any] = {
     Topic.TRADES: Trade,
     Topic.WALLET_BALANCES: WalletBalance,
     Topic.PRICES: Price,
@@ -458,7 +484,8 @@ _TOPICS: dict[type[_Event], Topic] = {
 }
 # float_hook: a JSON number with a fraction or an exponent becomes a Decimal of its text
 _DECODERS: dict[Topic, Callable[[bytes], Event]] = {
-    topic: msgspec.json.Decoder(kind, float_hook=Decimal).decode for topic, kind in _TYPES.items()
+    topic: msgspec.json.Decoder(kind, float_hook=Decimal).decode
+    for topic, kind in TOPIC_TYPES.items()
 }
 
 
@@ -491,7 +518,7 @@ def parse_json(value: bytes) -> Any:
 def validate(topic: Topic, document: dict[str, Any]) -> Event:
     """The event of ``topic`` that ``document`` describes; raises InvalidEvent."""
     try:
-        event: Event = msgspec.convert(document, _TYPES[topic])
+        event: Event = msgspec.convert(document, TOPIC_TYPES[topic])
     except msgspec.ValidationError as error:
         raise _refusal(topic, document, str(error)) from None
     return event
@@ -516,7 +543,7 @@ def decode(topic: Topic, key: bytes | str | None, value: bytes) -> Event:
         # The plain path decides instead, and says why: JSON first, then each field.
         return decode_document(topic, key, parse_json(value))
     if key is not None:
-        _check_key(event, key)
+        check_key(event, key)
     return event
 
 
@@ -526,14 +553,17 @@ def decode_document(topic: Topic, key: str | None, document: Any) -> Event:
         raise InvalidEvent("value", f"must be a JSON object, not {_json_kind(document)}")
     event = validate(topic, document)
     if key is not None:
-        _check_key(event, key)
+        check_key(event, key)
     return event
 
 
-def _check_key(event: Event, key: str) -> None:
-    owner = event.asset if isinstance(event, Price) else event.exchange
+def check_key(event: Event, key: str) -> None:
+    """Refuse a record whose key is not its event's exchange, or a price's asset."""
+    # type(), not isinstance(): an event's class is final, and isinstance() of a msgspec
+    # class that is not the event's own costs 1,800 instructions (engine.take's comment)
+    owner = event.asset if type(event) is Price else event.exchange
     if key != owner:
-        expected = "asset" if isinstance(event, Price) else "exchange"
+        expected = "asset" if type(event) is Price else "exchange"
         raise InvalidEvent("key", f"{key!r} does not match the {expected} {owner!r}")
 
 
@@ -559,7 +589,7 @@ def _json_kind(document: Any) -> str:
 
 def _refusal(topic: Topic, document: dict[str, Any], error: str) -> InvalidEvent:
     """Why ``document`` is not an event of ``topic``; ``error`` is msgspec's verdict."""
-    kind: type[_Event] = _TYPES[topic]
+    kind: type[_Event] = TOPIC_TYPES[topic]
     known = set()
     if topic is Topic.LEDGER:
         if "type" not in document:

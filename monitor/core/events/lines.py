@@ -19,12 +19,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Union
 
 import msgspec
 
 from monitor.core.errors import InvalidEvent
-from monitor.core.events import MAX_MESSAGE_BYTES, Topic, parse_json, parse_rfc3339
+from monitor.core.events import (
+    MAX_MESSAGE_BYTES,
+    TOPIC_TYPES,
+    Event,
+    Topic,
+    check_key,
+    decode,
+    parse_json,
+    parse_rfc3339,
+)
 
 FIELDS = frozenset({"topic", "key", "value", "timestamp"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -66,6 +75,68 @@ def parse_line(line: bytes | str) -> RecordLine:
     except (msgspec.DecodeError, RecursionError) as error:
         raise _refusal(data, str(error)) from None
     return _record(envelope.topic, envelope.key, bytes(envelope.value), envelope.timestamp)
+
+
+class LineEvent(msgspec.Struct, frozen=True, gc=False):
+    """One line decoded whole: its record's topic and Kafka timestamp, and its event."""
+
+    topic: Topic
+    timestamp: datetime | None
+    event: Event
+
+
+# A line read in one pass: the envelope with its value decoded as the event of its topic
+# (the topic is the tag of a union of one envelope a topic). Whatever this refuses,
+# parse_line then decode read again, and say why.
+_WHOLE_LINES: dict[type, Topic] = {
+    msgspec.defstruct(
+        f"_{topic.name.title().replace('_', '')}Line",
+        [("value", kind), ("key", str | None, None), ("timestamp", Any, None)],
+        tag=topic.value,
+        tag_field="topic",
+        forbid_unknown_fields=True,
+        gc=False,
+    ): topic
+    for topic, kind in TOPIC_TYPES.items()
+}
+_decode_whole = msgspec.json.Decoder(
+    Union[tuple(_WHOLE_LINES)],  # noqa: UP007 (a union built at run time)
+    float_hook=Decimal,
+).decode
+
+
+def decode_line(line: bytes | str) -> LineEvent:
+    """The record one line carries and its event; raises InvalidEvent naming what is wrong.
+
+    The same event, and the same refusals, as :func:`parse_line` then
+    :func:`~monitor.core.events.decode`; a line that is right is read in one pass
+    (:func:`whole_line`), at about half the instructions.
+    """
+    whole = whole_line(line)
+    if whole is not None:
+        return whole
+    record = parse_line(line)
+    return LineEvent(record.topic, record.timestamp, decode(record.topic, record.key, record.value))
+
+
+def whole_line(line: bytes | str) -> LineEvent | None:
+    """A line that is right in every respect, read in one pass; None for any other.
+
+    What this takes, :func:`parse_line` then :func:`~monitor.core.events.decode`
+    take alike; what it does not, they refuse, and say why.
+    """
+    data = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+    if len(data) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        whole = _decode_whole(data)
+        timestamp = None if whole.timestamp is None else record_time(whole.timestamp)
+        event: Event = whole.value
+        if whole.key is not None:
+            check_key(event, whole.key)
+    except Exception:  # the slow path reads it again, and says why
+        return None
+    return LineEvent(_WHOLE_LINES[type(whole)], timestamp, event)
 
 
 def _record(topic_name: Any, key: Any, value: bytes, timestamp: Any) -> RecordLine:
