@@ -17,9 +17,11 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Protocol, cast
+
+import msgspec
 
 from monitor.core.engine import Engine, Outcome, StatusChange, Step
 from monitor.core.errors import InvalidEvent
@@ -47,8 +49,8 @@ class ReplayResult:
     changes: int = 0
 
 
-@dataclass(slots=True)  # not frozen: made once a line, and a frozen init costs four times
-class Line:
+# a msgspec struct: made once a line, in C, at a third of a dataclass's cost
+class Line(msgspec.Struct, gc=False):
     """One line of input: the event its record carries, or why it carries none."""
 
     number: int
@@ -97,7 +99,7 @@ def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Itera
             if line.timestamp is not None:
                 at = max(at, line.timestamp.timestamp())
             if names is not None and line.problem is not None:
-                line = replace(line, problem=f"{names[index]}: {line.problem}")
+                line = msgspec.structs.replace(line, problem=f"{names[index]}: {line.problem}")
             yield at, index, line.number, line
 
     streams = [keyed(index, lines) for index, lines in enumerate(inputs)]
