@@ -476,6 +476,13 @@ TOPIC_TYPES: dict[Topic, Any] = {
     Topic.PRICES: Price,
     Topic.LEDGER: LedgerEvent,
 }
+# the field of its event that a record's key must equal, by topic
+KEY_FIELDS: dict[Topic, str] = {
+    Topic.TRADES: "exchange",
+    Topic.WALLET_BALANCES: "exchange",
+    Topic.LEDGER: "exchange",
+    Topic.PRICES: "asset",
+}
 _TOPICS: dict[type[_Event], Topic] = {
     Trade: Topic.TRADES,
     WalletBalance: Topic.WALLET_BALANCES,
@@ -543,7 +550,7 @@ def decode(topic: Topic, key: bytes | str | None, value: bytes) -> Event:
         # The plain path decides instead, and says why: JSON first, then each field.
         return decode_document(topic, key, parse_json(value))
     if key is not None:
-        check_key(event, key)
+        _check_key(event, key)
     return event
 
 
@@ -553,18 +560,16 @@ def decode_document(topic: Topic, key: str | None, document: Any) -> Event:
         raise InvalidEvent("value", f"must be a JSON object, not {_json_kind(document)}")
     event = validate(topic, document)
     if key is not None:
-        check_key(event, key)
+        _check_key(event, key)
     return event
 
 
-def check_key(event: Event, key: str) -> None:
+def _check_key(event: Event, key: str) -> None:
     """Refuse a record whose key is not its event's exchange, or a price's asset."""
-    # type(), not isinstance(): an event's class is final, and isinstance() of a msgspec
-    # class that is not the event's own costs 1,800 instructions (engine.take's comment)
-    owner = event.asset if type(event) is Price else event.exchange
+    field = KEY_FIELDS[_TOPICS[type(event)]]
+    owner = getattr(event, field)
     if key != owner:
-        expected = "asset" if type(event) is Price else "exchange"
-        raise InvalidEvent("key", f"{key!r} does not match the {expected} {owner!r}")
+        raise InvalidEvent("key", f"{key!r} does not match the {field} {owner!r}")
 
 
 def _json_kind(document: Any) -> str:

@@ -25,11 +25,11 @@ import msgspec
 
 from monitor.core.errors import InvalidEvent
 from monitor.core.events import (
+    KEY_FIELDS,
     MAX_MESSAGE_BYTES,
     TOPIC_TYPES,
     Event,
     Topic,
-    check_key,
     decode,
     parse_json,
     parse_rfc3339,
@@ -88,7 +88,7 @@ class LineEvent(msgspec.Struct, frozen=True, gc=False):
 # A line read in one pass: the envelope with its value decoded as the event of its topic
 # (the topic is the tag of a union of one envelope a topic). Whatever this refuses,
 # parse_line then decode read again, and say why.
-_WHOLE_LINES: dict[type, Topic] = {
+_WHOLE_LINES: dict[type, tuple[Topic, str]] = {
     msgspec.defstruct(
         f"_{topic.name.title().replace('_', '')}Line",
         [("value", kind), ("key", str | None, None), ("timestamp", Any, None)],
@@ -96,7 +96,7 @@ _WHOLE_LINES: dict[type, Topic] = {
         tag_field="topic",
         forbid_unknown_fields=True,
         gc=False,
-    ): topic
+    ): (topic, KEY_FIELDS[topic])
     for topic, kind in TOPIC_TYPES.items()
 }
 _decode_whole = msgspec.json.Decoder(
@@ -125,18 +125,22 @@ def whole_line(line: bytes | str) -> LineEvent | None:
     What this takes, :func:`parse_line` then :func:`~monitor.core.events.decode`
     take alike; what it does not, they refuse, and say why.
     """
-    data = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+    # msgspec reads an ASCII str as it is, as long in UTF-8 as in characters: no copy
+    data = line
+    if isinstance(data, str) and not data.isascii():
+        data = data.encode("utf-8", "surrogatepass")
     if len(data) > MAX_MESSAGE_BYTES:
         return None
     try:
         whole = _decode_whole(data)
         timestamp = None if whole.timestamp is None else record_time(whole.timestamp)
-        event: Event = whole.value
-        if whole.key is not None:
-            check_key(event, whole.key)
     except Exception:  # the slow path reads it again, and says why
         return None
-    return LineEvent(_WHOLE_LINES[type(whole)], timestamp, event)
+    topic, key_field = _WHOLE_LINES[type(whole)]
+    event: Event = whole.value
+    if whole.key is not None and whole.key != getattr(event, key_field):
+        return None  # decode refuses it: the key is not the event's owner
+    return LineEvent(topic, timestamp, event)
 
 
 def _record(topic_name: Any, key: Any, value: bytes, timestamp: Any) -> RecordLine:
