@@ -87,13 +87,17 @@ class Step:
         )
 
 
-@lru_cache(maxsize=1 << 16)  # the same few keys per exchange are written again and again
-def journal_key(*parts: str | int) -> str:
+def new_journal_key(*parts: str | int) -> str:
     """The key of one journalled piece of state, e.g. ``["wallet","dmm","hot-1","BTC"]``.
 
     Compact JSON, as ``json.dumps(parts, separators=(",", ":"), ensure_ascii=False)``
     writes it, each string by the encoder's own function without building an encoder
-    per key (new keys come on every price moment: peak levels, volume buckets).
+    per key. For a key written once or twice (a peak level's, numbered; a volume
+    bucket's); :func:`journal_key` for the rest.
     """
     quoted = encode_basestring
     return "[" + ",".join(quoted(p) if isinstance(p, str) else str(int(p)) for p in parts) + "]"
+
+
+# the same few keys per exchange are written again and again: each made once
+journal_key = lru_cache(maxsize=1 << 16)(new_journal_key)

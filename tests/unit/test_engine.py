@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -400,6 +400,33 @@ def test_an_engine_restored_from_its_journal_in_any_order_behaves_the_same(seed:
     redelivered = story[8]  # a trade delivered again after the restart: a duplicate
     future = _assert_same_future(original, restored, [redelivered, *_further()])
     assert len(future) >= 3  # the future holds status changes worth comparing
+
+
+def _as_isoformat(document: Any) -> Any:
+    """A journal document's times as ``datetime.isoformat()`` wrote them before session 14
+    ("2024-05-31T13:00:00+00:00"), not as RFC 3339 with a Z."""
+    if isinstance(document, dict):
+        return {name: _as_isoformat(value) for name, value in document.items()}
+    if isinstance(document, list):
+        return [_as_isoformat(value) for value in document]
+    if isinstance(document, str) and document.endswith("Z") and document[10:11] == "T":
+        return datetime.fromisoformat(document).isoformat()
+    return document
+
+
+def test_a_journal_written_with_isoformat_times_restores_the_same_engine() -> None:
+    """The journal writes times as RFC 3339 with a Z (msgspec, in C) since session 14;
+    a changelog an earlier worker wrote, "+00:00", is read back alike."""
+    policy = load_policy()
+    original = Engine(policy)
+    journal: dict[str, Any] = {}
+    _journal(feed(original, *_story()), journal)
+    written = json.dumps(journal)
+    older = {key: _as_isoformat(document) for key, document in journal.items()}
+    assert "+00:00" in json.dumps(older) and "+00:00" not in written
+    restored = _restored(policy, older, seed=0)
+    future = _assert_same_future(original, restored, _further())
+    assert len(future) >= 3
 
 
 def test_a_restored_engine_keeps_the_clock_of_a_trade_that_came_last() -> None:

@@ -98,11 +98,11 @@ def test_the_clock_moves_only_forward_and_the_trades_feed_only_when_it_moves() -
     # a late record re-opens the newest moment; the clock stays there, and the moment's
     # evidence will list the late record, after a restart too
     ((clock),) = journal_entries(older, "clock")
-    assert clock["ts"] == at(minutes=30).isoformat() and clock["open"] is True
+    assert clock["ts"] == "2024-05-31T13:30:00Z" and clock["open"] is True
     assert [(r["record"], r["ts"]) for r in clock["late"]] == [("trade", "2024-05-31T13:10:00Z")]
     e.finish()
     assert journal_entries(Step(writes=e.journal_writes()), "clock") == [
-        {"ts": at(minutes=30).isoformat(), "open": False}
+        {"ts": "2024-05-31T13:30:00Z", "open": False}
     ]
 
 

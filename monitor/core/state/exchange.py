@@ -416,7 +416,7 @@ class Exchange:
             kind = key[0]
             if kind == _CLOCK_KEY:
                 if self.clock is not None:
-                    clock = self.clock.isoformat()
+                    clock = rfc3339(self.clock)
                     add(journal.clock(name, clock, self.open, self.last_append, self._late))
             elif kind == _RULE_KEY:
                 add(journal.rule(name, key[1], self.rules[key[1]]))

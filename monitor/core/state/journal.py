@@ -38,7 +38,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from monitor.core.changes import Write, journal_key
+from monitor.core.changes import Write, journal_key, new_journal_key
 from monitor.core.events import (
     LedgerEvent,
     Price,
@@ -48,7 +48,7 @@ from monitor.core.events import (
     from_document,
     to_document,
 )
-from monitor.core.money import decimal_text
+from monitor.core.money import decimal_text, rfc3339
 from monitor.core.state import HotFall, RuleState
 from monitor.core.state.peaks import Level
 from monitor.core.status import Status
@@ -89,7 +89,7 @@ def volume(exchange: str, bucket: int, amount: Decimal) -> Write:
     """A bucket's sum. (Changelogs written before the journal was committed whole, in one
     transaction with the input offsets, carry the id of the bucket's last trade too;
     :meth:`~monitor.core.state.exchange.Exchange.rebuild` still reads it.)"""
-    return journal_key(Kind.VOLUME, exchange, bucket), {"amount": decimal_text(amount)}
+    return new_journal_key(Kind.VOLUME, exchange, bucket), {"amount": decimal_text(amount)}
 
 
 def gone(exchange: str, key: tuple[str | int, ...]) -> Write:
@@ -99,7 +99,7 @@ def gone(exchange: str, key: tuple[str | int, ...]) -> Write:
 
 
 def feed(exchange: str, name: str, moment: datetime) -> Write:
-    return journal_key(Kind.FEED, exchange, name), {"ts": moment.isoformat()}
+    return journal_key(Kind.FEED, exchange, name), {"ts": rfc3339(moment)}
 
 
 def clock(
@@ -109,7 +109,7 @@ def clock(
     appended: float | None,
     late: list[dict[str, str]],
 ) -> Write:
-    """``moment`` is the clock in ISO 8601 (``datetime.isoformat``)."""
+    """``moment`` is the clock in RFC 3339 (:func:`~monitor.core.money.rfc3339`)."""
     document: dict[str, Any] = {"ts": moment, "open": is_open}
     if appended is not None:
         document["appended"] = appended
@@ -129,12 +129,12 @@ def seen(exchange: str, block: int, ids: dict[str, int]) -> Write:
 def rule(exchange: str, rule_id: str, held: RuleState) -> Write:
     document: dict[str, Any] = {"status": held.status.value, "changes": held.changes}
     if held.pending is not None:
-        document["pending"] = held.pending.isoformat()
+        document["pending"] = rfc3339(held.pending)
     return journal_key(Kind.RULE, exchange, rule_id), document
 
 
 def peak(exchange: str, level: Level) -> Write:
-    return journal_key(Kind.PEAK, exchange, level.seq), level.to_document()
+    return new_journal_key(Kind.PEAK, exchange, level.seq), level.to_document()
 
 
 def hotfalls(exchange: str, falls: list[HotFall]) -> Write:

@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from monitor.core.money import rfc3339
+
 
 @dataclass(slots=True)
 class Level:
@@ -41,9 +43,9 @@ class Level:
 
     def to_document(self) -> dict[str, Any]:
         return {
-            "start": self.start.isoformat(),
+            "start": rfc3339(self.start),
             "value": str(self.value),
-            "end": None if self.end is None else self.end.isoformat(),
+            "end": None if self.end is None else rfc3339(self.end),
         }
 
     @classmethod
