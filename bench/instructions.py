@@ -7,6 +7,13 @@ two runs of the same code under callgrind agree to within a few hundred
 instructions in a billion. So a change to the decoder or the engine is proven
 here, and its wall time left to ``make bench``.
 
+One caution: a part's count depends a little on the heap's layout, which moves with
+whatever the child imports and allocates before the part. The engine, its code
+unchanged, counted 54,630 and 56,525 instructions an event in two builds of session
+14, and the scenario file's path alone moved it by 0.6%. Compare two builds in one
+harness, with the same file path, and take a difference under 4% of a part as a
+hint, not a proof, unless the callgrind files show where it comes from.
+
 On the steady 50-exchange file of ``bench/replay_speed.py`` (its ``scenario()``),
 the instructions per line of:
 
