@@ -114,13 +114,16 @@ def replay(
     app_id: str = DEFAULT_APP_ID,
     signer: Signer | None = None,
     ahead: int = 1,
+    live: bool = False,
 ) -> ReplayResult:
     """Feed ``lines`` through ``engine`` in order, writing each status change to ``out``.
 
     Each record is taken at its timestamp, when the line has one; the end of
     the input judges every exchange's open moment. With a ``signer`` every
     CloudEvent is signed, as the worker signs it. Lines are decoded ``ahead``
-    at a time (see :data:`AHEAD`).
+    at a time (see :data:`AHEAD`). A ``live`` input (a pipe that a watcher
+    writes as it goes) has each record's CloudEvents flushed to ``out`` as soon as
+    they are written, not when a pipe's buffer fills.
     """
     result = ReplayResult()
     currency = engine.policy.reporting_currency
@@ -130,6 +133,8 @@ def replay(
             alert = cloud_event(change, app_id=app_id, currency=currency)
             out.write(json.dumps(signer.sign(alert) if signer else alert) + "\n")
             result.changes += 1
+        if live:
+            out.flush()
 
     # the loop of every record: names bound once, each batch's lines walked in place
     take = engine.take
@@ -239,7 +244,9 @@ def run(
             for name in names
         ]
         lines = merged(inputs, names if len(names) > 1 else None)
-        ahead = 1 if "-" in names else AHEAD
-        result = replay(lines, engine, out, app_id=app_id, signer=signer, ahead=ahead)
+        live = "-" in names
+        result = replay(
+            lines, engine, out, app_id=app_id, signer=signer, ahead=1 if live else AHEAD, live=live
+        )
     err.write(summary(engine, result) + "\n")
     return 0

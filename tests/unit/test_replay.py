@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 from datetime import datetime
@@ -191,6 +192,41 @@ def test_the_replay_command_writes_cloudevents_and_the_table(story_file: Path) -
     assert "jp.cold_storage" in table
     assert "OK" in table
     assert "amounts in JPY" in table
+
+
+def test_a_live_pipe_gets_each_cloudevent_as_its_moment_is_judged() -> None:
+    """``replay -`` behind a watcher: the first changes come out while the pipe is still
+    open, not when the output's buffer fills or the input ends."""
+    # as a user's shell runs it: Python buffers a pipe's output unless told otherwise
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RESERVE_MONITOR_") and k != "PYTHONUNBUFFERED"
+    }
+    lines = story()
+    process = subprocess.Popen(
+        [str(CLI), "replay", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=environment,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        # the trade ten minutes on closes the first moment, which is then judged
+        process.stdin.write("".join(lines[:5]))
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        assert ready, "no CloudEvent before the input ended"
+        first = json.loads(process.stdout.readline())
+        assert first["type"] == "reserve.status.changed"
+        assert process.poll() is None  # still reading its input
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+        process.stdout.close()
+    assert process.returncode == 0
 
 
 def test_the_replay_command_reads_stdin(story_file: Path) -> None:
