@@ -138,7 +138,6 @@ def replay(
 
     # the loop of every record: names bound once, each batch's lines walked in place
     take = engine.take
-    outcomes = result.outcomes
     for batch in batches(_as_lines(lines), ahead):
         for line in batch:
             event = line.event
@@ -148,10 +147,7 @@ def replay(
             step = take(event, line.timestamp)
             if step.changes:
                 publish(step.changes)
-            # take() always sets the outcome; a StrEnum, the key equals its value's
-            outcomes[(line.topic, step.outcome)] += 1  # type: ignore[index]
-            if step.error:
-                result.problems.append(f"line {line.number}: {step.error}")
+            count(result, line, step)
     publish(engine.finish().changes)
     return result
 
