@@ -162,17 +162,26 @@ class BitcoinSource:
 
     async def _hash_at(self, height: int) -> str | None:
         """The node's block hash at ``height``, or None above its tip."""
-        info = await self._rpc.call("getblockchaininfo")
-        if height > int(info["blocks"]):
-            return None
-        try:
-            return str(await self._rpc.call("getblockhash", height))
-        except RpcError:
-            # the tip may have fallen below ``height`` since it was asked (a reorg to a
-            # shorter chain): then there is no block there, else the error stands
-            if height > int((await self._rpc.call("getblockchaininfo"))["blocks"]):
+        refused: RpcError | None = None
+        refused_at: str | None = None  # the tip the node had when it refused
+        for _ in range(MAX_BRANCH_SWITCHES + 1):
+            info = await self._rpc.call("getblockchaininfo")
+            if height > int(info["blocks"]):
                 return None
-            raise
+            tip = str(info["bestblockhash"])
+            if refused is not None and tip == refused_at:
+                raise refused  # the chain did not move: the refusal stands
+            try:
+                return str(await self._rpc.call("getblockhash", height))
+            except RpcError as error:
+                # the tip may have moved since it was asked: fallen below ``height`` (a
+                # reorg; btcd's tip falls at invalidateblock) and perhaps risen again
+                # since, so ask again
+                refused, refused_at = error, tip
+        raise ScanError(
+            f"chain {self.chain.key}: the node's chain kept changing while its block at "
+            f"height {height} was asked for ({refused})"
+        )
 
     async def _scan_to(self, height: int) -> None:
         start = self._outputs.tip + 1

@@ -557,6 +557,59 @@ def test_a_registry_for_another_network_is_refused(node: Btcd) -> None:
     asyncio.run(read())
 
 
+class _Meddling(BitcoinRpc):
+    """The node's RPC, with node actions run just before chosen calls, in their order:
+    a race between two of the source's calls, made to happen every time."""
+
+    def __init__(
+        self,
+        node: Btcd,
+        before: list[tuple[str, Callable[[], object]]],
+    ) -> None:
+        super().__init__(node.rpc_url, (node.user, node.password))
+        self._before = before
+
+    async def call(self, method: str, *params: Any) -> Any:
+        if self._before and self._before[0][0] == method:
+            await asyncio.to_thread(self._before.pop(0)[1])
+        return await super().call(method, *params)
+
+
+def test_a_block_asked_for_while_the_node_reorgs_is_asked_for_again(node: Btcd) -> None:
+    # btcd's tip falls at invalidateblock and rises again as the new branch is mined: a
+    # block asked for in between is refused ("Block number out of range") though the
+    # node's tip, asked before and after, holds its height (CI met this once)
+    node.send([node.coinbase(4, MINER)], [(HOT_A.address, SATS)])
+    [old] = node.mine(1)
+    height = node.height()
+
+    def reorg_begins() -> None:
+        node.call("invalidateblock", old)
+
+    def new_branch_grows() -> None:
+        node.send([node.coinbase(5, MINER)], [(ELSEWHERE.address, SATS)])
+        node.mine(2)
+
+    chain = Chain(
+        key="btc", kind="bitcoin", rpc=node.rpc_url, confirmations=1, scan_from=1, network="regtest"
+    )
+    wallet = Wallet("dmm", "w", "btc", "BTC", "hot", "customer", (HOT_A.address,))
+
+    async def ask() -> str | None:
+        rpc = _Meddling(
+            node, [("getblockhash", reorg_begins), ("getblockchaininfo", new_branch_grows)]
+        )
+        try:
+            source = BitcoinSource(chain, [wallet], rpc, log=logging.getLogger("t"))
+            return await source.block_hash(height)
+        finally:
+            await rpc.close()
+
+    new = asyncio.run(ask())
+    assert new == node.call("getblockhash", height)
+    assert new != old
+
+
 def hot_balances(sink: MemorySink) -> list[str]:
     """The hot wallet's balances as published, in order."""
     return [value["balance"] for value in sink.of("btc-hot-1")]
