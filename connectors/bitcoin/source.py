@@ -207,6 +207,7 @@ class BitcoinSource:
         """The node's blocks from ``first`` to ``last``, asked for concurrently."""
         heights = range(first, last + 1)
         hashes: list[Any] | None = None
+        best = (await self._rpc.call("getblockchaininfo"))["bestblockhash"]
         try:
             hashes = await asyncio.gather(*(self._rpc.call("getblockhash", h) for h in heights))
             raws: list[Any] = await asyncio.gather(
@@ -214,11 +215,17 @@ class BitcoinSource:
             )
         except RpcError:
             # the node may have switched branches meanwhile (a block left its chain, or its
-            # tip fell below ``last``); then that is what to handle, else the error stands
-            tip = int((await self._rpc.call("getblockchaininfo"))["blocks"])
+            # tip fell below ``last``, perhaps to rise again); then that is what to handle,
+            # else the error stands
+            info = await self._rpc.call("getblockchaininfo")
+            tip = int(info["blocks"])
             if tip < last:
                 raise NodeUnavailable(
                     f"its tip fell to {tip}, below height {last} being scanned"
+                ) from None
+            if info["bestblockhash"] != best:
+                raise ChainError(
+                    f"the node's tip moved while blocks {first} to {last} were read"
                 ) from None
             if hashes is not None:
                 now = await asyncio.gather(*(self._rpc.call("getblockhash", h) for h in heights))
