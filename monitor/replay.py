@@ -15,11 +15,11 @@ import itertools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Protocol, cast
+from typing import IO, Protocol, TextIO, cast
 
 import msgspec
 
@@ -31,6 +31,7 @@ from monitor.core.output.alerts import cloud_event
 from monitor.core.output.report import adequacy_report, adequacy_table
 from monitor.core.output.signing import Signer
 from monitor.core.policy import Policy
+from monitor.progress import Progress
 
 DEFAULT_APP_ID = "reserve-monitor"
 # lines of a file are parsed and decoded this many at a time, then taken by the engine:
@@ -84,7 +85,7 @@ def record_line(number: int, record: RecordLine) -> Line:
     return Line(number, record.topic, record.timestamp, event)
 
 
-def merged(inputs: list[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
+def merged(inputs: Sequence[Iterable[str]], names: list[str] | None = None) -> Iterator[Line]:
     """Several inputs merged by their lines' record timestamps (CONTRACT section 8).
 
     A line without a timestamp keeps its place after the line before it in its
@@ -115,6 +116,7 @@ def replay(
     signer: Signer | None = None,
     ahead: int = 1,
     live: bool = False,
+    progress: Progress | None = None,
 ) -> ReplayResult:
     """Feed ``lines`` through ``engine`` in order, writing each status change to ``out``.
 
@@ -123,7 +125,8 @@ def replay(
     CloudEvent is signed, as the worker signs it. Lines are decoded ``ahead``
     at a time (see :data:`AHEAD`). A ``live`` input (a pipe that a watcher
     writes as it goes) has each record's CloudEvents flushed to ``out`` as soon as
-    they are written, not when a pipe's buffer fills.
+    they are written, not when a pipe's buffer fills. A ``progress`` is told of each
+    batch taken.
     """
     result = ReplayResult()
     currency = engine.policy.reporting_currency
@@ -138,7 +141,7 @@ def replay(
 
     # the loop of every record: names bound once, each batch's lines walked in place
     take = engine.take
-    for batch in batches(_as_lines(lines), ahead):
+    for batch in batches(_as_lines(lines), ahead, progress):
         for line in batch:
             event = line.event
             if event is None:
@@ -160,7 +163,7 @@ class Tally(Protocol):
 
 
 def events_of(
-    lines: Iterable[Line], tally: Tally, ahead: int = 1
+    lines: Iterable[Line], tally: Tally, ahead: int = 1, progress: Progress | None = None
 ) -> Iterator[tuple[Line, Event, datetime | None]]:
     """Each line's event with its record timestamp, in order; a line that carries no
     valid event is counted invalid in ``tally``, with its problem, at its place.
@@ -168,7 +171,7 @@ def events_of(
     Lines are read and decoded ``ahead`` at a time before the first of them is
     given: 1 for a live input, :data:`AHEAD` for a file.
     """
-    for batch in batches(lines, ahead):
+    for batch in batches(lines, ahead, progress):
         for line in batch:
             if line.event is None:
                 _refused(tally, line)
@@ -176,11 +179,20 @@ def events_of(
             yield line, line.event, line.timestamp
 
 
-def batches(lines: Iterable[Line], ahead: int = 1) -> Iterator[list[Line]]:
-    """The lines ``ahead`` at a time: each batch is read and decoded before it is given."""
+def batches(
+    lines: Iterable[Line], ahead: int = 1, progress: Progress | None = None
+) -> Iterator[list[Line]]:
+    """The lines ``ahead`` at a time: each batch is read and decoded before it is given,
+    and ``progress`` told of it once it is taken."""
     iterator = iter(lines)
     while batch := list(itertools.islice(iterator, ahead)):
         yield batch
+        if progress is not None:
+            last = batch[-1]
+            reached = last.timestamp
+            if reached is None and last.event is not None:
+                reached = last.event.ts
+            progress.taken(len(batch), reached)
 
 
 def _refused(tally: Tally, line: Line) -> None:
@@ -230,19 +242,29 @@ def run(
     err: IO[str],
     app_id: str,
     signer: Signer | None = None,
+    progress_seconds: float | None = None,
 ) -> int:
-    """Replay the files at ``paths`` (``-`` for stdin), merged by record timestamps."""
+    """Replay the files at ``paths`` (``-`` for stdin), merged by record timestamps; a
+    replay of files says how far it has come on ``err`` every ``progress_seconds``
+    (:data:`~monitor.progress.PROGRESS_SECONDS` unless given)."""
     names = [paths] if isinstance(paths, str) else list(paths)
     engine = Engine(policy, journal=False)  # no durable storage to rebuild from
     with ExitStack() as stack:
-        inputs: list[Iterable[str]] = [
+        inputs: list[TextIO] = [
             sys.stdin if name == "-" else stack.enter_context(open(name, encoding="utf-8"))
             for name in names
         ]
         lines = merged(inputs, names if len(names) > 1 else None)
         live = "-" in names
         result = replay(
-            lines, engine, out, app_id=app_id, signer=signer, ahead=1 if live else AHEAD, live=live
+            lines,
+            engine,
+            out,
+            app_id=app_id,
+            signer=signer,
+            ahead=1 if live else AHEAD,
+            live=live,
+            progress=None if live else Progress("replay", inputs, err, progress_seconds),
         )
     err.write(summary(engine, result) + "\n")
     return 0

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TextIO
 
 from monitor.core.errors import SourceError
 from monitor.core.policy import Policy, load_policy
 from monitor.core.status import Status
+from monitor.progress import Progress
 from monitor.replay import DEFAULT_APP_ID, merged, read_lines
 from monitor.report.html import render
 from monitor.report.series import Observed, observe
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         elif not args.file:
             raise SourceError("give replay files (- for stdin), or --from-topic")
         else:
-            out, observed = _write([str(name) for name in args.file], args.html, policy, app_id)
+            names = [str(name) for name in args.file]
+            out, observed = _write(names, args.html, policy, app_id, progress_to=sys.stderr)
     except SourceError as error:
         print(f"report: {error}", file=sys.stderr)
         return 1
@@ -102,11 +104,17 @@ def describe(observed: Observed) -> str:
 
 
 def _write(
-    names: list[str], out_path: str | Path, policy: Policy, app_id: str
+    names: list[str],
+    out_path: str | Path,
+    policy: Policy,
+    app_id: str,
+    progress_to: IO[str] | None = None,
 ) -> tuple[Path, Observed]:
+    """The report of the files ``names`` (``-``: stdin); a read of files says how far it
+    has come on ``progress_to``, when given (:mod:`monitor.progress`)."""
     _writable(out_path)
     with ExitStack() as stack:
-        inputs: list[IO[str]] = []
+        inputs: list[TextIO] = []
         for name in names:
             if name == "-":
                 inputs.append(sys.stdin)
@@ -116,8 +124,13 @@ def _write(
             except OSError as error:
                 raise SourceError(f"cannot read {name}: {error.strerror}") from None
         lines = merged(list(inputs), names if len(names) > 1 else None)
+        progress = (
+            Progress("report", inputs, progress_to)
+            if progress_to is not None and "-" not in names
+            else None
+        )
         try:
-            observed = observe(lines, policy, app_id=app_id)
+            observed = observe(lines, policy, app_id=app_id, progress=progress)
         except UnicodeDecodeError as error:
             raise SourceError(f"the input is not UTF-8 text: {error.reason}") from None
     return _save(observed, names, out_path, policy), observed

@@ -32,6 +32,7 @@ from monitor.core.events import Event, Price
 from monitor.core.output.alerts import cloud_event
 from monitor.core.policy import Policy
 from monitor.core.status import Status, Thresholds
+from monitor.progress import Progress
 from monitor.replay import DEFAULT_APP_ID, Line, count, events_of
 
 
@@ -133,11 +134,18 @@ class Observed:
             yield from self.exchanges[exchange].values()
 
 
-def observe(lines: Iterable[Line], policy: Policy, *, app_id: str = DEFAULT_APP_ID) -> Observed:
-    """Replay ``lines`` (see :func:`monitor.replay.merged`) and keep every judgment."""
+def observe(
+    lines: Iterable[Line],
+    policy: Policy,
+    *,
+    app_id: str = DEFAULT_APP_ID,
+    progress: Progress | None = None,
+) -> Observed:
+    """Replay ``lines`` (see :func:`monitor.replay.merged`) and keep every judgment; a
+    ``progress`` is told of each line taken."""
     engine = Engine(policy, journal=False, guarded=False)
     observed = Observed(policy.reporting_currency)
-    for line, event, appended in events_of(lines, observed):
+    for line, event, appended in events_of(lines, observed, progress=progress):
         clocks = _clocks(engine, event)
         step = engine.take(event, appended)
         _record(engine, step, clocks, observed, app_id)
