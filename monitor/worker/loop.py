@@ -53,7 +53,7 @@ from monitor.worker.changelog import changelog_topic, restore
 from monitor.worker.connection import aiokafka_security
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.prices import PriceReader
-from monitor.worker.reading import ReadProbe
+from monitor.worker.reading import ReadProbe, probe_consumer
 from monitor.worker.tasks import Context, Task
 from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
 
@@ -174,13 +174,15 @@ class Worker:
         """Consume until :meth:`stop`; every task is committed before the worker leaves."""
         last_commit = last_tick = time.monotonic()
         self.consumer, self.prices = self._clients()
+        probing = probe_consumer(self.client)  # the high watermarks both probes ask for
         try:
             await self.prices.start()
             await self.consumer.start()
+            await probing.start()
             self.consumer.subscribe(list(self.inputs), listener=_Rebalance(self))
             consumer, prices = self.consumer, self.prices
-            self.reads = ReadProbe(consumer, lambda: sorted(consumer.assignment()))
-            self.price_reads = ReadProbe(prices.consumer, lambda: list(prices.log.partitions))
+            self.reads = ReadProbe(probing, lambda: sorted(consumer.assignment()))
+            self.price_reads = ReadProbe(probing, lambda: list(prices.log.partitions))
             while not self._stopping.is_set():
                 # records left over from a turn cut short are taken at once, not after a poll
                 poll = 0 if self._unfinished else _POLL_MS
@@ -209,6 +211,7 @@ class Worker:
                     await probe.close()
             await self.consumer.stop()
             await self.prices.stop()
+            await probing.stop()
 
     async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> bool:
         """Take what was fetched; whether a status change waits to be published."""
@@ -524,14 +527,16 @@ def _settle_heap() -> None:
 async def _read_state(
     consumer: Any, reads: ReadProbe, tp: TopicPartition
 ) -> tuple[bool, int | None]:
-    """Whether the broker holds committed records of ``tp`` beyond those read, and when
-    it does not, the append time (ms) before which ``tp`` surely holds nothing unread.
+    """Whether the broker holds records of ``tp`` beyond those read (committed, or in a
+    transaction still open: they come into view when it commits), and when it does not,
+    the append time (ms) before which ``tp`` surely holds nothing unread.
 
-    The consumer's latest fetch answer says whether records lie beyond its position
-    (the last stable offset: the worker reads ``read_committed``). Past that, the
-    time comes from the broker's own answer to a request for the end offsets
+    The consumer's latest fetch answer says whether records lie beyond its position:
+    its last stable offset (the worker reads ``read_committed``) and its high watermark
+    (beyond the last stable offset: an open transaction's records). Past that, the
+    time comes from the broker's own answer to a request for the high watermarks
     (:class:`~monitor.worker.reading.ReadProbe`): every record appended before the
-    request went out lies below the end offset it answered. Going on from a later
+    request went out lies below the offset it answered. Going on from a later
     time would take a record, or cut a moment, before a record appended in time to
     come first, which replay would not. A partition not assigned (any more) holds
     nothing back and tells no time.
@@ -543,6 +548,11 @@ async def _read_state(
         stable = consumer.highwater(tp)
     position = await consumer.position(tp)
     if stable is None or position < stable:
+        return True, None
+    high = consumer.highwater(tp)
+    if high is not None and position < high:
+        # records appended in a transaction still open: unseen until it commits, and
+        # appended before whatever came after them elsewhere (see monitor.worker.reading)
         return True, None
     reads.ask()  # caught up: the time is needed, asked again (a backlog never asks)
     read_to = reads.read_to(tp, position)

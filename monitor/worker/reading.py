@@ -2,11 +2,22 @@
 
 A task may take a record only once every partition it merges is surely read up to
 the record's append time (CONTRACT section 8). A :class:`ReadProbe` asks the broker
-for the end offsets of a consumer's partitions (ListOffsets; the worker reads
-``read_committed``, so the last stable offsets), noting the wall time just before
-the request goes out. Every record appended before then lies below the offset the
-broker answers. So a partition whose position has reached that offset holds no
-unread record appended before that time.
+for the end offsets of the partitions (ListOffsets), noting the wall time just before
+the request goes out, through a consumer of its own that reads ``read_uncommitted``
+(:func:`probe_consumer`): its end offset is the high watermark, under which lies
+every record appended before then, committed or not. So a partition whose position
+has reached that offset holds no unread record appended before that time.
+
+The worker's own consumers read ``read_committed``, and their end offset is the last
+stable offset: records a producer appended in a transaction still open lie beyond it,
+unseen, and come into view only at its commit, each with the append time it was
+given when it was written, earlier than that. Had the probe asked for the last stable
+offset, a partition with an open transaction would have looked read up to the time
+of the answer, and a record appended after the transaction's records, in another
+partition, would have been taken before them (the bench's backlog, produced in one
+transaction, was taken 200 records out of order a task in every drain). Now such a
+partition still has records to read, and the task waits for them, as for any
+partition with lag, up to ``RESERVE_MONITOR_MAX_IDLE_SECONDS``.
 
 This is a fact of the broker's, not an estimate. A stamp taken when the answer to a
 fetch is handled cannot say when the broker wrote it: a worker starved of CPU
@@ -28,7 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -38,8 +49,20 @@ log = logging.getLogger(__name__)
 SKEW_MS = 20
 
 
+def probe_consumer(client: dict[str, Any]) -> AIOKafkaConsumer:
+    """The consumer a :class:`ReadProbe` asks through: in no group, assigned nothing,
+    ``read_uncommitted`` (end offsets are high watermarks). Not started."""
+    return AIOKafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_uncommitted",
+        **client,
+    )
+
+
 class ReadProbe:
-    """The latest end offsets of a consumer's partitions, and when they were asked for."""
+    """The latest end offsets (high watermarks) of some partitions, and when they were
+    asked for; ``consumer`` is a :func:`probe_consumer`."""
 
     def __init__(
         self,

@@ -30,7 +30,9 @@ from monitor.settings import Settings
 from monitor.synthetic.scenarios import dmm_incident, steady
 from monitor.synthetic.simulator import encode
 from monitor.worker.topics import INPUTS, ensure_topics
-from tests.integration.harness import Deployment, Reader, WorkerProcess, uncommitted
+from tests.integration.harness import Deployment, Reader, WorkerProcess, uncommitted, wait_for
+from tests.unit.builders import EXCHANGE, trade, wallet
+from tests.unit.builders import encode as encode_doc
 
 pytestmark = pytest.mark.kafka
 
@@ -242,6 +244,45 @@ async def test_a_large_backlog_is_merged_in_append_order(bootstrap: str, log_dir
         # and the worker says so itself: no record taken after one appended later
         assert worker.sample("reserve_monitor_records_out_of_order_total") == 0
     finally:
+        worker.stop()
+
+
+async def test_records_of_a_transaction_still_open_keep_their_append_order(
+    bootstrap: str, log_dir: Path
+) -> None:
+    """An upstream producer writes a trade in a transaction; a wallet snapshot of the same
+    exchange (the same task) is appended after it, outside any transaction, and the
+    transaction commits a second later. A ``read_committed`` reader sees the snapshot
+    first, the trade only at the commit, with its earlier append time. The task must
+    wait for the trade (its partition still holds records: an open transaction's, above
+    the last stable offset), up to max_idle, and take it first."""
+    d = Deployment(bootstrap, env={"RESERVE_MONITOR_MAX_IDLE_SECONDS": "10"})
+    worker = WorkerProcess(d, log_dir, "open-txn").start()
+    upstream = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{d.prefix}up")
+    plain = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await upstream.start()
+    await plain.start()
+    try:
+        await upstream.begin_transaction()
+        first = await upstream.send_and_wait(
+            d.topic(Topic.TRADES.value), encode_doc(trade()), key=EXCHANGE.encode()
+        )
+        await asyncio.sleep(1.0)
+        second = await plain.send_and_wait(
+            d.topic(Topic.WALLET_BALANCES.value), encode_doc(wallet("5")), key=EXCHANGE.encode()
+        )
+        assert second.partition == first.partition and second.timestamp > first.timestamp
+        await asyncio.sleep(1.0)  # the snapshot in sight, the trade not
+        await upstream.commit_transaction()
+
+        def taken() -> int:
+            return sum(worker.outcomes().values())
+
+        await wait_for(lambda: taken() == 2, timeout=60)
+        assert worker.sample("reserve_monitor_records_out_of_order_total") == 0
+    finally:
+        await upstream.stop()
+        await plain.stop()
         worker.stop()
 
 
