@@ -179,6 +179,9 @@ class Worker:
             await self.prices.start()
             await self.consumer.start()
             await probing.start()
+            # let its coordinator's task begin: one cancelled before its first step (a stop
+            # at once) fails aiokafka's stop() with CancelledError
+            await asyncio.sleep(0)
             self.consumer.subscribe(list(self.inputs), listener=_Rebalance(self))
             consumer, prices = self.consumer, self.prices
             self.reads = ReadProbe(probing, lambda: sorted(consumer.assignment()))
