@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from monitor.core.events import Topic
 from monitor.settings import Settings
@@ -94,6 +95,7 @@ async def ensure_topics(settings: Settings) -> int:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
             log.info("created topics: %s", ", ".join(t.name for t in missing))
+            await _served(settings, missing)
         keyed = [*input_topics(settings), changelog_topic(settings.app_id)]
         prices = settings.topic(Topic.PRICES.value)
         for _ in range(50):  # a topic just created may not have its partitions in metadata yet
@@ -107,3 +109,33 @@ async def ensure_topics(settings: Settings) -> int:
         return price_partitions
     finally:
         await admin.close()
+
+
+async def _served(settings: Settings, topics: list[NewTopic]) -> None:
+    """Wait until the broker serves offsets for every partition of ``topics``, just created.
+
+    The metadata names a leader before the leader serves its partition, and the first
+    clients to ask (the price reader's ListOffsets) would each log a
+    NotLeaderForPartition error, an alarming first line for a healthy deployment.
+    aiokafka retries until the partitions are served; the errors of this wait, expected,
+    are not logged.
+    """
+    partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.num_partitions)]
+    consumer = AIOKafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **aiokafka_security(settings),
+    )
+    fetcher = logging.getLogger("aiokafka.consumer.fetcher")
+    level = fetcher.level
+    await consumer.start()
+    fetcher.setLevel(logging.CRITICAL)
+    try:
+        await consumer.end_offsets(partitions)
+    except KafkaError as error:  # the clients retry on their own: only slower to start
+        log.warning("the new topics are not served yet: %s", error)
+    finally:
+        fetcher.setLevel(level)
+        await asyncio.sleep(0)  # see monitor.worker.loop: a stop at once fails in aiokafka
+        await consumer.stop()

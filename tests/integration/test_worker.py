@@ -51,6 +51,9 @@ async def test_breach_opens_under_the_floor_and_closes_after_a_top_up(
         await alerts.until(lambda r: _has(r, f"dmm/{RESERVE}", "breach", "ok"))
         await breaches.until(lambda r: len(transitions(r, RESERVE)) == 2)
         await alerts.settle(1.0)
+    # the worker made this deployment's topics and waited until the broker served them
+    # before its clients asked: none was refused, with an error in the log
+    assert "NotLeaderForPartition" not in worker.log_path.read_text()
 
     opened = next(
         e
