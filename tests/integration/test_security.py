@@ -232,7 +232,10 @@ async def test_the_regulator_reads_nothing_but_breaches_and_writes_nothing(
 
 
 async def test_a_wrong_password_is_refused(
-    secure_broker: SecureBroker, secured: Deployment, caplog: pytest.LogCaptureFixture
+    secure_broker: SecureBroker,
+    secured: Deployment,
+    secured_worker: WorkerProcess,  # it made the breach topic the regulator reads
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def regulator(**override: str) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
