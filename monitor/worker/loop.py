@@ -53,7 +53,7 @@ from monitor.worker.changelog import changelog_topic, restore
 from monitor.worker.connection import aiokafka_security
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.prices import PriceReader
-from monitor.worker.reading import ReadProbe, probe_consumer
+from monitor.worker.reading import ReadProbe, probe_consumer, start_probe
 from monitor.worker.tasks import Context, Task
 from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
 
@@ -178,10 +178,7 @@ class Worker:
         try:
             await self.prices.start()
             await self.consumer.start()
-            await probing.start()
-            # let its coordinator's task begin: one cancelled before its first step (a stop
-            # at once) fails aiokafka's stop() with CancelledError
-            await asyncio.sleep(0)
+            await start_probe(probing)
             self.consumer.subscribe(list(self.inputs), listener=_Rebalance(self))
             consumer, prices = self.consumer, self.prices
             self.reads = ReadProbe(probing, lambda: sorted(consumer.assignment()))

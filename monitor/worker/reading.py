@@ -60,6 +60,14 @@ def probe_consumer(client: dict[str, Any]) -> AIOKafkaConsumer:
     )
 
 
+async def start_probe(consumer: AIOKafkaConsumer) -> None:
+    """Start a :func:`probe_consumer` and let its coordinator's task begin: aiokafka's
+    ``stop()`` fails with CancelledError on a consumer in no group whose task was
+    cancelled before its first step (a stop at once)."""
+    await consumer.start()
+    await asyncio.sleep(0)
+
+
 class ReadProbe:
     """The latest end offsets (high watermarks) of some partitions, and when they were
     asked for; ``consumer`` is a :func:`probe_consumer`."""

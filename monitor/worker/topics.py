@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -28,6 +28,7 @@ from monitor.worker.assignment import check_copartitioned
 from monitor.worker.changelog import changelog_topic
 from monitor.worker.connection import aiokafka_security
 from monitor.worker.deadletter import DEADLETTER_MAX_BYTES
+from monitor.worker.reading import probe_consumer, start_probe
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +122,12 @@ async def _served(settings: Settings, topics: list[NewTopic]) -> None:
     are not logged.
     """
     partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.num_partitions)]
-    consumer = AIOKafkaConsumer(
-        group_id=None,
-        enable_auto_commit=False,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        **aiokafka_security(settings),
+    consumer = probe_consumer(
+        {"bootstrap_servers": settings.kafka_bootstrap_servers, **aiokafka_security(settings)}
     )
     fetcher = logging.getLogger("aiokafka.consumer.fetcher")
     level = fetcher.level
-    await consumer.start()
+    await start_probe(consumer)
     fetcher.setLevel(logging.CRITICAL)
     try:
         await consumer.end_offsets(partitions)
@@ -137,5 +135,4 @@ async def _served(settings: Settings, topics: list[NewTopic]) -> None:
         log.warning("the new topics are not served yet: %s", error)
     finally:
         fetcher.setLevel(level)
-        await asyncio.sleep(0)  # see monitor.worker.loop: a stop at once fails in aiokafka
         await consumer.stop()
