@@ -185,13 +185,13 @@ class Collector:
         for key, document in journal.items():
             record = {"timestamp": None, "key": key.encode(), "value": encode(document)}
             if batch.append(**record) is None:  # full: the next batch takes it
-                await producer.send_batch(batch, self.changelog, partition=self.task)
+                _delivered(await producer.send_batch(batch, self.changelog, partition=self.task))
                 batch = producer.create_batch()
                 batch.append(**record)  # the first record of a batch always fits
         if journal:
-            await producer.send_batch(batch, self.changelog, partition=self.task)
+            _delivered(await producer.send_batch(batch, self.changelog, partition=self.task))
         for topic, record_key, value, headers in records:
-            await producer.send(topic, value, key=record_key, headers=headers)
+            _delivered(await producer.send(topic, value, key=record_key, headers=headers))
         if offsets:
             await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.in_transaction = False
@@ -204,3 +204,19 @@ class Collector:
         with contextlib.suppress(Exception):  # whatever became of it, it is over here
             await self.end_commit()
         await self.producer.stop()
+
+
+def _delivered(delivery: asyncio.Future[Any]) -> None:
+    """Let a record's (or a batch's) delivery end unwatched: the transaction's commit fails
+    when a delivery does, and says why (:meth:`Collector.end_commit`).
+
+    Its failure is retrieved when it comes, so asyncio does not log it again, with the
+    producer's traceback, as a "Future exception was never retrieved" error: the producer
+    fails every pending delivery when the broker goes away or the task is fenced.
+    """
+    delivery.add_done_callback(_retrieve)
+
+
+def _retrieve(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
