@@ -337,7 +337,7 @@ async def test_a_fenced_task_s_commit_fails_and_its_failed_deliveries_are_not_lo
         for n in range(50):
             first.send(topic, b"dmm", f"record {n}".encode())
         first.start_commit()
-        with pytest.raises(Exception, match="(?i)fenced"):
+        with pytest.raises(Exception, match=r"(?i)fenced"):
             await first.end_commit()
     finally:
         await first.close()
