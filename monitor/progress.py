@@ -82,7 +82,7 @@ class Progress:
             parts.append(f"record time {rfc3339(self._reached)}")
         parts.append(f"{self._records / elapsed:,.0f} records/s")
         if share is not None and 0 < share < 1:
-            parts.append(f"about {_duration(elapsed * (1 - share) / share)} left")
+            parts.append(f"about {rough_duration(elapsed * (1 - share) / share)} left")
         return f"{self._what}: " + ", ".join(parts)
 
 
@@ -93,7 +93,8 @@ def _bytes(size: int) -> str:
     return f"{size} bytes"
 
 
-def _duration(seconds: float) -> str:
+def rough_duration(seconds: float) -> str:
+    """A time left, as people say it: ``13 s``, ``4 min``, ``1.5 h``."""
     if seconds < 90:
         return f"{max(1, round(seconds))} s"
     if seconds < 90 * 60:

@@ -19,17 +19,22 @@ price table (:mod:`.prices`) is read again from the topic.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from monitor.progress import PROGRESS_SECONDS
+from monitor.worker.backlog import BacklogRead
+
 log = logging.getLogger(__name__)
 
 # the task's position in market.prices: {"<partition>": next offset}
 PRICES_POSITION = "prices-position"
+# a restore that reads nothing this long gives up (the task is opened again later); one
+# that reads goes on, however large the state
+RESTORE_STALL_SECONDS = 120.0
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
@@ -58,13 +63,19 @@ class Restored:
 
 
 async def restore(
-    client: dict[str, Any], topic: str, tasks: list[int], timeout: float = 600.0
+    client: dict[str, Any],
+    topic: str,
+    tasks: list[int],
+    stall: float = RESTORE_STALL_SECONDS,
+    every: float = PROGRESS_SECONDS,
 ) -> dict[int, Restored]:
     """Read the changelog partitions of ``tasks`` to their end, committed records only.
 
     The caller has started each task's transactional producer first: that fences
     the previous owner and aborts its open transaction, so the end read here is
-    final.
+    final. However long the state makes the read, it goes on while it moves; it says
+    how far it has come every ``every`` seconds, and raises
+    :class:`~monitor.worker.backlog.Stalled` when nothing is read for ``stall`` seconds.
     """
     restored = {task: Restored() for task in tasks}
     if not tasks:
@@ -81,19 +92,22 @@ async def restore(
         partitions = [TopicPartition(topic, task) for task in tasks]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout
-        left = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        while left:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"changelog {topic} not read to its end in {timeout:g} s")
-            batch = await consumer.getmany(*left, timeout_ms=500, max_records=10_000)
+        start = {tp: await consumer.position(tp) for tp in partitions}
+        backlog = BacklogRead(
+            f"tasks {tasks}: restoring changelog {topic}",
+            start,
+            await consumer.end_offsets(partitions),
+            stall=stall,
+            every=every,
+        )
+        while not backlog.done:
+            batch = await consumer.getmany(*backlog.behind(), timeout_ms=500, max_records=10_000)
             for tp, records in batch.items():
                 into = restored[tp.partition]
                 into.records += len(records)
                 for record in records:
                     _apply(into, record.key.decode(), record.value)
-            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+            backlog.at({tp: await consumer.position(tp) for tp in backlog.behind()})
     finally:
         await consumer.stop()
     return restored

@@ -84,6 +84,9 @@ _COMMIT_WAIT_SECONDS = 1.0
 _FETCH_WAIT_MS = 10
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
 _RETRY_SECONDS = 0.5
+# a read of the price history up to restored tasks' positions that reads nothing this long
+# goes on without the rest (said in a warning); one that reads goes on, however long
+PRICES_STALL_SECONDS = 60.0
 
 
 class Worker:
@@ -379,7 +382,8 @@ class Worker:
                     positions[tp] = max(ats)
             # the tasks kept take what this read brings in their turn; the new ones find it
             # in the log
-            for tp, records in (await self.prices.read_to(positions, timeout=60.0)).items():
+            read = await self.prices.read_to(positions, stall=PRICES_STALL_SECONDS)
+            for tp, records in read.items():
                 for task in self.tasks.values():
                     task.group.add(tp, records)
         except BaseException:

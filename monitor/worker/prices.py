@@ -25,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from monitor.core.events import Event, Topic
+from monitor.worker.backlog import BacklogRead, Stalled
 from monitor.worker.intake import decoded
 
 log = logging.getLogger(__name__)
@@ -148,17 +149,23 @@ class PriceReader:
         return fetched
 
     async def read_to(
-        self, positions: dict[TopicPartition, int], timeout: float
+        self, positions: dict[TopicPartition, int], stall: float
     ) -> dict[TopicPartition, list[PriceRecord]]:
         """Read until every partition's position is at least ``positions`` (a restored
-        task's), or ``timeout`` seconds pass; the records read, as :meth:`fetch` gives them."""
+        task's), saying how far it has come every 10 s, or until nothing is read for
+        ``stall`` seconds; the records read, as :meth:`fetch` gives them."""
         fetched: dict[TopicPartition, list[PriceRecord]] = {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            behind = [tp for tp, at in positions.items() if await self.consumer.position(tp) < at]
-            if not behind:
-                return fetched
-            for tp, records in (await self.fetch(timeout_ms=100)).items():
-                fetched.setdefault(tp, []).extend(records)
-        log.warning("prices: not read up to %s within %g s", positions, timeout)
+        backlog = BacklogRead(
+            f"prices: reading {self.topic} up to the restored tasks' positions",
+            {tp: await self.consumer.position(tp) for tp in positions},
+            positions,
+            stall=stall,
+        )
+        try:
+            while not backlog.done:
+                for tp, records in (await self.fetch(timeout_ms=100)).items():
+                    fetched.setdefault(tp, []).extend(records)
+                backlog.at({tp: await self.consumer.position(tp) for tp in backlog.behind()})
+        except Stalled as stalled:
+            log.warning("%s", stalled)
         return fetched
