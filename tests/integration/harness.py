@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -176,6 +176,16 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024  # reported in kB
     raise AssertionError(f"no VmRSS for process {pid}")
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """Make a topic of ``partitions`` partitions (one replica)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
 
 
 async def uncommitted(d: Deployment, topics: list[str]) -> int:

@@ -9,22 +9,16 @@ import re
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from monitor.worker.changelog import PRICES_POSITION, changelog_topic, restore
-from tests.integration.harness import Deployment
+from tests.integration.harness import Deployment, create_topic
 
 
 async def test_a_restore_reads_each_task_s_changelog_to_its_end_saying_how_far_it_has_come(
     deployment: Deployment, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = changelog_topic(deployment.prefix + "app")
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
+    await create_topic(deployment.bootstrap, topic, 2)
     # task 0: 10,000 keys written three times (the newest counts), every tenth then deleted,
     # and its price position; task 1: a few keys
     written: list[tuple[int, str, dict[str, object] | None]] = []

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from monitor.core.engine import Engine
 from monitor.core.events import Topic
@@ -33,7 +32,14 @@ from monitor.synthetic.scenarios import dmm_incident, steady
 from monitor.synthetic.simulator import encode
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.topics import INPUTS, ensure_topics
-from tests.integration.harness import Deployment, Reader, WorkerProcess, uncommitted, wait_for
+from tests.integration.harness import (
+    Deployment,
+    Reader,
+    WorkerProcess,
+    create_topic,
+    uncommitted,
+    wait_for,
+)
 from tests.unit.builders import EXCHANGE, trade, wallet
 from tests.unit.builders import encode as encode_doc
 
@@ -320,12 +326,7 @@ async def test_a_fenced_task_s_commit_fails_and_its_failed_deliveries_are_not_lo
     unhandled: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _, context: unhandled.append(context))
     topic = deployment.prefix + "out"
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    await create_topic(deployment.bootstrap, topic, 1)
     client = {"bootstrap_servers": deployment.bootstrap}
     app = deployment.prefix + "app"
     first = Collector(task_producer(app, 0, client), app, topic, 0)
