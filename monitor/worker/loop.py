@@ -132,6 +132,12 @@ class Worker:
         self._busy = 0.0  # how long the loop's last turn took, commit and tick included, s
         self._unfinished = False  # the last turn ended with records its tasks could take
         self._stopping = asyncio.Event()
+        # tasks assigned here that could not be opened yet, their partitions paused meanwhile,
+        # when they are tried next, and the wait after that
+        self._unopened: list[int] = []
+        self._paused: list[TopicPartition] = []
+        self._open_again_at = 0.0
+        self._open_delay = _RETRY_SECONDS
         self.price_partitions = price_partitions
         # made in run(): a client made outside it would be left unclosed if the start fails
         self.consumer: Any = None
@@ -201,6 +207,8 @@ class Worker:
                     if now - last_tick >= self.settings.tick_seconds:
                         self._tick()
                         last_tick = self.last_tick = now
+                    if self._unopened and now >= self._open_again_at:
+                        await self._open_assigned()
                     # all of it, the commit's start (the journal) and the tick included
                     self._busy = time.monotonic() - started
                 if not batch:
@@ -425,10 +433,45 @@ class Worker:
             try:
                 numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
                 await self._close([n for n in self.tasks if n not in numbers])
-                await self._open(numbers)
+                self._unopened, self._paused, self._open_delay = numbers, [], _RETRY_SECONDS
+                await self._open_assigned()
                 _settle_heap()
             finally:
-                self.rebalancing = False
+                self.rebalancing = bool(self._unopened)
+
+    async def _open_assigned(self) -> None:
+        """Open the tasks assigned here that are not open yet. One that cannot be opened
+        now (Kafka away, a changelog read stalled, a right refused) has its partitions
+        paused, so that no record of it is fetched and passed over, and is tried again
+        from the loop, after 0.5 s at first, doubling up to 10 s; meanwhile ``/healthz``
+        says the worker is rebalancing."""
+        numbers = [n for n in self._unopened if n not in self.tasks]
+        partitions = [
+            tp
+            for tp in self.consumer.assignment()
+            if tp.topic in self.inputs and tp.partition in numbers
+        ]
+        try:
+            await self._open(numbers)
+        except (KafkaError, OSError, TimeoutError) as error:
+            self.consumer.pause(*partitions)
+            self._paused = partitions
+            log.warning(
+                "tasks %s could not be opened (%s: %s); their partitions are paused and "
+                "opening them is tried again in %.1f s",
+                numbers,
+                type(error).__name__,
+                error,
+                self._open_delay,
+            )
+            self._open_again_at = time.monotonic() + self._open_delay
+            self._open_delay = min(10.0, self._open_delay * 2)
+            return
+        if self._paused:  # what was fetched before the pause was passed over: read it again
+            await self.consumer.seek_to_committed(*self._paused)
+            self.consumer.resume(*self._paused)
+        self._unopened, self._paused = [], []
+        self.rebalancing = False
 
     # -- gauges -----------------------------------------------------------------------
 

@@ -92,16 +92,14 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return key
 
 
-@pytest.fixture(scope="module")
-def secured(secure_broker: SecureBroker, signing_key: Path) -> Deployment:
-    """A deployment with its ACLs in place, whose worker connects as ``monitor`` and signs."""
+def _deployment(secure_broker: SecureBroker, signing_key: Path) -> Deployment:
+    """A deployment whose worker connects as ``monitor`` and signs, its ACLs in place."""
     deployment = Deployment(
         secure_broker.bootstrap,
         env={**secure_broker.env("monitor"), "RESERVE_MONITOR_SIGNING_KEY": str(signing_key)},
     )
-    admin_config = _secure_kafka("client-config", "admin").stdout.strip()
     applied = subprocess.run(
-        [str(APPLY_ACLS), "--bootstrap", deployment.bootstrap, "--command-config", admin_config],
+        [str(APPLY_ACLS), "--bootstrap", deployment.bootstrap, "--command-config", _admin()],
         env=dict(
             os.environ,
             RESERVE_MONITOR_TOPIC_PREFIX=deployment.prefix,
@@ -115,6 +113,31 @@ def secured(secure_broker: SecureBroker, signing_key: Path) -> Deployment:
     )
     assert applied.returncode == 0, applied.stderr
     return deployment
+
+
+def _admin() -> str:
+    """The path of the admin user's client config (kafka-acls' --command-config)."""
+    return _secure_kafka("client-config", "admin").stdout.strip()
+
+
+def _transactional_ids(deployment: Deployment, action: str) -> None:
+    """Grant (``--add``) or take away (``--remove``) the monitor's rights on its tasks'
+    transactional ids alone, as apply.sh grants them, with Kafka's AclCommand."""
+    command = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+    command += ["-cp", str(ROOT / ".cache" / "kafka" / "libs" / "*")]
+    command += ["org.apache.kafka.tools.AclCommand", "--bootstrap-server", deployment.bootstrap]
+    command += ["--command-config", _admin(), action, "--force", "--allow-principal"]
+    command += ["User:monitor", "--operation", "Write", "--operation", "Describe"]
+    command += ["--resource-pattern-type", "prefixed"]
+    command += ["--transactional-id", f"{deployment.app_id}-task-"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def secured(secure_broker: SecureBroker, signing_key: Path) -> Deployment:
+    """A deployment with its ACLs in place, whose worker connects as ``monitor`` and signs."""
+    return _deployment(secure_broker, signing_key)
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +279,49 @@ async def test_a_wrong_password_is_refused(
     finally:
         await wrong.stop()
     assert "invalid credentials" in caplog.text
+
+
+async def test_a_worker_refused_its_transactional_ids_takes_its_records_once_granted(
+    secure_broker: SecureBroker,
+    signing_key: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # its tasks cannot be opened when they are assigned (their producers are refused): the
+    # worker says so, reads none of their records meanwhile, and once the right is granted
+    # opens them and takes every record, none passed over
+    d = _deployment(secure_broker, signing_key)
+    _transactional_ids(d, "--remove")
+    worker = WorkerProcess(d, tmp_path).launch()
+    try:
+        for name, value in secure_broker.env("admin").items():
+            monkeypatch.setenv(name, value)
+        deadline = asyncio.get_running_loop().time() + 90
+        while "TransactionalIdAuthorizationFailed" not in worker.log(200):  # refused
+            worker.check_alive()
+            assert asyncio.get_running_loop().time() < deadline, worker.log(60)
+            await asyncio.sleep(0.5)
+        story = [*healthy("dmm"), trade(1, "dmm", "1200000000000", "2024-05-31T13:10:00Z")]
+        lines = [json.dumps({"topic": t, "key": k, "value": v}) for t, k, v in story]
+        assert await simulator.produce(simulator.read_jsonl(lines), d.bootstrap, d.prefix) == len(
+            story
+        )
+        await asyncio.sleep(3)
+        status, body = worker.fetch("/healthz")
+        assert status == 503 and b"rebalancing" in body, body
+        assert worker.outcomes() == {}  # nothing taken, nothing passed over
+        assert "could not be opened" in worker.log(200)
+
+        _transactional_ids(d, "--add")
+        await asyncio.to_thread(worker.wait_healthy, 90)
+        deadline = asyncio.get_running_loop().time() + 60
+        while sum(worker.outcomes().values()) < len(story):
+            assert asyncio.get_running_loop().time() < deadline, worker.outcomes()
+            await asyncio.sleep(0.5)
+        assert sum(n for (_, outcome), n in worker.outcomes().items() if outcome == "applied") == (
+            len(story)
+        )
+        rules = {rule["rule"]: rule["status"] for rule in worker.status()["dmm"]["rules"]}
+        assert rules[RESERVE] == "breach"
+    finally:
+        worker.stop()
