@@ -31,6 +31,7 @@ from monitor.core.output.alerts import cloud_event
 from monitor.core.output.report import adequacy_report, adequacy_table
 from monitor.core.output.signing import Signer
 from monitor.core.policy import Policy
+from monitor.heap import HeapKeeper
 from monitor.progress import Progress
 
 DEFAULT_APP_ID = "reserve-monitor"
@@ -183,16 +184,24 @@ def batches(
     lines: Iterable[Line], ahead: int = 1, progress: Progress | None = None
 ) -> Iterator[list[Line]]:
     """The lines ``ahead`` at a time: each batch is read and decoded before it is given,
-    and ``progress`` told of it once it is taken."""
+    and ``progress`` told of it once it is taken. What survived a full collection of the
+    garbage collector meanwhile (the engine's state) is frozen (:mod:`monitor.heap`)."""
     iterator = iter(lines)
-    while batch := list(itertools.islice(iterator, ahead)):
-        yield batch
-        if progress is not None:
-            last = batch[-1]
-            reached = last.timestamp
-            if reached is None and last.event is not None:
-                reached = last.event.ts
-            progress.taken(len(batch), reached)
+    heap = HeapKeeper()  # the engine's state out of the collector's full collections
+    try:
+        while batch := list(itertools.islice(iterator, ahead)):
+            yield batch
+            heap.settle()
+            if progress is not None:
+                last = batch[-1]
+                reached = last.timestamp
+                if reached is None and last.event is not None:
+                    reached = last.event.ts
+                progress.taken(len(batch), reached)
+    finally:
+        heap.close()
+        if heap.frozen:
+            heap.thaw()  # the caller's objects are its collector's again
 
 
 def _refused(tally: Tally, line: Line) -> None:

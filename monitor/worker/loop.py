@@ -45,6 +45,7 @@ from monitor.core.events import Topic
 from monitor.core.output.report import feed_times
 from monitor.core.output.signing import load_signer
 from monitor.core.policy import Policy
+from monitor.heap import HeapKeeper
 from monitor.settings import Settings
 from monitor.worker import health as worker_health
 from monitor.worker import metrics as worker_metrics
@@ -84,6 +85,8 @@ _COMMIT_WAIT_SECONDS = 1.0
 _FETCH_WAIT_MS = 10
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
 _RETRY_SECONDS = 0.5
+# the frozen state is given back to the garbage collector this often (monitor.heap)
+HEAP_THAW_SECONDS = 3600.0
 # a read of the price history up to restored tasks' positions that reads nothing this long
 # goes on without the rest (said in a warning); one that reads goes on, however long
 PRICES_STALL_SECONDS = 60.0
@@ -135,6 +138,9 @@ class Worker:
         # tasks assigned here that could not be opened yet, their partitions paused meanwhile,
         # when they are tried next, and the wait after that
         self._unopened: list[int] = []
+        # the tasks' state out of the garbage collector's full collections (monitor.heap)
+        self.heap = HeapKeeper()
+        self._thawed = time.monotonic()
         self._paused: list[TopicPartition] = []
         self._open_again_at = 0.0
         self._open_delay = _RETRY_SECONDS
@@ -207,10 +213,11 @@ class Worker:
                     if now - last_tick >= self.settings.tick_seconds:
                         self._tick()
                         last_tick = self.last_tick = now
-                    if self._unopened and now >= self._open_again_at:
-                        await self._open_assigned()
                     # all of it, the commit's start (the journal) and the tick included
                     self._busy = time.monotonic() - started
+                    if self._unopened and now >= self._open_again_at:
+                        await self._open_assigned()  # tasks assigned: restored here
+                self.heap.settle()
                 if not batch:
                     await asyncio.sleep(0)
         finally:
@@ -223,6 +230,7 @@ class Worker:
             await self.consumer.stop()
             await self.prices.stop()
             await probing.stop()
+            self.heap.close()
 
     async def _turn(self, batch: dict[TopicPartition, list[Any]]) -> bool:
         """Take what was fetched; whether a status change waits to be published."""
@@ -412,6 +420,7 @@ class Worker:
         for number in numbers:
             task = self.tasks.pop(number, None)
             if task is not None:
+                self.heap.thaw()  # what the task held is the collector's to free
                 with contextlib.suppress(Exception):
                     await task.collector.close()
                 with contextlib.suppress(KeyError):
@@ -429,33 +438,34 @@ class Worker:
                     task.group.clear(tp)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Partitions were given to this worker: drop the tasks it lost, and leave the new
+        ones to the loop to open (:meth:`_open_assigned`), their partitions paused until then.
+
+        Not opened here: aiokafka sends no heartbeat while a rebalance listener runs, so a
+        restore longer than the session timeout would have the group drop this worker
+        (Kafka Streams restores in its thread's loop, between polls, too).
+        """
         async with self.lock:
-            try:
-                numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
-                await self._close([n for n in self.tasks if n not in numbers])
-                self._unopened, self._paused, self._open_delay = numbers, [], _RETRY_SECONDS
-                await self._open_assigned()
-                _settle_heap()
-            finally:
-                self.rebalancing = bool(self._unopened)
+            numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
+            await self._close([n for n in self.tasks if n not in numbers])
+            self._unopened = [n for n in numbers if n not in self.tasks]
+            self._paused = [
+                tp for tp in assigned if tp.topic in self.inputs and tp.partition in self._unopened
+            ]
+            self.consumer.pause(*self._paused)
+            self._open_again_at, self._open_delay = 0.0, _RETRY_SECONDS
+            self.rebalancing = bool(self._unopened)
 
     async def _open_assigned(self) -> None:
-        """Open the tasks assigned here that are not open yet. One that cannot be opened
-        now (Kafka away, a changelog read stalled, a right refused) has its partitions
-        paused, so that no record of it is fetched and passed over, and is tried again
-        from the loop, after 0.5 s at first, doubling up to 10 s; meanwhile ``/healthz``
-        says the worker is rebalancing."""
+        """Open the tasks assigned here that are not open yet, then resume their partitions.
+        One that cannot be opened now (Kafka away, a changelog read stalled, a right
+        refused) keeps its partitions paused, so that no record of it is fetched and
+        passed over, and is tried again after 0.5 s at first, doubling up to 10 s;
+        meanwhile ``/healthz`` says the worker is rebalancing."""
         numbers = [n for n in self._unopened if n not in self.tasks]
-        partitions = [
-            tp
-            for tp in self.consumer.assignment()
-            if tp.topic in self.inputs and tp.partition in numbers
-        ]
         try:
             await self._open(numbers)
         except (KafkaError, OSError, TimeoutError) as error:
-            self.consumer.pause(*partitions)
-            self._paused = partitions
             log.warning(
                 "tasks %s could not be opened (%s: %s); their partitions are paused and "
                 "opening them is tried again in %.1f s",
@@ -467,16 +477,20 @@ class Worker:
             self._open_again_at = time.monotonic() + self._open_delay
             self._open_delay = min(10.0, self._open_delay * 2)
             return
-        if self._paused:  # what was fetched before the pause was passed over: read it again
+        if self._paused:  # from the committed offsets, which match the state restored
             await self.consumer.seek_to_committed(*self._paused)
             self.consumer.resume(*self._paused)
         self._unopened, self._paused = [], []
         self.rebalancing = False
+        _settle_heap()
 
     # -- gauges -----------------------------------------------------------------------
 
     def _tick(self) -> None:
         wall = time.time()
+        if time.monotonic() - self._thawed >= HEAP_THAW_SECONDS:
+            self.heap.thaw()  # cycles that became garbage among the frozen objects
+            self._thawed = time.monotonic()
         # an exchange quiet for two ticks is silent: one still talking is judged at its moments
         quiet = max(2 * self.settings.tick_seconds, SILENT_AFTER_SECONDS)
         for task in self.tasks.values():
