@@ -135,15 +135,15 @@ class Worker:
         self._busy = 0.0  # how long the loop's last turn took, commit and tick included, s
         self._unfinished = False  # the last turn ended with records its tasks could take
         self._stopping = asyncio.Event()
-        # tasks assigned here that could not be opened yet, their partitions paused meanwhile,
-        # when they are tried next, and the wait after that
+        # tasks assigned here and not opened yet, their partitions paused meanwhile, when
+        # they are tried next, and the wait after that
         self._unopened: list[int] = []
-        # the tasks' state out of the garbage collector's full collections (monitor.heap)
-        self.heap = HeapKeeper()
-        self._thawed = time.monotonic()
         self._paused: list[TopicPartition] = []
         self._open_again_at = 0.0
         self._open_delay = _RETRY_SECONDS
+        # the tasks' state out of the garbage collector's full collections (monitor.heap)
+        self.heap = HeapKeeper()
+        self._thawed = time.monotonic()
         self.price_partitions = price_partitions
         # made in run(): a client made outside it would be left unclosed if the start fails
         self.consumer: Any = None
