@@ -356,21 +356,10 @@ class Worker:
             await self._rebuild(number)
 
     async def _rebuild(self, number: int) -> None:
-        """Drop a task whose transaction failed and open it again from what Kafka holds."""
+        """Drop a task whose transaction failed; the loop opens it again from what Kafka
+        holds, as it opens an assigned task (:meth:`_open_assigned`)."""
         await self._close([number])
-        delay = _RETRY_SECONDS
-        while not self._stopping.is_set():
-            try:
-                await self._open([number])
-                tps = [tp for tp in self.tasks[number].inputs if tp in self.consumer.assignment()]
-                if tps:
-                    await self.consumer.seek_to_committed(*tps)
-                return
-            except (KafkaError, OSError, TimeoutError) as error:
-                log.warning("task %d: could not be opened again (%s); retrying", number, error)
-                await self._close([number])
-                await asyncio.sleep(delay)
-                delay = min(10.0, delay * 2)
+        self._to_open([number])
 
     # -- tasks coming and going -------------------------------------------------------
 
@@ -417,10 +406,11 @@ class Worker:
             log.info("tasks %s opened in %.2f s", fresh, time.perf_counter() - started)
 
     async def _close(self, numbers: list[int]) -> None:
+        if any(number in self.tasks for number in numbers):
+            self.heap.thaw()  # what the tasks held is the collector's to free
         for number in numbers:
             task = self.tasks.pop(number, None)
             if task is not None:
-                self.heap.thaw()  # what the task held is the collector's to free
                 with contextlib.suppress(Exception):
                     await task.collector.close()
                 with contextlib.suppress(KeyError):
@@ -448,13 +438,25 @@ class Worker:
         async with self.lock:
             numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
             await self._close([n for n in self.tasks if n not in numbers])
-            self._unopened = [n for n in numbers if n not in self.tasks]
-            self._paused = [
-                tp for tp in assigned if tp.topic in self.inputs and tp.partition in self._unopened
-            ]
-            self.consumer.pause(*self._paused)
-            self._open_again_at, self._open_delay = 0.0, _RETRY_SECONDS
+            self._unopened, self._paused = [], []  # what was left of the last assignment
+            self._to_open([n for n in numbers if n not in self.tasks])
             self.rebalancing = bool(self._unopened)
+
+    def _to_open(self, numbers: list[int]) -> None:
+        """Leave the tasks ``numbers`` to the loop to open at its next turn, their input
+        partitions paused until then."""
+        if not numbers:
+            return
+        partitions = [
+            tp
+            for tp in self.consumer.assignment()
+            if tp.topic in self.inputs and tp.partition in numbers and tp not in self._paused
+        ]
+        self.consumer.pause(*partitions)
+        self._unopened = sorted({*self._unopened, *numbers})
+        self._paused += partitions
+        self._open_again_at, self._open_delay = 0.0, _RETRY_SECONDS
+        self.rebalancing = True
 
     async def _open_assigned(self) -> None:
         """Open the tasks assigned here that are not open yet, then resume their partitions.
