@@ -17,7 +17,7 @@ Each turn of the loop:
    task (:mod:`.output`: one transaction each, sent in the background while the
    loop goes on; a task's next waits for its previous); every ``tick_seconds``,
    makes the adequacy reports of the exchanges judged since due (published a few
-   a turn) and refreshes the gauges.
+   a turn; their gauges are made when ``/metrics`` is scraped).
 
 The rebalance listener commits every task before partitions move, and opens
 the tasks assigned: producer first (fencing the previous owner), then the
@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry
 from monitor.core.clock import WatermarkClock
 from monitor.core.engine import Engine
 from monitor.core.events import Topic
-from monitor.core.output.report import feed_times
+from monitor.core.output.report import adequacy_report, feed_times
 from monitor.core.output.signing import load_signer
 from monitor.core.policy import Policy
 from monitor.heap import HeapKeeper
@@ -499,13 +499,16 @@ class Worker:
             if task.group.caught_up:  # silent feeds: only with nothing left to read
                 task.silence(wall, quiet)
             task.report_due()
-        # every owned exchange's feed ages at the worker's clock, silent ones included
+        self._trim_prices()
+
+    def record_feed_ages(self) -> None:
+        """Every owned exchange's feed ages at the worker's clock, silent ones included: when
+        scraped, not every tick (a few µs an exchange, tens of thousands of them)."""
         now = self.context.clock.now(time.monotonic())
         if now is not None:
             for task in self.tasks.values():
                 for name, state in task.engine.exchanges.items():
                     self.metrics.record_feed_ages(name, feed_times(state), now)
-        self._trim_prices()
 
     def _trim_prices(self) -> None:
         """Forget the price records older than the history that every task has taken."""
@@ -546,9 +549,24 @@ class Worker:
 
     # -- what the web pages read ------------------------------------------------------
 
-    def status(self) -> list[dict[str, Any]]:
-        reports = [report for task in self.tasks.values() for report in task.reports()]
-        return sorted(reports, key=lambda r: r["exchange"])
+    async def status(self, every: int = 100) -> list[dict[str, Any]]:
+        """The adequacy report of every exchange owned, measured afresh, in exchange order.
+
+        A report measures every rule, some 100 µs: the event loop runs between every
+        ``every`` exchanges, so that thousands of them do not hold the worker's records
+        and heartbeats back (a task dropped meanwhile drops out of the answer).
+        """
+        owned = sorted(
+            ((name, task) for task in self.tasks.values() for name in task.engine.exchanges),
+            key=lambda owner: owner[0],
+        )
+        reports = []
+        for n, (name, task) in enumerate(owned, 1):
+            if self.tasks.get(task.number) is task and name in task.engine.exchanges:
+                reports.append(adequacy_report(task.engine, name).to_document())
+            if n % every == 0:
+                await asyncio.sleep(0)
+        return reports
 
     def tick_silence(self) -> tuple[float | None, float]:
         since = time.monotonic() - self.last_tick if self.last_tick else None

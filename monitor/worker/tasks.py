@@ -378,10 +378,3 @@ class Task:
             self.collector.send(self.context.adequacy, exchange.encode(), body)
             sent += 1
         return sent
-
-    def reports(self) -> list[dict[str, Any]]:
-        """The adequacy report of every exchange of the task, for ``/status``."""
-        return [
-            adequacy_report(self.engine, exchange).to_document()
-            for exchange in sorted(self.engine.exchanges)
-        ]

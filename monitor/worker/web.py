@@ -6,7 +6,6 @@ Nothing else is served: no state by key, no statistics of the internals.
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import generate_latest
 
 from monitor.worker import health as worker_health
 from monitor.worker.loop import Worker
@@ -17,15 +16,18 @@ _METRICS_TYPE = "text/plain"  # aiohttp takes the charset and version apart
 def application(worker: Worker) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         worker.metrics.record_consumer_lag(await worker.consumer_lag())
+        worker.record_feed_ages()
         return web.Response(
-            body=generate_latest(worker.registry),
+            body=await worker.metrics.page(),
             content_type=_METRICS_TYPE,
             charset="utf-8",
             headers={"X-Content-Type-Options": "nosniff"},
         )
 
     async def status(request: web.Request) -> web.Response:
-        return web.json_response({"app_id": worker.settings.app_id, "exchanges": worker.status()})
+        return web.json_response(
+            {"app_id": worker.settings.app_id, "exchanges": await worker.status()}
+        )
 
     async def healthz(request: web.Request) -> web.Response:
         health = worker.health()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -9,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.core.engine import Engine, Outcome
 from monitor.core.events import Topic
-from monitor.core.output.report import adequacy_report
+from monitor.core.output.report import AdequacyReport, RuleReport, adequacy_report
 from monitor.core.policy import load_policy
 from monitor.core.status import Status
 from monitor.worker import metrics as worker_metrics
@@ -208,3 +210,128 @@ def test_the_plain_lag_histogram_exposes_what_prometheus_clients_histogram_does(
         if "reserve_monitor_event_lag_seconds" in line
     ]
     assert exposed == lines
+
+
+# -- the page ------------------------------------------------------------------------
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8)
+_measures = st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=4)
+
+
+@st.composite
+def reports(draw: st.DrawFn) -> AdequacyReport:
+    """A report of any shape: names with quotes, backslashes and line breaks, any figures."""
+    rules = draw(st.lists(_names, min_size=1, max_size=4, unique=True))
+    moment = at(minutes=draw(st.integers(0, 600)))
+    return AdequacyReport(
+        draw(st.sampled_from(["dmm", 'ex"1', "ex\\2", "ex\n3", "取引所"])),
+        moment,
+        draw(st.sampled_from(["JPY", "EUR"])),
+        tuple(
+            RuleReport(
+                rule,
+                draw(st.sampled_from(list(Status))),
+                draw(_measures),
+                draw(_measures),
+                draw(_measures),
+                draw(_measures),
+                "reason",
+                {},
+            )
+            for rule in rules
+        ),
+        draw(st.decimals(min_value=0, allow_nan=False, allow_infinity=False, places=2)),
+        draw(st.sampled_from(["30d", "1d"])),
+        {
+            feed: moment - timedelta(seconds=draw(st.integers(0, 10**7)))
+            for feed in draw(st.sets(st.sampled_from(["trades", "wallet_balances", "prices"])))
+        },
+    )
+
+
+@given(st.lists(st.lists(reports(), min_size=1, max_size=4), min_size=1, max_size=3))
+def test_the_page_holds_what_prometheus_client_writes_of_the_same_series(
+    scrapes: list[list[AdequacyReport]],
+) -> None:
+    """The per-exchange series are written by the monitor itself, each exchange's lines kept
+    until its report changes; scraped after each round of reports, the page holds exactly
+    the lines prometheus_client writes of the whole registry, and parses as the same
+    families."""
+    metrics = worker_metrics.create(CollectorRegistry())
+    for scrape in scrapes:
+        for report in scrape:
+            metrics.record_report(report)
+        page = asyncio.run(metrics.page()).decode()
+        reference = generate_latest(metrics.registry).decode()
+        assert sorted(page.splitlines()) == sorted(reference.splitlines())
+        ours = {f.name: f for f in text_string_to_metric_families(page)}
+        theirs = {f.name: f for f in text_string_to_metric_families(reference)}
+        assert ours == theirs
+
+
+def test_the_page_shows_the_latest_report_of_each_exchange_and_none_of_those_gone(
+    metrics: MonitorMetrics,
+) -> None:
+    engine = healthy_engine("dmm", "calm")
+    for exchange in ("dmm", "calm"):
+        metrics.record_report(adequacy_report(engine, exchange))
+    asyncio.run(metrics.page())  # each exchange's lines are kept from here on
+
+    feed(engine, reserve_fund("1000000000", when=at(minutes=2), exchange="dmm"))
+    metrics.record_report(adequacy_report(engine, "dmm"))
+    metrics.retain_exchanges({"dmm"})
+    families = {
+        f.name: f for f in text_string_to_metric_families(asyncio.run(metrics.page()).decode())
+    }
+
+    available = {
+        s.labels["exchange"]: s.value
+        for s in families["reserve_monitor_available"].samples
+        if s.labels["rule"] == RESERVE
+    }
+    assert available == {"dmm": 1_000_000_000}
+    breach = {
+        s.labels["exchange"]
+        for s in families["reserve_monitor_rule_status"].samples
+        if s.labels["status"] == "breach" and s.value == 1
+    }
+    assert breach == {"dmm"}  # ¥1 bn against the ¥2 bn floor
+    assert {s.labels["exchange"] for s in families["reserve_monitor_feed_age_seconds"].samples} == {
+        "dmm"
+    }
+
+
+async def test_the_page_lets_the_event_loop_run_while_it_is_written(
+    metrics: MonitorMetrics,
+) -> None:
+    """Writing thousands of exchanges' series takes a tenth of a second or more: the records
+    and heartbeats of the worker's loop go on between every few hundred exchanges."""
+    report = adequacy_report(healthy_engine("dmm"), "dmm")
+    for n in range(1000):
+        metrics.record_report(
+            AdequacyReport(
+                f"ex-{n}",
+                report.as_of,
+                report.currency,
+                report.rules,
+                report.trading_volume,
+                report.volume_window,
+                report.feeds,
+            )
+        )
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = turns
+    page = await metrics.page()
+    other.cancel()
+    assert page.count(b"reserve_monitor_trading_volume{") == 1000
+    # 1,000 exchanges' report lines and then their feed ages, 200 at a time
+    assert turns - before >= 9
