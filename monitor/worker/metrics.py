@@ -186,17 +186,17 @@ class ExchangeSeries(Collector):
         for line; the event loop runs between every ``every`` exchanges."""
         families = [*self._families(), _feed_age_family()]
         parts: list[list[str]] = [[_header(family)] for family in families]
+        report_parts, ages = parts[:-1], parts[-1]
         cached = self._lines
         for n, report in enumerate(list(self._reports.values()), 1):
             held = cached.get(report.exchange)
             if held is None or held[0] is not report:
                 quoted = self._quoted_of(report.exchange)
                 held = cached[report.exchange] = (report, quoted.report_lines(report))
-            for part, lines in zip(parts, held[1], strict=False):
+            for part, lines in zip(report_parts, held[1], strict=True):
                 part.append(lines)
             if n % every == 0:
                 await asyncio.sleep(0)
-        ages = parts[-1]
         for n, (exchange, (feeds, now)) in enumerate(list(self._feeds.items()), 1):
             feed_age = self._quoted_of(exchange).feed_age
             ages.extend(
@@ -205,6 +205,8 @@ class ExchangeSeries(Collector):
             )
             if n % every == 0:
                 await asyncio.sleep(0)
+        # exchanges dropped while the loop ran keep nothing made for this page
+        self.retain(self._reports.keys() | self._feeds.keys())
         return "".join("".join(part) for part in parts)
 
     def _quoted_of(self, exchange: str) -> _Quoted:
