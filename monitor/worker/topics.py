@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -41,6 +42,8 @@ OUTPUT_TOPICS = (ALERTS, BREACHES, ADEQUACY, DEADLETTER)
 INPUTS = (Topic.TRADES, Topic.WALLET_BALANCES, Topic.LEDGER)
 # market.prices keeps a day at least: more than the default price history (6 h)
 _PRICES_RETENTION_MS = 7 * 24 * 3600 * 1000
+# how long a worker waits at start for a broker just started to name its group's coordinator
+COORDINATOR_WAIT_SECONDS = 30.0
 
 
 def input_topics(settings: Settings) -> list[str]:
@@ -107,9 +110,33 @@ async def ensure_topics(settings: Settings) -> int:
             await asyncio.sleep(0.2)
         price_partitions = counts.pop(prices, 0)
         check_copartitioned(counts)
+        await _coordinator_known(admin, settings.app_id)
         return price_partitions
     finally:
         await admin.close()
+
+
+async def _coordinator_known(
+    admin: AIOKafkaAdminClient, group: str, seconds: float = COORDINATOR_WAIT_SECONDS
+) -> None:
+    """Wait until the broker names the coordinator of the worker's group.
+
+    A broker that has just started makes its offsets topic when a group first asks for
+    its coordinator, and answers "coordinator not available" until then; the group's
+    consumer logs that answer as an error, an alarming first line for a healthy
+    deployment. The consumer retries on its own: past ``seconds``, or on an answer
+    that is not worth waiting for (no right to the group, say), it is left to.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await admin.find_coordinator(group)
+            return
+        except KafkaError as error:
+            if not error.retriable or time.monotonic() > deadline:
+                log.info("the coordinator of group %s is not known yet: %r", group, error)
+                return
+        await asyncio.sleep(0.1)
 
 
 async def _served(settings: Settings, topics: list[NewTopic]) -> None:
