@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+
+from aiokafka.errors import KafkaError
 
 from monitor.core.errors import NotCopartitioned
 from monitor.core.policy import Policy, load_policy
@@ -16,6 +19,8 @@ from monitor.worker.topics import ensure_topics
 from monitor.worker.web import serve
 
 log = logging.getLogger(__name__)
+# the longest wait between two tries to reach Kafka at start
+_MOST_DELAY = 10.0
 
 
 def run_worker(settings: Settings | None = None) -> int:
@@ -36,13 +41,26 @@ def run_worker(settings: Settings | None = None) -> int:
     except NotCopartitioned as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except StartRefused as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
+class StartRefused(Exception):
+    """Kafka answered the worker's start with an error that waiting would not mend."""
+
+
 async def _run(settings: Settings, policy: Policy) -> None:
-    price_partitions = await ensure_topics(settings)
-    worker = Worker(settings, policy, price_partitions)
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    price_partitions = await _topics_when_reachable(settings, stopping)
+    if price_partitions is None:
+        log.info("worker %s stopped before Kafka answered", settings.app_id)
+        return
+    worker = Worker(settings, policy, price_partitions)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
     runner = await serve(worker, settings.web_host, settings.web_port)
@@ -52,3 +70,30 @@ async def _run(settings: Settings, policy: Policy) -> None:
     finally:
         await runner.cleanup()
         log.info("worker %s stopped", settings.app_id)
+
+
+async def _topics_when_reachable(settings: Settings, stopping: asyncio.Event) -> int | None:
+    """:func:`ensure_topics` once Kafka answers: a worker started before its brokers (a
+    deployment's first start, a broker restarting) waits for them, saying so, instead of
+    ending in a traceback; None if stopped meanwhile. Errors that waiting would not mend
+    (no right to the topics, a refused login) raise :class:`StartRefused`."""
+    delay = 1.0
+    while True:
+        try:
+            return await ensure_topics(settings)
+        except KafkaError as error:
+            if not error.retriable:
+                raise StartRefused(
+                    f"the worker could not start: Kafka at {settings.kafka_bootstrap_servers} "
+                    f"answered {error!r}"
+                ) from error
+            log.warning(  # the Kafka client's own error, logged before, says why
+                "waiting for Kafka at %s (KAFKA_BOOTSTRAP_SERVERS): %s; trying again in %.0f s",
+                settings.kafka_bootstrap_servers,
+                error,
+                delay,
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), delay)
+            return None
+        delay = min(_MOST_DELAY, delay * 2)
