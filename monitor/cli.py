@@ -244,10 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["simulate"]:
-        return _simulate(argv[1:])
-    args = build_parser().parse_args(argv)
     try:
+        if argv[:1] == ["simulate"]:
+            return _simulate(argv[1:])
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
     except PolicyError as error:
         print("policy errors:", file=sys.stderr)
@@ -260,6 +260,23 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:  # a file named
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 1
+    except Exception as error:
+        if not _from_kafka(error):
+            raise
+        # a command that writes to Kafka, with no broker to answer or one that refuses it
+        print(
+            f"error: {error} (KAFKA_BOOTSTRAP_SERVERS and the KAFKA_* security settings say "
+            "where Kafka is and how to connect)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _from_kafka(error: BaseException) -> bool:
+    """Whether ``error`` is the Kafka client's (aiokafka is imported only by the commands
+    that use it: one that never was cannot have raised)."""
+    errors = sys.modules.get("aiokafka.errors")
+    return errors is not None and isinstance(error, errors.KafkaError)
 
 
 if __name__ == "__main__":

@@ -122,7 +122,11 @@ async def _pump(
     """Send records in order with a producer of its own, stopped in any case; `wait_turn`
     paces each one (``None``: stop)."""
     producer = _producer(bootstrap)
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # its connections and tasks, whatever start left open
+        raise
     try:
         pending: list[asyncio.Future[Any]] = []
         sent = 0

@@ -11,6 +11,9 @@ import io
 import itertools
 import json
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -799,3 +802,26 @@ def test_runs_from_another_start_do_not_share_event_ids() -> None:
     ids = {record.value["event_id"] for record in records_of("eu-venue")}
     assert ids.isdisjoint(record.value["event_id"] for record in later)
     assert records_of("eu-venue")[0].value["event_id"] == "p-eu-7-20240531T130000-000001"
+
+
+def test_with_no_kafka_to_answer_simulate_says_so_in_one_line_and_fails() -> None:
+    """Not a traceback, and not a producer left open for the garbage collector to warn
+    about: the Kafka client's line, then the command's."""
+    with socket.socket() as closed:  # a port bound but not listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "simulate", "--scenario", "steady"],
+            env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(
+        f"error: KafkaConnectionError: Unable to bootstrap from [('127.0.0.1', {port}"
+    )
+    assert "KAFKA_BOOTSTRAP_SERVERS" in last
