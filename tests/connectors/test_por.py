@@ -10,9 +10,6 @@ broker in tests/integration/test_por_kafka.py.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from connectors.por import binance, okx, summa
 from connectors.por.problems import InvalidPorFile
 from monitor.cli import main
 from monitor.core.events import CustomerLiability, Topic, decode
+from tests.cli import run_without_kafka
 
 FILES = Path(__file__).parent / "por_files"
 AS_OF = "2024-05-31T09:00:00+09:00"  # the snapshot time, given with an offset
@@ -358,19 +356,8 @@ def test_wrong_format_for_the_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_unreachable_kafka_fails_clearly_and_publishes_nothing() -> None:
-    # a port bound but not listening: the connection is refused at once
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-        command = ["import", "por", str(FILES / "summa_balances.csv"), "--format", "summa"]
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", *command, "--exchange", "dmm", "--as-of", AS_OF],
-            env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    command = ["import", "por", str(FILES / "summa_balances.csv"), "--format", "summa"]
+    _, done = run_without_kafka(*command, "--exchange", "dmm", "--as-of", AS_OF)
     assert done.returncode == 1
     assert "import por: cannot publish to Kafka: KafkaConnectionError" in done.stderr
     assert "nothing was published" in done.stderr

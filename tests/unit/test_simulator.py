@@ -11,9 +11,6 @@ import io
 import itertools
 import json
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -43,6 +40,7 @@ from monitor.synthetic.scenarios import (
     start_ending_at,
     steady,
 )
+from tests.cli import run_without_kafka
 
 START = datetime(2024, 5, 31, 13, 0, tzinfo=UTC)
 SEED = 7
@@ -807,17 +805,7 @@ def test_runs_from_another_start_do_not_share_event_ids() -> None:
 def test_with_no_kafka_to_answer_simulate_says_so_in_one_line_and_fails() -> None:
     """Not a traceback, and not a producer left open for the garbage collector to warn
     about: the Kafka client's line, then the command's."""
-    with socket.socket() as closed:  # a port bound but not listening: refused at once
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "simulate", "--scenario", "steady"],
-            env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    port, done = run_without_kafka("simulate", "--scenario", "steady")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
     last = done.stderr.splitlines()[-1]
