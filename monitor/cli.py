@@ -261,15 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 1
     except Exception as error:
-        if not _from_kafka(error):
-            raise
-        # a command that writes to Kafka, with no broker to answer or one that refuses it
-        print(
-            f"error: {error} (KAFKA_BOOTSTRAP_SERVERS and the KAFKA_* security settings say "
-            "where Kafka is and how to connect)",
-            file=sys.stderr,
-        )
-        return 1
+        if _from_kafka(error):
+            # a command that writes to Kafka, with no broker to answer or one that refuses it
+            print(
+                f"error: {error} (KAFKA_BOOTSTRAP_SERVERS and the KAFKA_* security settings "
+                "say where Kafka is and how to connect)",
+                file=sys.stderr,
+            )
+            return 1
+        if _bad_settings(error):
+            print(f"error: bad settings in the environment: {error}", file=sys.stderr)
+            return 1
+        raise
 
 
 def _from_kafka(error: BaseException) -> bool:
@@ -277,6 +280,19 @@ def _from_kafka(error: BaseException) -> bool:
     that use it: one that never was cannot have raised)."""
     errors = sys.modules.get("aiokafka.errors")
     return errors is not None and isinstance(error, errors.KafkaError)
+
+
+def _bad_settings(error: BaseException) -> bool:
+    """Whether ``error`` is the refusal of the settings read from the environment
+    (:mod:`monitor.settings`), which names each variable and why."""
+    from pydantic import ValidationError
+
+    from monitor.settings import KafkaClientSettings, Settings
+
+    return isinstance(error, ValidationError) and error.title in {
+        Settings.__name__,
+        KafkaClientSettings.__name__,
+    }
 
 
 if __name__ == "__main__":

@@ -191,3 +191,24 @@ def test_a_validation_error_does_not_echo_the_environment(
     assert "RESERVE_MONITOR_PARTITIONS" in str(refused.value)
     assert PASSWORD not in str(refused.value)
     assert PASSWORD not in repr(refused.value.errors())
+
+
+@pytest.mark.parametrize("command", [["worker"], ["simulate", "--scenario", "steady"]])
+def test_a_command_with_bad_settings_names_them_in_its_error_and_fails(
+    monkeypatch: pytest.MonkeyPatch,
+    certificate: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Not a traceback: the variable, why it is refused, and nothing of the secrets."""
+    from monitor.cli import main
+
+    sasl_ssl(monkeypatch, certificate[0])
+    monkeypatch.setenv("RESERVE_MONITOR_PARTITIONS", "many")  # read by the worker alone
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_TLS")  # not a protocol
+    assert main(command) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("error: bad settings in the environment:")
+    assert "KAFKA_SECURITY_PROTOCOL" in said and "Traceback" not in said
+    assert ("RESERVE_MONITOR_PARTITIONS" in said) is (command == ["worker"])
+    assert PASSWORD not in said
