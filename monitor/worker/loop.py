@@ -122,6 +122,7 @@ class Worker:
             max_ahead=timedelta(seconds=s.max_future_seconds),
             max_idle=timedelta(seconds=s.max_idle_seconds),
             price_history=timedelta(seconds=s.price_history_seconds),
+            report_every=s.report_seconds,
             metrics=self.metrics,
             clock=WatermarkClock(),
             signer=load_signer(s.signing_key) if s.signing_key else None,
@@ -498,7 +499,7 @@ class Worker:
         for task in self.tasks.values():
             if task.group.caught_up:  # silent feeds: only with nothing left to read
                 task.silence(wall, quiet)
-            task.report_due()
+            task.report_due(time.monotonic())
         self._trim_prices()
 
     def record_feed_ages(self) -> None:

@@ -87,6 +87,7 @@ class Context:
     max_ahead: timedelta
     max_idle: timedelta
     price_history: timedelta
+    report_every: float  # seconds between two adequacy reports of an exchange, at least
     metrics: MonitorMetrics
     clock: WatermarkClock  # the newest event time this worker applied, moved on by wall time
     signer: Signer | None
@@ -107,8 +108,10 @@ class Task:
         self.group: PartitionGroup[TopicPartition, InputRecord | PriceRecord] = PartitionGroup(
             [], 0.0
         )
-        self.dirty: set[str] = set()  # judged since the last tick
+        self.dirty: set[str] = set()  # judged since their last report
         self._reports_due: deque[str] = deque()
+        self._reported: dict[str, float] = {}  # when each exchange's last report fell due
+        self._status_changed: set[str] = set()  # exchanges with a change since their report
         self.restore_seconds = 0.0
         m = context.metrics
         self._intake = {
@@ -311,6 +314,7 @@ class Task:
     def _apply(self, step: Step) -> None:
         for change in step.changes:
             self._publish(change)
+            self._status_changed.add(change.exchange)
         if step.evaluated:
             self.dirty.update(step.evaluated)
             self._moments += len(step.evaluated)
@@ -355,12 +359,21 @@ class Task:
                 self._apply(step)
                 self.dirty.add(name)
 
-    def report_due(self) -> None:
-        """The tick: every exchange judged since its last report is due a new one."""
-        due = self._reports_due
+    def report_due(self, now: float) -> None:
+        """The tick, at ``now`` (monotonic seconds): an exchange judged since its last report
+        is due a new one ``report_every`` after that report, or at once when one of its
+        statuses changed since."""
+        due, every = self._reports_due, self.context.report_every
+        reported, changed = self._reported, self._status_changed
+        waiting = set()
         for exchange in sorted(self.dirty - set(due)):
-            due.append(exchange)
-        self.dirty = set()
+            last = reported.get(exchange)
+            if last is None or now - last >= every or exchange in changed:
+                due.append(exchange)
+                reported[exchange] = now
+            else:
+                waiting.add(exchange)
+        self.dirty = waiting
 
     def report(self, limit: int) -> int:
         """Publish the adequacy reports due, ``limit`` at most, in the order they fell due;
@@ -370,7 +383,9 @@ class Task:
         sent = 0
         while due and sent < limit:
             exchange = due.popleft()
+            self._status_changed.discard(exchange)
             if exchange not in exchanges:
+                self._reported.pop(exchange, None)
                 continue
             report = adequacy_report(self.engine, exchange)
             self.context.metrics.record_report(report)

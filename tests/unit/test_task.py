@@ -32,10 +32,13 @@ from monitor.worker.output import Collector
 from monitor.worker.prices import PriceLog, PriceRecord
 from monitor.worker.tasks import Context, Task
 from monitor.worker.topics import INPUTS
+from tests.unit.builders import T0, at, price, reserve_fund, topic_for, trade, wallet
+from tests.unit.builders import encode as encode_doc
 
 START = datetime(2024, 5, 31, 13, tzinfo=UTC)
 PRICES = TopicPartition(Topic.PRICES.value, 0)
 MAX_IDLE = timedelta(seconds=0.1)
+REPORT_EVERY = 5.0
 NOT_JSON = b"{not json"
 
 
@@ -113,6 +116,7 @@ def _task() -> Task:
         max_ahead=timedelta(seconds=300),
         max_idle=MAX_IDLE,
         price_history=timedelta(hours=6),
+        report_every=REPORT_EVERY,
         metrics=worker_metrics.create(CollectorRegistry()),
         clock=WatermarkClock(),
         signer=None,
@@ -194,3 +198,48 @@ def test_bad_bytes_go_to_the_dead_letters_as_they_came_and_every_record_counts_o
         for outcome in Outcome
     )
     assert counted == len(LOG.lines)  # each record once, whatever its outcome
+
+
+def _taken(task: Task, *docs: dict[str, Any]) -> None:
+    """``docs`` fetched from their input partitions and taken, each a moment of its own."""
+    for doc in docs:
+        tp = TopicPartition(topic_for(doc).value, 0)
+        appended = int(datetime.fromisoformat(doc["ts"]).timestamp() * 1000)
+        record = Fetched(0, appended, doc["exchange"].encode(), encode_doc(doc))
+        task.add(tp, [record])
+        while task.process(0.0, 50):
+            pass
+        task.idle(datetime.fromtimestamp(appended / 1000, UTC) + 2 * MAX_IDLE)  # quiet since
+
+
+def _reported(task: Task, now: float) -> list[str]:
+    """The exchanges whose adequacy report the tick at ``now`` publishes."""
+    before = len(_published(task, "adequacy"))
+    task.report_due(now)
+    task.report(100)
+    return [json.loads(body)["exchange"] for body in _published(task, "adequacy")[before:]]
+
+
+def test_an_exchange_is_reported_again_after_an_interval_or_once_a_status_changed() -> None:
+    """A report measures every rule afresh: an exchange judged at every moment is reported
+    once per ``report_every``, and at the next tick after a change of status."""
+    task = _task()
+    dated = int(T0.timestamp() * 1000)
+    task.group.add(PRICES, [PriceRecord(0, 0, dated, b"BTC", encode_doc(price("10700000")))])
+    for ex in ("dmm", "calm"):
+        _taken(
+            task,
+            wallet("97000", exchange=ex),
+            wallet("3000", wallet_id="btc-hot-1", custody="hot", exchange=ex),
+            reserve_fund("5000000000", exchange=ex),
+        )
+    assert sorted(_reported(task, 100.0)) == ["calm", "dmm"]  # judged, never reported
+
+    _taken(task, *(trade(when=at(minutes=1), exchange=ex) for ex in ("dmm", "calm")))
+    assert _reported(task, 101.0) == []  # judged again, the same statuses: not yet
+    # dmm's hot wallet emptied: ops.hot_wallet_drain is a breach at once
+    _taken(task, wallet("0", wallet_id="btc-hot-1", custody="hot", when=at(minutes=2)))
+    assert _reported(task, 102.0) == ["dmm"]
+    assert _reported(task, 104.0) == []
+    assert _reported(task, 100.0 + REPORT_EVERY) == ["calm"]  # its interval is over
+    assert _reported(task, 200.0) == []  # not judged since: nothing new to say
