@@ -553,7 +553,7 @@ class Worker:
     async def status(self, every: int = 100) -> list[dict[str, Any]]:
         """The adequacy report of every exchange owned, measured afresh, in exchange order.
 
-        A report measures every rule, some 100 µs: the event loop runs between every
+        A report measures every rule, some 0.3 ms: the event loop runs between every
         ``every`` exchanges, so that thousands of them do not hold the worker's records
         and heartbeats back (a task dropped meanwhile drops out of the answer).
         """
