@@ -123,11 +123,7 @@ async def _pump(
     paces each one (``None``: stop)."""
     producer = _producer(bootstrap)
     try:
-        await producer.start()
-    except BaseException:
-        await producer.stop()  # its connections and tasks, whatever start left open
-        raise
-    try:
+        await producer.start()  # one that failed to start is stopped too: what it left open
         pending: list[asyncio.Future[Any]] = []
         sent = 0
         for record in records:

@@ -90,8 +90,8 @@ async def ensure_topics(settings: Settings) -> int:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, **aiokafka_security(settings)
     )
-    await admin.start()
     try:
+        await admin.start()  # one that failed to start is closed too, at every try of the wait
         existing = set(await admin.list_topics())
         wanted = contract_topics(settings) + internal_topics(settings)
         missing = [t for t in wanted if t.name not in existing]
