@@ -15,6 +15,8 @@ import yaml
 
 from monitor.core.errors import PolicyError
 from monitor.core.policy import load_policy, parse_policy
+from monitor.core.rules.params import Params
+from monitor.core.rules.registry import RULES
 
 CLI = Path(sys.executable).with_name("reserve-monitor")
 
@@ -76,6 +78,21 @@ def test_yaml_floats_are_read_exactly() -> None:
     jp = policy.for_exchange("x").jp
     assert jp is not None
     assert jp.cold_storage.minimum_share == Decimal("0.95")
+
+
+def test_every_rule_parameter_is_annotated_for_the_compiled_rules() -> None:
+    """Rule modules are compiled (make compile): a parameter's annotation left unquoted
+    there reaches pydantic as the bare type, without Annotated's validators (a Number
+    would take a YAML float inexactly, and a negative one). Run compiled, this fails."""
+    models, unseen = [], list(Params.__subclasses__())
+    while unseen:
+        model = unseen.pop()
+        models.append(model)
+        unseen.extend(model.__subclasses__())
+    assert len({spec.params for spec in RULES.values()}) <= len(models)
+    for model in models:
+        for name, annotation in vars(model).get("__annotations__", {}).items():
+            assert isinstance(annotation, str), f"{model.__name__}.{name}: quote its annotation"
 
 
 def test_an_exchange_without_packs_gets_no_rules() -> None:

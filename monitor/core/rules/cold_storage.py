@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -31,7 +31,7 @@ from monitor.core.rules.base import (
     stale_prices,
     unknown,
 )
-from monitor.core.rules.params import Duration, Number, Params
+from monitor.core.rules.params import Duration, Number, Params, consistent
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -40,17 +40,16 @@ _ctx = MONEY_CONTEXT
 
 
 class ColdStorageParams(Params):
-    minimum_share: Annotated[Number, Field(le=1)]
-    warning_share: Annotated[Number, Field(le=1)]
-    hysteresis: Number
-    max_wallet_age: Duration
-    max_price_age: Duration
+    minimum_share: "Annotated[Number, Field(le=1)]"
+    warning_share: "Annotated[Number, Field(le=1)]"
+    hysteresis: "Number"
+    max_wallet_age: "Duration"
+    max_price_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ColdStorageParams:
+    @consistent
+    def _consistent(self) -> None:
         if self.warning_share < self.minimum_share:
             raise ValueError("warning_share must not be under minimum_share")
-        return self
 
 
 class ColdStorage:

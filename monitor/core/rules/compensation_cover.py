@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -42,7 +42,7 @@ from monitor.core.rules.base import (
 )
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import InsuranceAhead, insurance_ahead, with_ahead
-from monitor.core.rules.params import Duration, Horizon, Number, Params, ordered
+from monitor.core.rules.params import Duration, Horizon, Number, Params, consistent, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -56,25 +56,24 @@ CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]
 class CompensationCoverParams(Params):
     """``hk.compensation_cover``: cover against shares of cold and hot customer value."""
 
-    components: Annotated[list[CoverComponent], Field(min_length=1)]
-    cold_share: Annotated[Number, Field(le=1)]
-    hot_share: Annotated[Number, Field(le=1)]
-    insurance_expiry_horizon: Horizon
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    max_ledger_age: Duration
-    max_wallet_age: Duration
-    max_price_age: Duration
+    components: "Annotated[list[CoverComponent], Field(min_length=1)]"
+    cold_share: "Annotated[Number, Field(le=1)]"
+    hot_share: "Annotated[Number, Field(le=1)]"
+    insurance_expiry_horizon: "Horizon"
+    breach_below: "Number"
+    warning_below: "Number"
+    hysteresis: "Number"
+    max_ledger_age: "Duration"
+    max_wallet_age: "Duration"
+    max_price_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CompensationCoverParams:
+    @consistent
+    def _consistent(self) -> None:
         if len(set(self.components)) != len(self.components):
             raise ValueError("components must not repeat a component")
         if self.cold_share == 0 and self.hot_share == 0:
             raise ValueError("cold_share and hot_share must not both be 0")
         ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
 
 
 ServiceClass = Literal[1, 2, 3]

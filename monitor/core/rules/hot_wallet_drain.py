@@ -22,7 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from monitor.core.money import (
     MONEY_CONTEXT,
@@ -44,7 +44,7 @@ from monitor.core.rules.base import (
     stale_prices,
     unknown,
 )
-from monitor.core.rules.params import Duration, Number, Params
+from monitor.core.rules.params import Duration, Number, Params, consistent
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -55,18 +55,17 @@ _ctx = MONEY_CONTEXT
 class HotWalletDrainParams(Params):
     """``ops.hot_wallet_drain``: the largest fall of hot-wallet value allowed within ``window``."""
 
-    window: Duration
-    max_drop_share: Annotated[Number, Field(gt=0, lt=1)]
-    warning_drop_share: Annotated[Number, Field(gt=0, lt=1)]
-    hysteresis: Number
-    max_wallet_age: Duration
-    max_price_age: Duration
+    window: "Duration"
+    max_drop_share: "Annotated[Number, Field(gt=0, lt=1)]"
+    warning_drop_share: "Annotated[Number, Field(gt=0, lt=1)]"
+    hysteresis: "Number"
+    max_wallet_age: "Duration"
+    max_price_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> HotWalletDrainParams:
+    @consistent
+    def _consistent(self) -> None:
         if self.warning_drop_share > self.max_drop_share:
             raise ValueError("warning_drop_share must not be over max_drop_share")
-        return self
 
 
 class HotWalletDrain:

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import model_validator
-
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input
-from monitor.core.rules.params import Duration, Number, Params, ordered
+from monitor.core.rules.params import Duration, Number, Params, consistent, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -34,16 +32,15 @@ from monitor.core.status import Thresholds
 class HotWalletGuaranteeParams(Params):
     """``jp.hot_wallet_guarantee``: per asset, guarantee holdings / hot customer holdings."""
 
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    max_wallet_age: Duration
-    max_price_age: Duration
+    breach_below: "Number"
+    warning_below: "Number"
+    hysteresis: "Number"
+    max_wallet_age: "Duration"
+    max_price_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> HotWalletGuaranteeParams:
+    @consistent
+    def _consistent(self) -> None:
         ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
 
 
 class HotWalletGuarantee:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from monitor.core.events import Custody, Holder
 from monitor.core.money import (
@@ -36,7 +36,7 @@ from monitor.core.rules.base import (
 )
 from monitor.core.rules.inputs import figure_too_old, insurance_cover
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
-from monitor.core.rules.params import Duration, Horizon, Number, Params
+from monitor.core.rules.params import Duration, Horizon, Number, Params, consistent
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
@@ -48,31 +48,30 @@ _TRADES = Feed.TRADES
 
 
 class LiabilityReserveParams(Params):
-    volume_window: Duration
-    volume_bucket: Duration
-    volume_rate: Number
-    hot_customer_value_share: Number
-    fixed_floor: Number
+    volume_window: "Duration"
+    volume_bucket: "Duration"
+    volume_rate: "Number"
+    hot_customer_value_share: "Number"
+    fixed_floor: "Number"
     # a zero floor would leave nothing to divide by: the floor must be positive
-    minimum_floor: Annotated[Number, Field(gt=0)]
-    maximum_floor: Number
-    insurance_max_share: Annotated[Number, Field(le=1)]
-    insurance_expiry_horizon: Horizon
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    max_ledger_age: Duration
-    max_trades_age: Duration
+    minimum_floor: "Annotated[Number, Field(gt=0)]"
+    maximum_floor: "Number"
+    insurance_max_share: "Annotated[Number, Field(le=1)]"
+    insurance_expiry_horizon: "Horizon"
+    breach_below: "Number"
+    warning_below: "Number"
+    hysteresis: "Number"
+    max_ledger_age: "Duration"
+    max_trades_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> LiabilityReserveParams:
+    @consistent
+    def _consistent(self) -> None:
         if self.maximum_floor < self.minimum_floor:
             raise ValueError("maximum_floor must not be under minimum_floor")
         if self.warning_below < self.breach_below:
             raise ValueError("warning_below must not be under breach_below")
         if self.volume_window % self.volume_bucket:
             raise ValueError("volume_window must be a whole number of volume_bucket")
-        return self
 
 
 class LiabilityReserve:

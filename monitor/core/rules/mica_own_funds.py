@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from monitor.core.money import (
     MONEY_CONTEXT,
@@ -33,7 +33,7 @@ from monitor.core.money import (
 from monitor.core.rules.base import Assessment, ExchangeView, Explanation, Inputs, unknown
 from monitor.core.rules.inputs import figure_too_old, insurance_cover, to_reporting
 from monitor.core.rules.insurance import insurance_ahead, with_ahead
-from monitor.core.rules.params import Duration, Horizon, Number, Params, ordered
+from monitor.core.rules.params import Duration, Horizon, Number, Params, consistent, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.status import Status, Thresholds
 
@@ -51,21 +51,21 @@ ServiceClass = Literal[1, 2, 3]
 class MicaOwnFundsParams(Params):
     """``eu.mica_own_funds``: own funds and eligible insurance against MiCA Art. 67."""
 
-    minimum_capital: dict[ServiceClass, Number]
-    currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")]
-    overheads_share: Annotated[Number, Field(le=1)]
-    count_insurance: bool
-    insurance_min_term: Duration
-    insurance_expiry_horizon: Horizon
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    max_own_funds_age: Duration
-    max_overheads_age: Duration
-    max_price_age: Duration
+    minimum_capital: "dict[ServiceClass, Number]"
+    currency: 'Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")]'
+    overheads_share: "Annotated[Number, Field(le=1)]"
+    count_insurance: "bool"
+    insurance_min_term: "Duration"
+    insurance_expiry_horizon: "Horizon"
+    breach_below: "Number"
+    warning_below: "Number"
+    hysteresis: "Number"
+    max_own_funds_age: "Duration"
+    max_overheads_age: "Duration"
+    max_price_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> MicaOwnFundsParams:
+    @consistent
+    def _consistent(self) -> None:
         missing = sorted({1, 2, 3} - set(self.minimum_capital))
         if missing:
             raise ValueError(
@@ -73,7 +73,6 @@ class MicaOwnFundsParams(Params):
                 + ", ".join(str(m) for m in missing)
             )
         ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
 
 
 class MicaOwnFunds:

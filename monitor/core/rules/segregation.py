@@ -22,8 +22,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import model_validator
-
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import (
     INSTANT,
@@ -34,7 +32,7 @@ from monitor.core.rules.base import (
     unknown,
 )
 from monitor.core.rules.inputs import figure_too_old
-from monitor.core.rules.params import Duration, Number, Params, ordered
+from monitor.core.rules.params import Duration, Number, Params, consistent, ordered
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Thresholds
@@ -43,17 +41,16 @@ from monitor.core.status import Thresholds
 class SegregationParams(Params):
     """``jp.segregation``: per asset, customer holdings / customer liabilities."""
 
-    breach_below: Number
-    warning_below: Number
-    hysteresis: Number
-    max_wallet_age: Duration
-    max_liability_age: Duration
-    max_price_age: Duration
+    breach_below: "Number"
+    warning_below: "Number"
+    hysteresis: "Number"
+    max_wallet_age: "Duration"
+    max_liability_age: "Duration"
+    max_price_age: "Duration"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> SegregationParams:
+    @consistent
+    def _consistent(self) -> None:
         ordered(self.breach_below, self.warning_below, "breach_below", "warning_below")
-        return self
 
 
 CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]
