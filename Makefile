@@ -31,14 +31,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# The engine and its state compiled with mypyc (deploy/compile_core.py says why and how):
+# The engine, its state and the rules compiled with mypyc (deploy/compile_core.py says why and how):
 # the tests, the bench and the demo run them compiled; importing monitor.core refuses
 # compiled modules whose sources changed since, so `make` rebuilds them when they do.
 COMPILED := monitor/core/compiled.json
 # any source of the core: the compiled modules are typed against the others they import
 COMPILED_SOURCES := $(shell find monitor/core -name '*.py')
 
-compile: $(COMPILED) ## compile the engine and its state with mypyc (29% less time an event)
+compile: $(COMPILED) ## compile the engine, its state and the rules with mypyc (29% less time an event)
 
 # without a C compiler or Python's headers the compile fails, says so, and the sources run
 $(COMPILED): $(VENV)/.installed deploy/compile_core.py $(COMPILED_SOURCES)

@@ -1,4 +1,4 @@
-"""Compile the engine and its state with mypyc, in place: ``make compile`` runs this.
+"""Compile the engine, its state and the rules with mypyc, in place: ``make compile`` runs this.
 
 The modules below are the core's hot path: every record goes through them. mypyc
 (part of mypy, which the project type-checks with) turns each into a C extension
@@ -41,7 +41,8 @@ def _load_compiled() -> ModuleType:
 
 
 compiled = _load_compiled()
-# what every record passes through: the engine, each exchange's state and its parts, and
+# what every record passes through: the engine, each exchange's state and its parts, the
+# rules that judge it (their parameters written for it: monitor/core/rules/params.py), and
 # what the engine hands its driver (its steps, and the journal's entries at each commit)
 MODULES = [
     "monitor/core/changes.py",
