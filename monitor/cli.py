@@ -263,9 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if _from_kafka(error):
             # a command that writes to Kafka, with no broker to answer or one that refuses it
+            refused = _refused_login(error)
             print(
-                f"error: {error} (KAFKA_BOOTSTRAP_SERVERS and the KAFKA_* security settings "
-                "say where Kafka is and how to connect)",
+                f"error: {refused}"
+                if refused is not None
+                else f"error: {error} (KAFKA_BOOTSTRAP_SERVERS and the KAFKA_* security "
+                "settings say where Kafka is and how to connect)",
                 file=sys.stderr,
             )
             return 1
@@ -280,6 +283,22 @@ def _from_kafka(error: BaseException) -> bool:
     that use it: one that never was cannot have raised)."""
     errors = sys.modules.get("aiokafka.errors")
     return errors is not None and isinstance(error, errors.KafkaError)
+
+
+def _refused_login(error: BaseException) -> str | None:
+    """Why Kafka refused the command's login, if ``error`` (the Kafka client's) hides it:
+    the client says only that it could not connect
+    (:func:`monitor.worker.connection.refused_login`)."""
+    import asyncio
+
+    from aiokafka.errors import KafkaConnectionError
+
+    from monitor.settings import KafkaClientSettings
+    from monitor.worker.connection import refused_login
+
+    if not isinstance(error, KafkaConnectionError):
+        return None
+    return asyncio.run(refused_login(KafkaClientSettings()))
 
 
 def _bad_settings(error: BaseException) -> bool:

@@ -3,15 +3,25 @@
 `aiokafka_security` gives the keyword arguments of aiokafka's producer, consumer
 and admin client, from one `KafkaClientSettings`, so the worker, its admin
 client and the simulator connect the same way. Passwords leave their `SecretStr` only
-here, straight into the client; nothing here logs them.
+here, straight into the client; nothing here logs them. `refused_login` says why
+Kafka refuses a login, which aiokafka's clients report only as a failed connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
 # aiokafka ships no type information (no py.typed, no stubs).
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.helpers import create_ssl_context
 
 from monitor.settings import KafkaClientSettings
@@ -45,3 +55,44 @@ def aiokafka_security(settings: KafkaClientSettings) -> dict[str, Any]:
             sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
         )
     return options
+
+
+# what a broker's refusal of a login is raised as, by the connection that tried it
+_REFUSED = (
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+)
+
+
+async def refused_login(settings: KafkaClientSettings, timeout: float = 10.0) -> str | None:
+    """Why Kafka refuses this client's SASL login, if it does; None if it does not, or
+    if no bootstrap server answered (no SASL: None at once).
+
+    aiokafka's clients report a refused login (a wrong password, an unknown user, a
+    mechanism the broker does not enable) as a failed connection,
+    ``KafkaConnectionError``, which waiting could mend, with the broker's answer only in
+    their log. This logs in to the bootstrap servers in turn, as a client does, and
+    says the first refusal, naming the user and mechanism (never the password).
+    """
+    if not settings.uses_sasl:
+        return None
+    options = aiokafka_security(settings)
+    for host, port, _ in collect_hosts(settings.kafka_bootstrap_servers, randomize=False):
+        try:
+            connection = await asyncio.wait_for(
+                create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options),
+                timeout,
+            )
+        except _REFUSED as error:
+            return (
+                f"Kafka at {host}:{port} refused the login of {settings.kafka_sasl_username} "
+                f"({settings.kafka_sasl_mechanism}): {error} (KAFKA_SASL_USERNAME, "
+                "KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM say how to log in)"
+            )
+        except (OSError, KafkaError, TimeoutError):
+            continue  # not there, or not answering: the next one may say
+        connection.close()
+        return None
+    return None

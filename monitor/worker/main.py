@@ -8,11 +8,12 @@ import logging
 import signal
 import sys
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from monitor.core.errors import NotCopartitioned
 from monitor.core.policy import Policy, load_policy
 from monitor.settings import Settings
+from monitor.worker.connection import refused_login
 from monitor.worker.logs import hold_back_repeats
 from monitor.worker.loop import Worker
 from monitor.worker.topics import ensure_topics
@@ -87,6 +88,12 @@ async def _topics_when_reachable(settings: Settings, stopping: asyncio.Event) ->
                     f"the worker could not start: Kafka at {settings.kafka_bootstrap_servers} "
                     f"answered {error!r}"
                 ) from error
+            # a refused login is reported as a failed connection
+            refused = (
+                await refused_login(settings) if isinstance(error, KafkaConnectionError) else None
+            )
+            if refused is not None:
+                raise StartRefused(f"the worker could not start: {refused}") from error
             log.warning(  # the Kafka client's own error, logged before, says why
                 "waiting for Kafka at %s (KAFKA_BOOTSTRAP_SERVERS): %s; trying again in %.0f s",
                 settings.kafka_bootstrap_servers,

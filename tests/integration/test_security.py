@@ -282,6 +282,28 @@ async def test_a_wrong_password_is_refused(
     assert "invalid credentials" in caplog.text
 
 
+@pytest.mark.parametrize("command", [["worker"], ["simulate", "--scenario", "steady"]])
+def test_a_command_whose_login_is_refused_says_so_and_stops(
+    secure_broker: SecureBroker, command: list[str]
+) -> None:
+    """aiokafka reports a refused login as a connection that failed, which waiting could
+    mend: the worker waited for ever and ``simulate`` said only that it could not connect."""
+    wrong = "not-the-password-8c1e"
+    env = {**os.environ, **secure_broker.env("monitor"), "KAFKA_SASL_PASSWORD": wrong}
+    done = subprocess.run(
+        [str(CLI), *command], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output and wrong not in output
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("error: "), last
+    assert f"Kafka at {secure_broker.bootstrap} refused the login of monitor (SCRAM-SHA-512)" in (
+        last
+    )
+    assert "KAFKA_SASL_PASSWORD" in last
+
+
 async def test_a_worker_refused_its_transactional_ids_takes_its_records_once_granted(
     secure_broker: SecureBroker,
     signing_key: Path,
