@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if _from_kafka(error):
             # a command that writes to Kafka, with no broker to answer or one that refuses it
-            refused = _refused_login(error)
+            refused = _refusal(error)
             print(
                 f"error: {refused}"
                 if refused is not None
@@ -285,20 +285,20 @@ def _from_kafka(error: BaseException) -> bool:
     return errors is not None and isinstance(error, errors.KafkaError)
 
 
-def _refused_login(error: BaseException) -> str | None:
-    """Why Kafka refused the command's login, if ``error`` (the Kafka client's) hides it:
-    the client says only that it could not connect
-    (:func:`monitor.worker.connection.refused_login`)."""
+def _refusal(error: BaseException) -> str | None:
+    """Why Kafka turned the command away (a certificate not trusted, a login refused), if
+    ``error`` (the Kafka client's) hides it: the client says only that it could not connect
+    (:func:`monitor.worker.connection.refusal`)."""
     import asyncio
 
     from aiokafka.errors import KafkaConnectionError
 
     from monitor.settings import KafkaClientSettings
-    from monitor.worker.connection import refused_login
+    from monitor.worker.connection import refusal
 
     if not isinstance(error, KafkaConnectionError):
         return None
-    return asyncio.run(refused_login(KafkaClientSettings()))
+    return asyncio.run(refusal(KafkaClientSettings()))
 
 
 def _bad_settings(error: BaseException) -> bool:

@@ -3,8 +3,9 @@
 `aiokafka_security` gives the keyword arguments of aiokafka's producer, consumer
 and admin client, from one `KafkaClientSettings`, so the worker, its admin
 client and the simulator connect the same way. Passwords leave their `SecretStr` only
-here, straight into the client; nothing here logs them. `refused_login` says why
-Kafka refuses a login, which aiokafka's clients report only as a failed connection.
+here, straight into the client; nothing here logs them. `refusal` says why Kafka
+turns a client away (a certificate not trusted, a login refused), which aiokafka's
+clients report only as a failed connection.
 """
 
 from __future__ import annotations
@@ -66,17 +67,18 @@ _REFUSED = (
 )
 
 
-async def refused_login(settings: KafkaClientSettings, timeout: float = 10.0) -> str | None:
-    """Why Kafka refuses this client's SASL login, if it does; None if it does not, or
-    if no bootstrap server answered (no SASL: None at once).
+async def refusal(settings: KafkaClientSettings, timeout: float = 10.0) -> str | None:
+    """Why Kafka turns this client away at the door, if it does: a certificate the client
+    does not trust, or a SASL login refused. None if it does not, if no bootstrap server
+    answered, or if the client uses neither TLS nor SASL (then at once).
 
-    aiokafka's clients report a refused login (a wrong password, an unknown user, a
-    mechanism the broker does not enable) as a failed connection,
-    ``KafkaConnectionError``, which waiting could mend, with the broker's answer only in
-    their log. This logs in to the bootstrap servers in turn, as a client does, and
+    aiokafka's clients report both (a wrong CA file or broker host name; a wrong
+    password, an unknown user, a mechanism the broker does not enable) as a failed
+    connection, ``KafkaConnectionError``, which waiting could mend, with the reason only
+    in their log. This connects to the bootstrap servers in turn, as a client does, and
     says the first refusal, naming the user and mechanism (never the password).
     """
-    if not settings.uses_sasl:
+    if not (settings.uses_tls or settings.uses_sasl):
         return None
     options = aiokafka_security(settings)
     for host, port, _ in collect_hosts(settings.kafka_bootstrap_servers, randomize=False):
@@ -84,6 +86,12 @@ async def refused_login(settings: KafkaClientSettings, timeout: float = 10.0) ->
             connection = await asyncio.wait_for(
                 create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options),
                 timeout,
+            )
+        except ssl.SSLCertVerificationError as error:
+            return (
+                f"Kafka at {host}:{port} presented a certificate this client does not trust: "
+                f"{error.verify_message} (KAFKA_SSL_CAFILE names the authority to trust, and "
+                "KAFKA_BOOTSTRAP_SERVERS the names the certificate must carry)"
             )
         except _REFUSED as error:
             return (

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from monitor.core.errors import NotCopartitioned
 from monitor.core.policy import Policy, load_policy
 from monitor.settings import Settings
-from monitor.worker.connection import refused_login
+from monitor.worker.connection import refusal
 from monitor.worker.logs import hold_back_repeats
 from monitor.worker.loop import Worker
 from monitor.worker.topics import ensure_topics
@@ -77,7 +77,8 @@ async def _topics_when_reachable(settings: Settings, stopping: asyncio.Event) ->
     """:func:`ensure_topics` once Kafka answers: a worker started before its brokers (a
     deployment's first start, a broker restarting) waits for them, saying so, instead of
     ending in a traceback; None if stopped meanwhile. Errors that waiting would not mend
-    (no right to the topics, a refused login) raise :class:`StartRefused`."""
+    (no right to the topics, a certificate not trusted, a refused login) raise
+    :class:`StartRefused`."""
     delay = 1.0
     while True:
         try:
@@ -88,10 +89,8 @@ async def _topics_when_reachable(settings: Settings, stopping: asyncio.Event) ->
                     f"the worker could not start: Kafka at {settings.kafka_bootstrap_servers} "
                     f"answered {error!r}"
                 ) from error
-            # a refused login is reported as a failed connection
-            refused = (
-                await refused_login(settings) if isinstance(error, KafkaConnectionError) else None
-            )
+            # a certificate not trusted or a login refused is reported as a failed connection
+            refused = await refusal(settings) if isinstance(error, KafkaConnectionError) else None
             if refused is not None:
                 raise StartRefused(f"the worker could not start: {refused}") from error
             log.warning(  # the Kafka client's own error, logged before, says why

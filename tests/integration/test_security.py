@@ -282,26 +282,47 @@ async def test_a_wrong_password_is_refused(
     assert "invalid credentials" in caplog.text
 
 
-@pytest.mark.parametrize("command", [["worker"], ["simulate", "--scenario", "steady"]])
-def test_a_command_whose_login_is_refused_says_so_and_stops(
-    secure_broker: SecureBroker, command: list[str]
+WRONG_PASSWORD = "not-the-password-8c1e"
+
+
+@pytest.mark.parametrize(
+    ("command", "override", "says"),
+    [
+        (
+            ["worker"],
+            {"KAFKA_SASL_PASSWORD": WRONG_PASSWORD},
+            "refused the login of monitor (SCRAM-SHA-512)",
+        ),
+        (
+            ["simulate", "--scenario", "steady"],
+            {"KAFKA_SASL_PASSWORD": WRONG_PASSWORD},
+            "refused the login of monitor (SCRAM-SHA-512)",
+        ),
+        (
+            ["worker"],
+            {"KAFKA_SSL_CAFILE": "/etc/ssl/certs/ca-certificates.crt"},
+            "presented a certificate this client does not trust",
+        ),
+    ],
+    ids=["worker-password", "simulate-password", "worker-authority"],
+)
+def test_a_command_turned_away_at_the_door_says_why_and_stops(
+    secure_broker: SecureBroker, command: list[str], override: dict[str, str], says: str
 ) -> None:
-    """aiokafka reports a refused login as a connection that failed, which waiting could
-    mend: the worker waited for ever and ``simulate`` said only that it could not connect."""
-    wrong = "not-the-password-8c1e"
-    env = {**os.environ, **secure_broker.env("monitor"), "KAFKA_SASL_PASSWORD": wrong}
+    """aiokafka reports a refused login and a certificate not trusted as a connection that
+    failed, which waiting could mend: the worker waited for ever, and ``simulate`` said only
+    that it could not connect."""
+    env = {**os.environ, **secure_broker.env("monitor"), **override}
     done = subprocess.run(
         [str(CLI), *command], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 1, done.stderr
     output = done.stdout + done.stderr
-    assert "Traceback" not in output and wrong not in output
+    assert "Traceback" not in output and WRONG_PASSWORD not in output
     last = done.stderr.splitlines()[-1]
     assert last.startswith("error: "), last
-    assert f"Kafka at {secure_broker.bootstrap} refused the login of monitor (SCRAM-SHA-512)" in (
-        last
-    )
-    assert "KAFKA_SASL_PASSWORD" in last
+    assert f"Kafka at {secure_broker.bootstrap} {says}" in last
+    assert ("KAFKA_SASL_PASSWORD" if "login" in says else "KAFKA_SSL_CAFILE") in last
 
 
 async def test_a_worker_refused_its_transactional_ids_takes_its_records_once_granted(
