@@ -43,6 +43,13 @@ the instructions go; compiled functions appear as
 ``CPyDef_<module>___<Class>___<method>``.
 
 ``python -m bench.instructions [--lines N] [--jobs J]``; ``make bench-instructions``.
+
+``--scaling`` counts instead the core's instructions per exchange event in the
+markets of ``bench/core_scaling.py`` (1, 100 and 1,000 exchanges; 10, 1,000 and
+100,000 wallets): the same market built, the same events made, in a child that
+stops there and one that goes on to take them, as ``make bench`` times them. It
+writes ``.bench/instructions-scaling.json``; about 6 minutes (the 100,000 wallets'
+market is built under valgrind twice).
 """
 
 from __future__ import annotations
@@ -118,6 +125,25 @@ def _child(part: str, path: Path, count: int, measure: bool) -> NoReturn:
         run[part]()
     sys.stdout.flush()
     os._exit(0)  # no teardown: what the part built is not freed in the count
+
+
+def _scaling_child(exchanges: int, wallets: int, events: int, measure: bool) -> NoReturn:
+    """A market of ``bench/core_scaling.py`` built and its next ``events`` exchange events
+    made; with ``measure``, the engine takes them and finishes."""
+    from bench.core_scaling import _Market
+    from monitor.core.compiled import running_compiled
+
+    market = _Market(exchanges, wallets)
+    batch = [market.next_event() for _ in range(events)]
+    gc.collect()
+    print(json.dumps({"events": events, "compiled": running_compiled()}), flush=True)
+    if measure:
+        take = market.engine.take
+        for event in batch:
+            take(event)
+        market.engine.finish()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def _child_command(part: str, path: Path, count: int, measure: bool) -> list[str]:
@@ -236,6 +262,69 @@ def measure(
     return figures
 
 
+def measure_scaling(
+    events: int = 5_000,
+    directory: Path = OUTPUT / "callgrind",
+    jobs: int = 2,
+    sizes: Sequence[tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """Instructions per exchange event in each market of ``bench/core_scaling.py`` (``sizes``:
+    (exchanges, wallets) of each; its ``SIZES`` by default)."""
+    from bench.core_scaling import SIZES
+
+    sizes = SIZES if sizes is None else sizes
+    binary = valgrind()
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def command(exchanges: int, wallets: int, measure: bool) -> list[str]:
+        sizes = ["--scaling-child", str(exchanges), str(wallets), str(events)]
+        return [sys.executable, "-m", "bench.instructions", *sizes, "1" if measure else "0"]
+
+    runs = {
+        (exchanges, wallets, measure): command(exchanges, wallets, measure)
+        for exchanges, wallets in sizes
+        for measure in (True, False)
+    }
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            run: pool.submit(
+                _counted,
+                binary,
+                argv,
+                directory / f"scaling-{run[0]}x{run[1]}-{'events' if run[2] else 'setup'}.out",
+            )
+            for run, argv in runs.items()
+        }
+        totals = {run: future.result() for run, future in futures.items()}
+    compiled = {printed["compiled"] for _, printed in totals.values()}
+    assert len(compiled) == 1, compiled
+    per_event = {
+        f"{exchanges} exchanges x {wallets} wallets": round(
+            (totals[(exchanges, wallets, True)][0] - totals[(exchanges, wallets, False)][0])
+            / events
+        )
+        for exchanges, wallets in sizes
+    }
+    counts = list(per_event.values())
+    return {
+        "events": events,
+        "core": "compiled" if compiled.pop() else "sources",
+        "instructions_per_exchange_event": per_event,
+        "spread": round(max(counts) / min(counts), 3),
+    }
+
+
+def report_scaling(figures: dict[str, Any]) -> None:
+    print(
+        f"  instructions per exchange event (callgrind), {figures['events']:,} events in "
+        f"each market of bench/core_scaling.py, the core's {figures['core']}:",
+        flush=True,
+    )
+    for size, count in figures["instructions_per_exchange_event"].items():
+        print(f"      {size:<30} {count:12,}", flush=True)
+    print(f"      {'largest / smallest':<30} {figures['spread']:12.3f}", flush=True)
+
+
 def report(figures: dict[str, Any]) -> None:
     print(
         f"  instructions per event (callgrind), {figures['lines']:,} lines of the steady "
@@ -265,22 +354,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=2, help="valgrind runs side by side (default 2)"
     )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="count the core's instructions per exchange event in the markets of "
+        "bench/core_scaling.py instead",
+    )
     parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
+    parser.add_argument("--scaling-child", nargs=4, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child, args.file, args.lines, measure=not args.setup_only)
+    if args.scaling_child:
+        exchanges, wallets, events, measure = args.scaling_child
+        _scaling_child(exchanges, wallets, events, measure=bool(measure))
     try:
         valgrind()
     except ValgrindMissing as missing:
         print(f"bench.instructions: {missing}", file=sys.stderr)
         return 2
+    OUTPUT.mkdir(exist_ok=True)
+    if args.scaling:
+        scaling = measure_scaling(jobs=args.jobs)
+        report_scaling(scaling)
+        written = OUTPUT / "instructions-scaling.json"
+        written.write_text(json.dumps(scaling, indent=2) + "\n")
+        print(f"  wrote {written}", flush=True)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = scenario(Path(tmp))
         figures = measure(path, args.lines, jobs=args.jobs)
     report(figures)
-    OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "instructions.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"  wrote {OUTPUT / 'instructions.json'}", flush=True)
     return 0

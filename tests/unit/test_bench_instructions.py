@@ -85,6 +85,20 @@ def test_the_callgrind_files_hold_the_totals_counted(
         assert int(summary.group(1)) == figures["totals"]["engine"][key]
 
 
+@needs_valgrind
+def test_an_exchange_event_of_the_scaling_markets_is_counted(tmp_path: Path) -> None:
+    figures = instructions.measure_scaling(events=200, directory=tmp_path, sizes=[(2, 10)])
+    (count,) = figures["instructions_per_exchange_event"].values()
+    # a child that made the events without taking them would count a few hundred at most
+    assert count > 10_000, figures
+    compiled = (monitor.core.engine.__file__ or "").endswith(".so")
+    assert figures["core"] == ("compiled" if compiled else "sources")
+    assert {path.name for path in tmp_path.iterdir()} == {
+        "scaling-2x10-events.out",
+        "scaling-2x10-setup.out",
+    }
+
+
 def test_an_unknown_part_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown parts"):
         instructions.measure(tmp_path / "none.jsonl", 10, parts=["engine", "everything"])
