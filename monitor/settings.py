@@ -88,6 +88,11 @@ class Settings(KafkaClientSettings):
     price_history_seconds: float = Field(
         21600.0, ge=0, alias="RESERVE_MONITOR_PRICE_HISTORY_SECONDS"
     )
+    # the event ids of each exchange remembered to refuse a duplicate (CONTRACT section 2),
+    # in the changelog too: about 235 bytes each once full (4.7 MB an exchange at the
+    # default, the same as the engine's), the largest part of a busy exchange's state. A
+    # trade delivered again after this many newer ids of its exchange is counted twice
+    seen_ids: int = Field(20_000, ge=1, alias="RESERVE_MONITOR_SEEN_IDS")
     # a dead worker's partitions move to the others after this long without heartbeats
     session_timeout_seconds: float = Field(20.0, gt=0, alias="RESERVE_MONITOR_SESSION_TIMEOUT")
     # an event dated further ahead of this worker's wall clock is invalid: one producer

@@ -177,6 +177,7 @@ class Worker:
             self.policy,
             max_idle=timedelta(seconds=s.max_idle_seconds),
             price_history=timedelta(seconds=s.price_history_seconds),
+            seen_ids=s.seen_ids,
             journal_prices=False,  # every task reads them back from market.prices
         )
 

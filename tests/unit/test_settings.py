@@ -212,3 +212,24 @@ def test_a_command_with_bad_settings_names_them_in_its_error_and_fails(
     assert "KAFKA_SECURITY_PROTOCOL" in said and "Traceback" not in said
     assert ("RESERVE_MONITOR_PARTITIONS" in said) is (command == ["worker"])
     assert PASSWORD not in said
+
+
+@pytest.mark.parametrize(("remembered", "outcome"), [(None, "duplicate"), ("2", "applied")])
+def test_the_workers_engine_remembers_as_many_event_ids_as_set(
+    monkeypatch: pytest.MonkeyPatch, remembered: str | None, outcome: str
+) -> None:
+    """RESERVE_MONITOR_SEEN_IDS: a trade delivered again after that many newer ids of its
+    exchange is applied again (forgotten); by default, the engine's 20,000 ids."""
+    from monitor.core.engine import DEFAULT_SEEN_IDS, Outcome
+    from monitor.core.policy import load_policy
+    from monitor.worker.loop import Worker
+    from tests.unit.builders import feed, trade
+
+    if remembered is not None:
+        monkeypatch.setenv("RESERVE_MONITOR_SEEN_IDS", remembered)
+    settings = Settings()
+    assert settings.seen_ids == (DEFAULT_SEEN_IDS if remembered is None else 2)
+    engine = Worker(settings, load_policy(), price_partitions=1)._new_engine()
+    feed(engine, *(trade(event_id=f"t-{n}") for n in range(3)))
+    (again,) = feed(engine, trade(event_id="t-0"))
+    assert again.outcome is Outcome(outcome)
