@@ -26,8 +26,8 @@ class RecentIds:
         self._numbers: dict[str, int] = {}
         # the ids, oldest first (by number); restored entries arrive in any order and are
         # sorted once, on the next use, so adding stays O(1). Ids alone, their numbers
-        # in _numbers: a (number, id) pair an id would cost 56 bytes more, 1.1 MB an
-        # exchange at the default 20,000 ids
+        # in _numbers: with a (number, id) pair an id, the set held 236 bytes an id
+        # besides the ids themselves, against 148 (1.8 MB an exchange at 20,000 ids)
         self._order: deque[str] = deque()
         # block -> the ids remembered in it, kept as ids come and go
         self._blocks: dict[int, dict[str, int]] = {}
