@@ -368,8 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         _child(args.child, args.file, args.lines, measure=not args.setup_only)
     if args.scaling_child:
-        exchanges, wallets, events, measure = args.scaling_child
-        _scaling_child(exchanges, wallets, events, measure=bool(measure))
+        exchanges, wallets, events, taking = args.scaling_child
+        _scaling_child(exchanges, wallets, events, measure=bool(taking))
     try:
         valgrind()
     except ValgrindMissing as missing:
