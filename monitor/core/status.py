@@ -16,6 +16,9 @@ from monitor.core.money import MONEY_CONTEXT
 
 
 class Status(StrEnum):
+    """An exchange's standing under one rule: ok, warning (under the early-warning level),
+    breach (under the floor) or unknown (an input missing or too old to judge by)."""
+
     OK = "ok"
     WARNING = "warning"
     BREACH = "breach"
