@@ -9,11 +9,17 @@ partition's fetched records wait in a buffer of their own, and the group hands
 out the buffered record with the lowest timestamp.
 
 A partition whose buffer is empty while the broker still has records for it
-(it has lag) might hold an earlier record than any buffered: the group waits
-for its next fetch, up to ``max_idle`` seconds of the caller's clock
-(``RESERVE_MONITOR_MAX_IDLE_SECONDS``, the model is ``max.task.idle.ms``),
-before it goes on without it. A partition that is empty and caught up holds
-nothing to wait for.
+(it has lag) might hold an earlier record than any buffered, so the group waits
+for its next fetch. As Kafka Streams has since KIP-695, it waits however long
+it takes for committed records (or while the partition's lag is not known yet):
+the consumer's fetches will bring them, and going on without them would take
+records out of append order whenever a fetch is slow, as it is while a worker
+catches up on a backlog. Only where no fetch is sure to bring anything soon does
+it wait up to ``max_idle`` seconds of the caller's clock
+(``RESERVE_MONITOR_MAX_IDLE_SECONDS``, the model is ``max.task.idle.ms``) and
+then go on: records of a transaction still open, and a partition read up to
+an append time (:meth:`PartitionGroup.lagging`). A partition that is empty and
+caught up holds nothing to wait for.
 
 Pure: it knows nothing of the consumer. The loop adds what each fetch brought
 (:meth:`add`), says which partitions still have records on the broker
@@ -39,6 +45,11 @@ class AppendedRecord(Protocol):
     def offset(self) -> int: ...
 
 
+# a partition holding this many records in its task's group is paused until it holds half
+# as many (Kafka Streams: buffered.records.per.partition): a task waiting for one partition,
+# or slower than its fetches, holds a bounded part of a backlog in memory, not all of it
+BUFFERED_PER_PARTITION = 2_000
+
 P = TypeVar("P", bound=Hashable)  # a partition, e.g. aiokafka's TopicPartition
 R = TypeVar("R", bound=AppendedRecord)
 
@@ -48,6 +59,8 @@ class _Buffer(Generic[R]):
     rank: int  # the partition's place among the task's, for ties of timestamp
     records: deque[R] = field(default_factory=deque)
     lagging: bool = False  # the broker has records beyond what was fetched
+    # those records are committed (or the lag is not known yet): waited for without bound
+    fetchable: bool = False
     # append time (ms) before which the partition surely holds nothing unread; None: no
     # such bound known (the partition holds the group back only while it lags)
     read_to: int | None = None
@@ -66,7 +79,9 @@ class PartitionGroup(Generic[P, R]):
         # (timestamp, rank, offset) of each non-empty buffer's head: the next record
         self._heads: list[tuple[int, int, int, P]] = []
         self._waiting_since: float | None = None
-        self.enforced = 0  # records handed out while a lagging partition was empty
+        # records handed out while a partition that may precede them was empty: waited for
+        # up to max_idle (an open transaction's records, a partition read up to a time)
+        self.enforced = 0
         # records handed out after one appended later (the guarantee broken: a partition
         # waited for past max_idle, or a broker's clock ahead of the worker's)
         self.out_of_order = 0
@@ -75,6 +90,7 @@ class PartitionGroup(Generic[P, R]):
         # (one lags), or those appended at or after ``_held_from`` (the earliest read_to)
         self._hold_all = False
         self._held_from: int | None = None
+        self._hold_for_fetch = False  # an empty partition's committed records are awaited
 
     @property
     def buffered(self) -> int:
@@ -97,7 +113,7 @@ class PartitionGroup(Generic[P, R]):
         """Drop what ``partition`` has buffered: the consumer reads it again, from its commit."""
         buffer = self._buffers[partition]
         buffer.records.clear()
-        buffer.lagging = False
+        buffer.lagging = buffer.fetchable = False
         self._heads = [head for head in self._heads if head[3] != partition]
         heapq.heapify(self._heads)
         self._held()
@@ -116,29 +132,46 @@ class PartitionGroup(Generic[P, R]):
         """How long (s) the group has been waiting for an empty partition, by ``now``."""
         return 0.0 if self._waiting_since is None else now - self._waiting_since
 
-    def lagging(self, partition: P, has_more: bool, read_to: int | None = None) -> None:
+    def lagging(
+        self,
+        partition: P,
+        has_more: bool,
+        read_to: int | None = None,
+        fetchable: bool = False,
+    ) -> None:
         """Whether the broker holds records of ``partition`` beyond those fetched, and,
         when it does not, the append time (ms) up to which it has surely been read.
 
-        An empty partition read up to ``read_to`` holds the group back from records
-        appended at or after it: a record appended there meanwhile may come first.
+        ``fetchable``: the records beyond are committed, so the consumer's next fetches
+        bring them (or the partition's lag is not known yet, before its first fetch
+        answer). An empty partition so placed holds the group back until they come,
+        however long that takes. An empty partition whose records are not fetchable
+        yet (an open transaction's), or read up to ``read_to`` (which holds back the
+        records appended at or after it: a record appended there meanwhile may come
+        first), holds it back up to ``max_idle``.
         """
         buffer = self._buffers[partition]
         buffer.lagging, buffer.read_to = has_more, read_to
+        buffer.fetchable = has_more and fetchable
         self._held()
 
     def next(self, now: float) -> tuple[P, R] | None:
         """The buffered record appended first, or None to wait for a fetch.
 
-        ``now`` is the caller's clock in seconds: an empty partition that still
-        has lag, or that is read only up to before the record's append time, is
-        waited for until ``max_idle`` has passed since the wait began.
+        ``now`` is the caller's clock in seconds: an empty partition whose committed
+        records are still to be fetched is waited for until they come; one whose
+        records are not fetchable yet, or that is read only up to before the record's
+        append time, until ``max_idle`` has passed since the wait began.
         """
         if not self._heads:
             self._waiting_since = None
             return None
         head = self._heads[0][0]
         held_from = self._held_from
+        if self._hold_for_fetch:
+            if self._waiting_since is None:
+                self._waiting_since = now
+            return None
         if self._hold_all or (held_from is not None and head >= held_from):
             if self._waiting_since is None:
                 self._waiting_since = now
@@ -163,15 +196,18 @@ class PartitionGroup(Generic[P, R]):
     def _held(self) -> None:
         """Note what the empty partitions hold back: an empty partition with lag holds
         every record, one read up to ``read_to`` the records appended at or after it."""
-        hold_all, held_from = False, None
+        hold_all = hold_for_fetch = False
+        held_from = None
         for buffer in self._buffers.values():
             if buffer.records:
                 continue
             if buffer.lagging:
                 hold_all = True
+                hold_for_fetch = hold_for_fetch or buffer.fetchable
             elif buffer.read_to is not None and (held_from is None or buffer.read_to < held_from):
                 held_from = buffer.read_to
         self._hold_all, self._held_from = hold_all, held_from
+        self._hold_for_fetch = hold_for_fetch
 
     def _push_head(self, partition: P, buffer: _Buffer[R]) -> None:
         head = buffer.records[0]

@@ -33,7 +33,7 @@ import gc
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
@@ -49,9 +49,11 @@ from monitor.heap import HeapKeeper
 from monitor.settings import Settings
 from monitor.worker import health as worker_health
 from monitor.worker import metrics as worker_metrics
+from monitor.worker.alignment import BUFFERED_PER_PARTITION
 from monitor.worker.assignment import CopartitionedAssignor
 from monitor.worker.changelog import changelog_topic, restore
 from monitor.worker.connection import aiokafka_security
+from monitor.worker.metrics import PartitionLag
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.prices import PriceReader
 from monitor.worker.reading import ReadProbe, probe_consumer, start_probe
@@ -140,6 +142,8 @@ class Worker:
         # they are tried next, and the wait after that
         self._unopened: list[int] = []
         self._paused: list[TopicPartition] = []
+        # partitions paused because their tasks hold enough of their records already
+        self._full: set[TopicPartition] = set()
         self._open_again_at = 0.0
         self._open_delay = _RETRY_SECONDS
         # the tasks' state out of the garbage collector's full collections (monitor.heap)
@@ -246,13 +250,17 @@ class Worker:
             for task in tasks.values():
                 task.group.add(tp, records)
 
+        self._hold_back_full()
+
         prices_read = {
             tp: await _read_state(self.prices.consumer, self.price_reads, tp)
             for tp in self.prices.log.partitions
         }
-        # A partition that still has records is waited for up to max_idle, and longer
-        # while the loop is busy: a slow turn is the worker's delay, not the broker's
-        # silence, and going on without the partition would take records out of order.
+        # A partition whose committed records are still to be fetched is waited for until
+        # they come (alignment.py). One that may yet hold an earlier record no fetch is
+        # sure to bring (an open transaction's, or one appended since it was read) is waited
+        # for up to max_idle, and longer while the loop is busy: a slow turn is the
+        # worker's delay, not the broker's silence.
         wait = max(self.settings.max_idle_seconds, 2 * self._busy + _FETCH_WAIT_MS / 1000)
         for task in list(tasks.values()):
             group = task.group
@@ -262,15 +270,15 @@ class Worker:
             # already takes them now, rather than going on without them, out of append order.
             starved = group.waited(time.monotonic()) >= wait * _STARVED
             for tp in task.inputs:
-                lagging, read_to = await _read_state(self.consumer, self.reads, tp)
-                if starved and lagging and not group.buffered_in(tp):
+                reading = await _read_state(self.consumer, self.reads, tp)
+                if starved and reading.lagging and not group.buffered_in(tp):
                     more = await self.consumer.getmany(tp, timeout_ms=0, max_records=_MAX_RECORDS)
                     if more.get(tp):
                         task.add(tp, more[tp])
-                        lagging, read_to = await _read_state(self.consumer, self.reads, tp)
-                group.lagging(tp, lagging, read_to)
-            for tp, (lagging, read_to) in prices_read.items():
-                group.lagging(tp, lagging, read_to)
+                        reading = await _read_state(self.consumer, self.reads, tp)
+                group.lagging(tp, *reading)
+            for tp, reading in prices_read.items():
+                group.lagging(tp, *reading)
         # The tasks take their records in turn, _BUDGET at a time, for up to _TURN_SECONDS:
         # a backlog is committed as it goes (every turn), not once all of it is taken.
         # Between budgets the event loop runs: heartbeats, the web pages, and the
@@ -292,6 +300,25 @@ class Worker:
             task.report(_REPORTS_PER_TURN)
             alerts = alerts or task.collector.alerts
         return alerts
+
+    def _hold_back_full(self) -> None:
+        """Pause each input partition whose records fill its task's group, and resume it
+        once it holds half as many: the rest waits on the broker, not in memory. Kafka
+        Streams pauses so, per partition. Not the price partitions: the price log keeps
+        their records for restores whatever the groups hold, and a restore reads on."""
+        consumer = self.consumer
+        assigned = consumer.assignment()
+        for task in self.tasks.values():
+            for tp in task.inputs:
+                count = task.group.buffered_in(tp)
+                if count >= BUFFERED_PER_PARTITION and tp not in self._full:
+                    if tp in assigned and tp not in consumer.paused():
+                        consumer.pause(tp)
+                        self._full.add(tp)
+                elif count <= BUFFERED_PER_PARTITION // 2 and tp in self._full:
+                    self._full.discard(tp)
+                    if tp in assigned and tp not in self._paused:
+                        consumer.resume(tp)
 
     # -- committing -------------------------------------------------------------------
 
@@ -441,6 +468,7 @@ class Worker:
             numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
             await self._close([n for n in self.tasks if n not in numbers])
             self._unopened, self._paused = [], []  # what was left of the last assignment
+            self._full = set()  # a new assignment starts unpaused
             self._to_open([n for n in numbers if n not in self.tasks])
             self.rebalancing = bool(self._unopened)
 
@@ -522,32 +550,47 @@ class Worker:
         }
         prices.trim(keep, int((time.time() - self.settings.price_history_seconds) * 1000))
 
-    async def consumer_lag(self) -> list[worker_metrics.PartitionLag]:
+    async def consumer_lag(self) -> list[PartitionLag]:
         """Records of each owned input partition not yet processed (log end - position)."""
-        lags: list[worker_metrics.PartitionLag] = []
+        lags: list[PartitionLag] = []
         if self.consumer is None:
             return lags
         async with self.lock:
+            ends = await self._paused_ends()
             for task in self.tasks.values():
                 for tp, topic in task.inputs.items():
                     if tp not in self.consumer.assignment():
                         continue
-                    end = self.consumer.highwater(tp)
+                    end = ends.get(tp, self.consumer.highwater(tp))
                     if end is None:
                         continue
                     # the consumer's position is past transaction markers; less what waits
                     # in the task's buffer, it is what the task has taken
-                    done = await self.consumer.position(tp) - task.group.buffered_in(tp)
-                    lag = worker_metrics.PartitionLag(topic.value, tp.partition, max(0, end - done))
-                    lags.append(lag)
+                    buffered = task.group.buffered_in(tp)
+                    done = await self.consumer.position(tp) - buffered
+                    lag = max(0, end - done)
+                    lags.append(PartitionLag(topic.value, tp.partition, lag, buffered))
             prices = self.prices.consumer
             for tp in self.prices.log.partitions:
                 end = prices.highwater(tp)
                 if end is not None:
                     done = await prices.position(tp)
-                    lag = worker_metrics.PartitionLag(Topic.PRICES.value, tp.partition, end - done)
-                    lags.append(lag)
+                    held = max((t.group.buffered_in(tp) for t in self.tasks.values()), default=0)
+                    lags.append(PartitionLag(Topic.PRICES.value, tp.partition, end - done, held))
         return sorted(lags)
+
+    async def _paused_ends(self) -> dict[TopicPartition, int]:
+        """The high watermarks of the input partitions paused while full, from the broker:
+        the consumer learns them from its fetches, and a paused partition is not fetched."""
+        full = [tp for tp in self._full if tp in self.consumer.assignment()]
+        if not full or self.reads is None:
+            return {}
+        try:
+            ends: dict[TopicPartition, int] = await self.reads.consumer.end_offsets(full)
+        except (KafkaError, OSError) as error:  # the consumer's own, older, serve meanwhile
+            log.debug("end offsets of paused partitions not read: %s", error)
+            return {}
+        return ends
 
     # -- what the web pages read ------------------------------------------------------
 
@@ -607,12 +650,19 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-async def _read_state(
-    consumer: Any, reads: ReadProbe, tp: TopicPartition
-) -> tuple[bool, int | None]:
-    """Whether the broker holds records of ``tp`` beyond those read (committed, or in a
-    transaction still open: they come into view when it commits), and when it does not,
-    the append time (ms) before which ``tp`` surely holds nothing unread.
+class _Reading(NamedTuple):
+    """Where a partition's reading stands (the arguments of ``PartitionGroup.lagging``)."""
+
+    lagging: bool  # the broker holds records beyond those read
+    read_to: int | None  # when it does not: the append time (ms) before which it holds none
+    fetchable: bool  # the records beyond are committed, or the lag is not known yet
+
+
+async def _read_state(consumer: Any, reads: ReadProbe, tp: TopicPartition) -> _Reading:
+    """Whether the broker holds records of ``tp`` beyond those read (committed: the next
+    fetches bring them; or in a transaction still open: they come into view when it
+    commits), and when it does not, the append time (ms) before which ``tp`` surely
+    holds nothing unread.
 
     The consumer's latest fetch answer says whether records lie beyond its position:
     its last stable offset (the worker reads ``read_committed``) and its high watermark
@@ -625,21 +675,22 @@ async def _read_state(
     nothing back and tells no time.
     """
     if tp not in consumer.assignment():
-        return False, None
+        return _Reading(False, None, False)
     stable = consumer.last_stable_offset(tp)
     if stable is None or stable < 0:
         stable = consumer.highwater(tp)
     position = await consumer.position(tp)
     if stable is None or position < stable:
-        return True, None
+        # committed records not read yet, or no fetch answer yet to tell
+        return _Reading(True, None, True)
     high = consumer.highwater(tp)
     if high is not None and position < high:
         # records appended in a transaction still open: unseen until it commits, and
         # appended before whatever came after them elsewhere (see monitor.worker.reading)
-        return True, None
+        return _Reading(True, None, False)
     reads.ask()  # caught up: the time is needed, asked again (a backlog never asks)
     read_to = reads.read_to(tp, position)
-    return read_to is None, read_to
+    return _Reading(read_to is None, read_to, False)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types

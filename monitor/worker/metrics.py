@@ -5,7 +5,8 @@ available, shortfall, ratio and status per exchange and rule, volume, feed
 ages, events, alerts, event lag). The worker's own health comes on top:
 ``reserve_monitor_deadletters_total`` (rejected input),
 ``reserve_monitor_consumer_lag_records`` (records behind the end of each input
-partition this worker reads), ``reserve_monitor_restore_seconds`` (each task's
+partition this worker reads), ``reserve_monitor_buffered_records`` (of those, the
+ones fetched and waiting in memory), ``reserve_monitor_restore_seconds`` (each task's
 last restore) and ``reserve_monitor_evaluation_seconds`` (time the engine takes
 to take an event in, or to judge the exchanges gone quiet).
 """
@@ -29,6 +30,7 @@ from monitor.core.engine import Outcome
 from monitor.core.events import Topic
 from monitor.core.output.report import AdequacyReport
 from monitor.core.status import Status
+from monitor.worker.alignment import BUFFERED_PER_PARTITION
 
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 # one event is tens of microseconds; a tick re-evaluates every exchange at once
@@ -53,11 +55,14 @@ SETTLE = "settle"
 
 
 class PartitionLag(NamedTuple):
-    """How many messages of one input partition the worker has yet to process."""
+    """How many messages of one input partition the worker has yet to process, and how
+    many of those it holds in memory, fetched (for a price partition: in the task that
+    holds most)."""
 
     topic: str
     partition: int
     lag: int
+    buffered: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class MonitorMetrics:
     moments: Counter
     out_of_order: Counter
     consumer_lag: Gauge
+    buffered: Gauge
     restore_seconds: Gauge
     evaluation: Histogram
 
@@ -110,8 +116,10 @@ class MonitorMetrics:
     def record_consumer_lag(self, lags: Iterable[PartitionLag]) -> None:
         """Replace the lag series with ``lags``: partitions no longer owned disappear."""
         self.consumer_lag.clear()
-        for topic, partition, lag in lags:
+        self.buffered.clear()
+        for topic, partition, lag, buffered in lags:
             self.consumer_lag.labels(topic, str(partition)).set(lag)
+            self.buffered.labels(topic, str(partition)).set(buffered)
 
 
 class ExchangeSeries(Collector):
@@ -461,6 +469,14 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
             ["topic", "partition"],
             registry=own,
         ),
+        buffered=Gauge(
+            "reserve_monitor_buffered_records",
+            "Records of each owned partition fetched and held in memory, waiting to be taken "
+            f"in append order; an input partition holding {BUFFERED_PER_PARTITION:,} is "
+            f"paused until it holds {BUFFERED_PER_PARTITION // 2:,}",
+            ["topic", "partition"],
+            registry=own,
+        ),
         restore_seconds=Gauge(
             "reserve_monitor_restore_seconds",
             "Duration of the task's last restore: its producer started (the previous owner "
@@ -495,6 +511,7 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         metrics.moments,
         metrics.out_of_order,
         metrics.consumer_lag,
+        metrics.buffered,
         metrics.restore_seconds,
         metrics.evaluation,
     ):

@@ -16,8 +16,9 @@ offset, a partition with an open transaction would have looked read up to the ti
 of the answer, and a record appended after the transaction's records, in another
 partition, would have been taken before them (the bench's backlog, produced in one
 transaction, was taken 200 records out of order a task in every drain). Now such a
-partition still has records to read, and the task waits for them, as for any
-partition with lag, up to ``RESERVE_MONITOR_MAX_IDLE_SECONDS``.
+partition still has records to read, and the task waits for them up to
+``RESERVE_MONITOR_MAX_IDLE_SECONDS`` (records no fetch brings before the commit;
+committed records are waited for until fetched: :mod:`monitor.worker.alignment`).
 
 This is a fact of the broker's, not an estimate. A stamp taken when the answer to a
 fetch is handled cannot say when the broker wrote it: a worker starved of CPU

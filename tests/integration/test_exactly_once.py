@@ -30,6 +30,7 @@ from monitor.replay import replay
 from monitor.settings import Settings
 from monitor.synthetic.scenarios import dmm_incident, steady
 from monitor.synthetic.simulator import encode
+from monitor.worker.alignment import BUFFERED_PER_PARTITION
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.topics import INPUTS, ensure_topics
 from tests.integration.harness import (
@@ -37,6 +38,7 @@ from tests.integration.harness import (
     Reader,
     WorkerProcess,
     create_topic,
+    produce_pipelined,
     uncommitted,
     wait_for,
 )
@@ -292,6 +294,64 @@ async def test_records_of_a_transaction_still_open_keep_their_append_order(
     finally:
         await upstream.stop()
         await plain.stop()
+        worker.stop()
+
+
+async def test_a_task_kept_waiting_holds_a_bounded_part_of_a_backlog_in_memory(
+    bootstrap: str, log_dir: Path
+) -> None:
+    """A trade in an upstream transaction left open holds its task back (the trade may
+    come first: up to max_idle, long here) while 20,000 wallet snapshots of the same
+    exchange, appended after it, are committed. The worker keeps fetching meanwhile; it
+    pauses the full partition instead of holding the whole backlog in memory. When the
+    transaction commits, every record is taken, in append order, none lost to the pause."""
+    snapshots = 20_000
+    d = Deployment(bootstrap, env={"RESERVE_MONITOR_MAX_IDLE_SECONDS": "120"})
+    worker = WorkerProcess(d, log_dir, "held").start()
+    upstream = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{d.prefix}up")
+    await upstream.start()
+    try:
+        await upstream.begin_transaction()
+        await upstream.send_and_wait(
+            d.topic(Topic.TRADES.value), encode_doc(trade()), key=EXCHANGE.encode()
+        )
+        start = datetime(2024, 5, 31, 13, 0, tzinfo=UTC)
+        await produce_pipelined(
+            bootstrap,
+            (
+                (
+                    d.topic(Topic.WALLET_BALANCES.value),
+                    EXCHANGE.encode(),
+                    encode_doc(wallet("5", when=start + timedelta(seconds=n), event_id=f"w{n}")),
+                )
+                for n in range(snapshots)
+            ),
+        )
+
+        def of_snapshots(metric: str) -> float:  # their partition's: the other holds none
+            series = worker.counts(metric, "topic", "partition")
+            return max(n for (topic, _), n in series.items() if topic == Topic.WALLET_BALANCES)
+
+        def buffered() -> float:
+            return of_snapshots("reserve_monitor_buffered_records")
+
+        await wait_for(lambda: buffered() >= BUFFERED_PER_PARTITION, timeout=60)
+        for _ in range(10):  # turns after turns of fetching: the partition stays paused
+            await asyncio.sleep(0.3)
+            assert BUFFERED_PER_PARTITION <= buffered() < BUFFERED_PER_PARTITION + 2_000
+        assert sum(worker.outcomes().values()) == 0  # the open transaction holds all back
+        # the lag still counts every snapshot, though the paused partition is not fetched
+        assert of_snapshots("reserve_monitor_consumer_lag_records") == snapshots
+
+        await upstream.commit_transaction()
+        await wait_for(lambda: sum(worker.outcomes().values()) == snapshots + 1, timeout=120)
+        assert worker.outcomes() == {
+            (Topic.TRADES.value, "applied"): 1,
+            (Topic.WALLET_BALANCES.value, "applied"): snapshots,
+        }
+        assert worker.sample("reserve_monitor_records_out_of_order_total") == 0
+    finally:
+        await upstream.stop()
         worker.stop()
 
 

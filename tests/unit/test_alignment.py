@@ -40,12 +40,16 @@ logs = st.fixed_dictionaries(
 def test_however_fetches_arrive_the_records_come_out_in_append_order(
     logs: dict[str, list[Record]], data: st.DataObject
 ) -> None:
+    """Committed records on the broker (a backlog): however late each fetch comes, far
+    past max_idle as for a worker starved of CPU, nothing is taken out of append order."""
     group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
     fetched = dict.fromkeys(PARTITIONS, 0)
     out: list[tuple[str, Record]] = []
+    now = 0.0
     for partition in PARTITIONS:
-        group.lagging(partition, bool(logs[partition]))
+        group.lagging(partition, bool(logs[partition]), None, True)
     while len(out) < sum(len(records) for records in logs.values()):
+        now += data.draw(st.sampled_from([0.0, 0.01, 0.5, 30.0]))
         # the consumer fetches a chunk of some partition, or the loop takes what it may
         behind = [p for p in PARTITIONS if fetched[p] < len(logs[p])]
         if behind and data.draw(st.booleans()):
@@ -54,9 +58,9 @@ def test_however_fetches_arrive_the_records_come_out_in_append_order(
             chunk = logs[partition][fetched[partition] : fetched[partition] + size]
             fetched[partition] += len(chunk)
             group.add(partition, chunk)
-            group.lagging(partition, fetched[partition] < len(logs[partition]))
+            group.lagging(partition, fetched[partition] < len(logs[partition]), None, True)
             continue
-        taken = group.next(now=0.0)  # the wait never runs out: every lag is waited for
+        taken = group.next(now)
         if taken is None:
             assert behind, "the group waits only for a partition that has records to fetch"
             continue
@@ -65,7 +69,29 @@ def test_however_fetches_arrive_the_records_come_out_in_append_order(
     assert group.enforced == 0 and group.out_of_order == 0
 
 
-def test_an_empty_partition_with_lag_is_waited_for_until_max_idle() -> None:
+def test_an_empty_partition_with_committed_records_to_fetch_is_waited_for_however_long() -> None:
+    """Kafka Streams since KIP-695: records known to be on the broker, committed, come
+    with the consumer's next fetches, however slow; max_idle does not cut the wait."""
+    group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
+    group.add("trades-3", [Record(1000, 0), Record(1005, 1)])
+    group.lagging("wallets-3", True, None, True)  # its next fetch may hold a record of 999
+    assert group.next(now=10.0) is None
+    assert group.next(now=10.125) is None  # past max_idle
+    assert group.next(now=3600.0) is None
+    assert group.waited(now=3600.0) == pytest.approx(3590.0)  # the loop's cue to look for it
+    group.add("wallets-3", [Record(999, 0)])
+    group.lagging("wallets-3", False)
+    assert [group.next(now=3600.0) for _ in range(3)] == [
+        ("wallets-3", Record(999, 0)),
+        ("trades-3", Record(1000, 0)),
+        ("trades-3", Record(1005, 1)),
+    ]
+    assert group.enforced == 0 and group.out_of_order == 0
+
+
+def test_a_partition_whose_lag_is_not_fetchable_yet_is_waited_for_until_max_idle() -> None:
+    """Records of a transaction still open are on the broker but no fetch brings them
+    before it commits: they are waited for up to max_idle, then the group goes on."""
     group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
     group.add("trades-3", [Record(1000, 0), Record(1005, 1)])
     group.lagging("wallets-3", True)  # its next fetch may hold a record of 999
