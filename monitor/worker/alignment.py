@@ -45,9 +45,9 @@ class AppendedRecord(Protocol):
     def offset(self) -> int: ...
 
 
-# a partition holding this many records in its task's group is paused until it holds half
-# as many (Kafka Streams: buffered.records.per.partition): a task waiting for one partition,
-# or slower than its fetches, holds a bounded part of a backlog in memory, not all of it
+# an input partition holding this many records in its task's group is not fetched until it
+# holds half as many (Kafka Streams: buffered.records.per.partition): a task waiting for one
+# partition, or slower than its fetches, holds a bounded part of a backlog, not all of it
 BUFFERED_PER_PARTITION = 2_000
 
 P = TypeVar("P", bound=Hashable)  # a partition, e.g. aiokafka's TopicPartition

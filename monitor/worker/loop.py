@@ -142,7 +142,7 @@ class Worker:
         # they are tried next, and the wait after that
         self._unopened: list[int] = []
         self._paused: list[TopicPartition] = []
-        # partitions paused because their tasks hold enough of their records already
+        # input partitions not fetched because their tasks hold enough of their records
         self._full: set[TopicPartition] = set()
         self._open_again_at = 0.0
         self._open_delay = _RETRY_SECONDS
@@ -207,7 +207,7 @@ class Worker:
             while not self._stopping.is_set():
                 # records left over from a turn cut short are taken at once, not after a poll
                 poll = 0 if self._unfinished else _POLL_MS
-                batch = await self.consumer.getmany(timeout_ms=poll, max_records=_MAX_RECORDS)
+                batch = await self._fetch(poll)
                 async with self.lock:
                     started = time.monotonic()
                     alerts = await self._turn(batch)
@@ -301,24 +301,35 @@ class Worker:
             alerts = alerts or task.collector.alerts
         return alerts
 
+    async def _fetch(self, poll_ms: int) -> dict[TopicPartition, list[Any]]:
+        """What the consumer has fetched of the input partitions not held back as full.
+
+        A full partition's records stay in the consumer, which fetches no more of it
+        meanwhile (aiokafka fetches a partition again once its last answer is handed
+        out); pausing it instead would have aiokafka drop that answer and fetch it again.
+        """
+        readable = [tp for tp in self.consumer.assignment() if tp not in self._full]
+        if self._full and not readable:  # all full: the tasks take what they hold first
+            await asyncio.sleep(0)
+            return {}
+        # no partition named: all of them (none is full)
+        batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
+            *(readable if self._full else ()), timeout_ms=poll_ms, max_records=_MAX_RECORDS
+        )
+        return batch
+
     def _hold_back_full(self) -> None:
-        """Pause each input partition whose records fill its task's group, and resume it
-        once it holds half as many: the rest waits on the broker, not in memory. Kafka
-        Streams pauses so, per partition. Not the price partitions: the price log keeps
-        their records for restores whatever the groups hold, and a restore reads on."""
-        consumer = self.consumer
-        assigned = consumer.assignment()
+        """Hold back each input partition whose records fill its task's group, until it
+        holds half as many: the rest waits on the broker, not in memory, as in Kafka
+        Streams, which pauses such a partition. Not the price partitions: the price log
+        keeps their records for restores whatever the groups hold."""
         for task in self.tasks.values():
             for tp in task.inputs:
                 count = task.group.buffered_in(tp)
-                if count >= BUFFERED_PER_PARTITION and tp not in self._full:
-                    if tp in assigned and tp not in consumer.paused():
-                        consumer.pause(tp)
-                        self._full.add(tp)
-                elif count <= BUFFERED_PER_PARTITION // 2 and tp in self._full:
+                if count >= BUFFERED_PER_PARTITION:
+                    self._full.add(tp)
+                elif count <= BUFFERED_PER_PARTITION // 2:
                     self._full.discard(tp)
-                    if tp in assigned and tp not in self._paused:
-                        consumer.resume(tp)
 
     # -- committing -------------------------------------------------------------------
 
@@ -468,7 +479,7 @@ class Worker:
             numbers = sorted({tp.partition for tp in assigned if tp.topic in self.inputs})
             await self._close([n for n in self.tasks if n not in numbers])
             self._unopened, self._paused = [], []  # what was left of the last assignment
-            self._full = set()  # a new assignment starts unpaused
+            self._full = set()  # what the tasks held was dropped (on_revoked)
             self._to_open([n for n in numbers if n not in self.tasks])
             self.rebalancing = bool(self._unopened)
 
@@ -556,7 +567,7 @@ class Worker:
         if self.consumer is None:
             return lags
         async with self.lock:
-            ends = await self._paused_ends()
+            ends = await self._held_back_ends()
             for task in self.tasks.values():
                 for tp, topic in task.inputs.items():
                     if tp not in self.consumer.assignment():
@@ -579,30 +590,36 @@ class Worker:
                     lags.append(PartitionLag(Topic.PRICES.value, tp.partition, end - done, held))
         return sorted(lags)
 
-    async def _paused_ends(self) -> dict[TopicPartition, int]:
-        """The high watermarks of the input partitions paused while full, from the broker:
-        the consumer learns them from its fetches, and a paused partition is not fetched."""
+    async def _held_back_ends(self) -> dict[TopicPartition, int]:
+        """The high watermarks of the input partitions held back as full, from the broker:
+        the consumer learns them from its fetches, and such a partition is not fetched."""
         full = [tp for tp in self._full if tp in self.consumer.assignment()]
         if not full or self.reads is None:
             return {}
         try:
             ends: dict[TopicPartition, int] = await self.reads.consumer.end_offsets(full)
         except (KafkaError, OSError) as error:  # the consumer's own, older, serve meanwhile
-            log.debug("end offsets of paused partitions not read: %s", error)
+            log.debug("end offsets of held-back partitions not read: %s", error)
             return {}
         return ends
 
     # -- what the web pages read ------------------------------------------------------
 
-    async def status(self, every: int = 100) -> list[dict[str, Any]]:
-        """The adequacy report of every exchange owned, measured afresh, in exchange order.
+    async def status(self, every: int = 100, only: set[str] | None = None) -> list[dict[str, Any]]:
+        """The adequacy report of every exchange owned (of those in ``only``, if given),
+        measured afresh, in exchange order.
 
         A report measures every rule, some 0.3 ms: the event loop runs between every
         ``every`` exchanges, so that thousands of them do not hold the worker's records
         and heartbeats back (a task dropped meanwhile drops out of the answer).
         """
         owned = sorted(
-            ((name, task) for task in self.tasks.values() for name in task.engine.exchanges),
+            (
+                (name, task)
+                for task in self.tasks.values()
+                for name in task.engine.exchanges
+                if only is None or name in only
+            ),
             key=lambda owner: owner[0],
         )
         reports = []

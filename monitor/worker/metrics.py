@@ -458,9 +458,10 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         ),
         out_of_order=Counter(
             "reserve_monitor_records_out_of_order",
-            "Input records taken after a record appended later: a partition waited for "
-            "longer than RESERVE_MONITOR_MAX_IDLE_SECONDS, or a broker's clock ahead of the "
-            "worker's; the changes that follow may differ from replay's",
+            "Input records taken after a record appended later: a partition whose records "
+            "no fetch brought yet (an upstream transaction open) waited for longer than "
+            "RESERVE_MONITOR_MAX_IDLE_SECONDS, or a broker's clock ahead of the worker's; "
+            "the changes that follow may differ from replay's",
             registry=own,
         ),
         consumer_lag=Gauge(
@@ -472,8 +473,8 @@ def create(registry: CollectorRegistry) -> MonitorMetrics:
         buffered=Gauge(
             "reserve_monitor_buffered_records",
             "Records of each owned partition fetched and held in memory, waiting to be taken "
-            f"in append order; an input partition holding {BUFFERED_PER_PARTITION:,} is "
-            f"paused until it holds {BUFFERED_PER_PARTITION // 2:,}",
+            f"in append order; an input partition holding {BUFFERED_PER_PARTITION:,} is not "
+            f"fetched until it holds {BUFFERED_PER_PARTITION // 2:,}",
             ["topic", "partition"],
             registry=own,
         ),

@@ -279,10 +279,10 @@ class Task:
                 self._out_of_order_said = time.monotonic()
                 log.warning(
                     "task %d: %d records taken after a record appended later since it "
-                    "opened: a partition was waited for longer than "
-                    "RESERVE_MONITOR_MAX_IDLE_SECONDS (a worker starved of CPU?), or a "
-                    "broker's clock runs ahead of the worker's; the changes may differ from "
-                    "replay's",
+                    "opened: a partition whose records no fetch brought yet (an upstream "
+                    "transaction still open) was waited for longer than "
+                    "RESERVE_MONITOR_MAX_IDLE_SECONDS, or a broker's clock runs ahead of the "
+                    "worker's; the changes may differ from replay's",
                     self.number,
                     self.group.out_of_order,
                 )

@@ -25,9 +25,10 @@ def application(worker: Worker) -> web.Application:
         )
 
     async def status(request: web.Request) -> web.Response:
-        return web.json_response(
-            {"app_id": worker.settings.app_id, "exchanges": await worker.status()}
-        )
+        # ?exchange=dmm&exchange=...: those exchanges' reports only, if owned here
+        wanted = request.query.getall("exchange", [])
+        reports = await worker.status(only=set(wanted) if wanted else None)
+        return web.json_response({"app_id": worker.settings.app_id, "exchanges": reports})
 
     async def healthz(request: web.Request) -> web.Response:
         health = worker.health()

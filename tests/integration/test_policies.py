@@ -81,5 +81,9 @@ async def test_each_pack_fires_through_kafka(bootstrap: str, log_dir) -> None:
         assert statuses["hk.cold_storage"] == "breach"
         eu_rules = {r["rule"] for r in worker.status()["eu-venue"]["rules"]}
         assert eu_rules == {"eu.mica_own_funds", "ops.hot_wallet_drain"}
+        # the reports of some exchanges only, the others not measured
+        some = worker.get("/status?exchange=eu-venue&exchange=dmm&exchange=nobody")
+        assert [r["exchange"] for r in some["exchanges"]] == ["dmm", "eu-venue"]
+        assert worker.get("/status?exchange=nobody")["exchanges"] == []
     finally:
         worker.stop()
