@@ -56,7 +56,7 @@ from monitor.worker.connection import aiokafka_security
 from monitor.worker.metrics import PartitionLag
 from monitor.worker.output import Collector, task_producer
 from monitor.worker.prices import PriceReader
-from monitor.worker.reading import ReadProbe, probe_consumer, start_probe
+from monitor.worker.reading import CommittedSince, ReadProbe, probe_consumer, start_probe
 from monitor.worker.tasks import Context, Task
 from monitor.worker.topics import ADEQUACY, ALERTS, BREACHES, DEADLETTER, INPUTS
 
@@ -262,12 +262,16 @@ class Worker:
         # for up to max_idle, and longer while the loop is busy: a slow turn is the
         # worker's delay, not the broker's silence.
         wait = max(self.settings.max_idle_seconds, 2 * self._busy + _FETCH_WAIT_MS / 1000)
+        committed = CommittedSince()  # asked of the broker at most once a turn a partition
         for task in list(tasks.values()):
             group = task.group
             group.max_idle = wait
             # A fetch hands out partitions one after another, up to _MAX_RECORDS: a group
             # kept waiting most of its wait for a partition whose records the consumer holds
             # already takes them now, rather than going on without them, out of append order.
+            # And one waiting for an open transaction's records asks the broker whether it
+            # has committed since the consumer's last fetch answer said it was open: the
+            # records are then the next fetch's, waited for however long it takes.
             starved = group.waited(time.monotonic()) >= wait * _STARVED
             for tp in task.inputs:
                 reading = await _read_state(self.consumer, self.reads, tp)
@@ -276,8 +280,14 @@ class Worker:
                     if more.get(tp):
                         task.add(tp, more[tp])
                         reading = await _read_state(self.consumer, self.reads, tp)
+                    elif not reading.fetchable and await committed.since(self.consumer, tp):
+                        reading = reading._replace(fetchable=True)
                 group.lagging(tp, *reading)
+            prices = self.prices.consumer
             for tp, reading in prices_read.items():
+                held = starved and reading.lagging and not group.buffered_in(tp)
+                if held and not reading.fetchable and await committed.since(prices, tp):
+                    reading = reading._replace(fetchable=True)
                 group.lagging(tp, *reading)
         # The tasks take their records in turn, _BUDGET at a time, for up to _TURN_SECONDS:
         # a backlog is committed as it goes (every turn), not once all of it is taken.

@@ -121,3 +121,33 @@ class ReadProbe:
             self._in_flight.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._in_flight
+
+
+class CommittedSince:
+    """Whether the broker now holds committed records of a partition beyond a consumer's
+    position: a transaction that the consumer's last fetch answer showed open has
+    committed since, and its records are the next fetch's.
+
+    A consumer learns the last stable offset from its fetch answers only, and a worker
+    starved of CPU handles them late: when an upstream transaction commits (as a
+    backlog produced in one does, all at once), a partition whose answer still says
+    "open" would be waited for only up to ``RESERVE_MONITOR_MAX_IDLE_SECONDS``, then
+    gone on without, out of append order. The loop asks through this, for a partition
+    waited for that long, the broker's own last stable offset (``end_offsets`` of a
+    ``read_committed`` consumer); one instance a turn, so each partition is asked at
+    most once a turn. A failed request answers False: the wait stays bounded.
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[Any, TopicPartition], bool] = {}
+
+    async def since(self, consumer: Any, tp: TopicPartition) -> bool:
+        if (consumer, tp) not in self._answers:
+            try:
+                stable = (await consumer.end_offsets([tp])).get(tp)
+                answer = stable is not None and stable > await consumer.position(tp)
+            except (KafkaError, OSError) as error:  # as if still open: waited up to max_idle
+                log.debug("last stable offset of %s not read: %s", tp, error)
+                answer = False
+            self._answers[consumer, tp] = answer
+        return self._answers[consumer, tp]

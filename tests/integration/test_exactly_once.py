@@ -32,6 +32,7 @@ from monitor.synthetic.scenarios import dmm_incident, steady
 from monitor.synthetic.simulator import encode
 from monitor.worker.alignment import BUFFERED_PER_PARTITION
 from monitor.worker.output import Collector, task_producer
+from monitor.worker.reading import CommittedSince
 from monitor.worker.topics import INPUTS, ensure_topics
 from tests.integration.harness import (
     Deployment,
@@ -295,6 +296,39 @@ async def test_records_of_a_transaction_still_open_keep_their_append_order(
         await upstream.stop()
         await plain.stop()
         worker.stop()
+
+
+async def test_a_transaction_committed_since_the_last_fetch_answer_is_seen_from_the_broker(
+    bootstrap: str,
+) -> None:
+    """A consumer's last fetch answer may still show an upstream transaction open after it
+    has committed; the broker's last stable offset shows its records committed, and
+    nothing beyond once they are read."""
+    d = _deployment(bootstrap)
+    await ensure_topics(_settings(d))
+    tp = TopicPartition(d.topic(Topic.TRADES.value), 0)
+    upstream = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{d.prefix}up")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await upstream.start()
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        await upstream.begin_transaction()
+        await upstream.send_and_wait(tp.topic, encode_doc(trade()), partition=0)
+        assert not await CommittedSince().since(consumer, tp)  # open: nothing committed
+        await upstream.commit_transaction()
+        assert await CommittedSince().since(consumer, tp)  # committed, not fetched yet
+        read = await consumer.getmany(tp, timeout_ms=10_000)
+        assert len(read[tp]) == 1
+        await wait_for(lambda: consumer.last_stable_offset(tp) == 2, timeout=10)
+        await consumer.getmany(tp, timeout_ms=1_000)  # past the commit marker
+        assert not await CommittedSince().since(consumer, tp)  # all of it read
+    finally:
+        await consumer.stop()
+        await upstream.stop()
 
 
 async def test_a_task_kept_waiting_holds_a_bounded_part_of_a_backlog_in_memory(
