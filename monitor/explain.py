@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import IO, Any
 
@@ -57,23 +58,30 @@ def status_url(url: str) -> str:
 
 
 def report_from_worker(url: str, exchange: str) -> dict[str, Any]:
-    """The adequacy report document of ``exchange`` from a worker's ``/status``."""
+    """The adequacy report document of ``exchange`` from a worker's ``/status``: asked for
+    that exchange alone (``?exchange=``), and for all of them only to say which it owns."""
     address = status_url(url)
-    try:
-        with urllib.request.urlopen(address, timeout=STATUS_TIMEOUT_SECONDS) as reply:
-            body = json.loads(reply.read().decode("utf-8"))
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise SourceError(f"cannot read {address}: {reason}") from None
-    reports = {report["exchange"]: report for report in body.get("exchanges", [])}
+    query = urllib.parse.urlencode({"exchange": exchange})
+    reports = _reports(address, f"{address}?{query}")
     if exchange not in reports:
-        owned = ", ".join(sorted(reports)) or "none yet"
+        owned = ", ".join(sorted(_reports(address, address))) or "none yet"
         raise SourceError(
             f"the worker at {address} reports no exchange {exchange!r} (it reports: {owned}); "
             "in a group of several workers, ask the one that owns the exchange's partition"
         )
     document: dict[str, Any] = reports[exchange]
     return document
+
+
+def _reports(address: str, url: str) -> dict[str, dict[str, Any]]:
+    """The reports a worker's ``/status`` page at ``url`` serves, by exchange."""
+    try:
+        with urllib.request.urlopen(url, timeout=STATUS_TIMEOUT_SECONDS) as reply:
+            body = json.loads(reply.read().decode("utf-8"))
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise SourceError(f"cannot read {address}: {reason}") from None
+    return {report["exchange"]: report for report in body.get("exchanges", [])}
 
 
 def run(

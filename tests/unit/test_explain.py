@@ -11,6 +11,7 @@ import http.server
 import io
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -416,17 +417,26 @@ class _StatusServer(http.server.ThreadingHTTPServer):
     """A stand-in worker on loopback serving ``/status`` documents (a fake, not a mock)."""
 
     body = b""
+    asked: list[str]
 
 
 class _StatusHandler(http.server.BaseHTTPRequestHandler):
     server: _StatusServer
 
     def do_GET(self) -> None:
-        found = self.path == "/status"
+        url = urllib.parse.urlsplit(self.path)
+        found = url.path == "/status"
+        body = self.server.body if found else b"{}"
+        wanted = urllib.parse.parse_qs(url.query).get("exchange")
+        if found and wanted:  # as the worker does: those exchanges' reports only
+            page = json.loads(body)
+            page["exchanges"] = [r for r in page["exchanges"] if r["exchange"] in wanted]
+            body = json.dumps(page).encode()
+        self.server.asked.append(self.path)
         self.send_response(200 if found else 404)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(self.server.body if found else b"{}")
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -435,6 +445,7 @@ class _StatusHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def status_server() -> Iterator[_StatusServer]:
     server = _StatusServer(("127.0.0.1", 0), _StatusHandler)
+    server.asked = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -455,6 +466,7 @@ def test_the_command_explains_a_workers_status_document(
     url = f"http://127.0.0.1:{status_server.server_address[1]}"
     assert main(["policy", "explain", "--exchange", "dmm", "--url", url + "/"]) == 0
     assert capsys.readouterr().out == expected_text()
+    assert status_server.asked == ["/status?exchange=dmm"]  # the one report, not every one
     assert main(["policy", "explain", "--exchange", "elsewhere", "--url", url]) == 1
     assert "reports no exchange 'elsewhere' (it reports: calm, dmm)" in capsys.readouterr().err
 
