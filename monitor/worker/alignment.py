@@ -132,6 +132,10 @@ class PartitionGroup(Generic[P, R]):
         """How long (s) the group has been waiting for an empty partition, by ``now``."""
         return 0.0 if self._waiting_since is None else now - self._waiting_since
 
+    def awaited(self) -> list[P]:
+        """The empty partitions whose committed records the group waits for, however long."""
+        return [p for p, b in self._buffers.items() if not b.records and b.fetchable]
+
     def lagging(
         self,
         partition: P,

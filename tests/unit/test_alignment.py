@@ -79,6 +79,7 @@ def test_an_empty_partition_with_committed_records_to_fetch_is_waited_for_howeve
     assert group.next(now=10.125) is None  # past max_idle
     assert group.next(now=3600.0) is None
     assert group.waited(now=3600.0) == pytest.approx(3590.0)  # the loop's cue to look for it
+    assert group.awaited() == ["wallets-3"]  # what the worker's warning names
     group.add("wallets-3", [Record(999, 0)])
     group.lagging("wallets-3", False)
     assert [group.next(now=3600.0) for _ in range(3)] == [
@@ -95,6 +96,7 @@ def test_a_partition_whose_lag_is_not_fetchable_yet_is_waited_for_until_max_idle
     group: PartitionGroup[str, Record] = PartitionGroup(PARTITIONS, max_idle=0.1)
     group.add("trades-3", [Record(1000, 0), Record(1005, 1)])
     group.lagging("wallets-3", True)  # its next fetch may hold a record of 999
+    assert group.awaited() == []  # not waited for however long
     assert group.next(now=10.0) is None
     assert group.next(now=10.05) is None
     assert group.next(now=10.125) == ("trades-3", Record(1000, 0))  # waited long enough
