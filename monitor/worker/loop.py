@@ -49,7 +49,7 @@ from monitor.heap import HeapKeeper
 from monitor.settings import Settings
 from monitor.worker import health as worker_health
 from monitor.worker import metrics as worker_metrics
-from monitor.worker.alignment import BUFFERED_PER_PARTITION
+from monitor.worker.alignment import BUFFERED_PER_PARTITION, PartitionGroup
 from monitor.worker.assignment import CopartitionedAssignor
 from monitor.worker.changelog import changelog_topic, restore
 from monitor.worker.connection import aiokafka_security
@@ -284,15 +284,15 @@ class Worker:
                     if more.get(tp):
                         task.add(tp, more[tp])
                         reading = await _read_state(self.consumer, self.reads, tp)
-                    elif not reading.fetchable and await committed.since(self.consumer, tp):
+                    elif reading.in_open_transaction and await committed.since(self.consumer, tp):
                         reading = reading._replace(fetchable=True)
-                group.lagging(tp, *reading)
+                reading.tell(group, tp)
             prices = self.prices.consumer
             for tp, reading in prices_read.items():
-                held = starved and reading.lagging and not group.buffered_in(tp)
-                if held and not reading.fetchable and await committed.since(prices, tp):
+                held = starved and reading.in_open_transaction and not group.buffered_in(tp)
+                if held and await committed.since(prices, tp):
                     reading = reading._replace(fetchable=True)
-                group.lagging(tp, *reading)
+                reading.tell(group, tp)
             self._say_waits(task)
         # The tasks take their records in turn, _BUDGET at a time, for up to _TURN_SECONDS:
         # a backlog is committed as it goes (every turn), not once all of it is taken.
@@ -704,11 +704,16 @@ def _settle_heap() -> None:
 
 
 class _Reading(NamedTuple):
-    """Where a partition's reading stands (the arguments of ``PartitionGroup.lagging``)."""
+    """Where a partition's reading stands (the arguments of ``PartitionGroup.lagging``,
+    and whether the records beyond were in a transaction open at the last fetch answer)."""
 
     lagging: bool  # the broker holds records beyond those read
     read_to: int | None  # when it does not: the append time (ms) before which it holds none
     fetchable: bool  # the records beyond are committed, or the lag is not known yet
+    in_open_transaction: bool = False
+
+    def tell(self, group: PartitionGroup[Any, Any], tp: TopicPartition) -> None:
+        group.lagging(tp, self.lagging, self.read_to, self.fetchable)
 
 
 async def _read_state(consumer: Any, reads: ReadProbe, tp: TopicPartition) -> _Reading:
@@ -740,7 +745,7 @@ async def _read_state(consumer: Any, reads: ReadProbe, tp: TopicPartition) -> _R
     if high is not None and position < high:
         # records appended in a transaction still open: unseen until it commits, and
         # appended before whatever came after them elsewhere (see monitor.worker.reading)
-        return _Reading(True, None, False)
+        return _Reading(True, None, False, in_open_transaction=True)
     reads.ask()  # caught up: the time is needed, asked again (a backlog never asks)
     read_to = reads.read_to(tp, position)
     return _Reading(read_to is None, read_to, False)
