@@ -87,9 +87,6 @@ _COMMIT_WAIT_SECONDS = 1.0
 _FETCH_WAIT_MS = 10
 # a failing commit is retried, the task rebuilt, after this long at first, doubling up to 10 s
 _RETRY_SECONDS = 0.5
-# a task kept waiting this long for a partition's committed records says so, and again as
-# often while it waits (a partition whose leader is away holds its task back until it is back)
-WAIT_LOG_SECONDS = 30.0
 # the frozen state is given back to the garbage collector this often (monitor.heap)
 HEAP_THAW_SECONDS = 3600.0
 # a read of the price history up to restored tasks' positions that reads nothing this long
@@ -147,7 +144,6 @@ class Worker:
         self._paused: list[TopicPartition] = []
         # input partitions not fetched because their tasks hold enough of their records
         self._full: set[TopicPartition] = set()
-        self._wait_said: dict[int, float] = {}  # when each task last said what it waits for
         self._open_again_at = 0.0
         self._open_delay = _RETRY_SECONDS
         # the tasks' state out of the garbage collector's full collections (monitor.heap)
@@ -293,7 +289,7 @@ class Worker:
                 if held and await committed.since(prices, tp):
                     reading = reading._replace(fetchable=True)
                 reading.tell(group, tp)
-            self._say_waits(task)
+            task.say_waits(time.monotonic())
         # The tasks take their records in turn, _BUDGET at a time, for up to _TURN_SECONDS:
         # a backlog is committed as it goes (every turn), not once all of it is taken.
         # Between budgets the event loop runs: heartbeats, the web pages, and the
@@ -316,27 +312,6 @@ class Worker:
             alerts = alerts or task.collector.alerts
         return alerts
 
-    def _say_waits(self, task: Task) -> None:
-        """Warn of a task kept waiting ``WAIT_LOG_SECONDS`` for committed records no fetch
-        brings, every ``WAIT_LOG_SECONDS`` while it waits: nothing else says it takes
-        nothing meanwhile, but its lag growing."""
-        now = time.monotonic()
-        waited = task.group.waited(now)
-        said = self._wait_said.get(task.number, 0.0)
-        if waited < WAIT_LOG_SECONDS or now - said < WAIT_LOG_SECONDS:
-            return
-        awaited = task.group.awaited()
-        if awaited:
-            self._wait_said[task.number] = now
-            log.warning(
-                "task %d: waiting %.0f s for the committed records of %s, which no fetch has "
-                "brought yet (is the partition's leader available?); the task takes nothing "
-                "before them, so as to take every record in append order",
-                task.number,
-                waited,
-                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in awaited),
-            )
-
     async def _fetch(self, poll_ms: int) -> dict[TopicPartition, list[Any]]:
         """What the consumer has fetched of the input partitions not held back as full.
 
@@ -344,13 +319,14 @@ class Worker:
         meanwhile (aiokafka fetches a partition again once its last answer is handed
         out); pausing it instead would have aiokafka drop that answer and fetch it again.
         """
-        readable = [tp for tp in self.consumer.assignment() if tp not in self._full]
-        if self._full and not readable:  # all full: the tasks take what they hold first
-            await asyncio.sleep(0)
-            return {}
-        # no partition named: all of them (none is full)
+        readable: list[TopicPartition] = []  # none named: all of them (none is full)
+        if self._full:
+            readable = [tp for tp in self.consumer.assignment() if tp not in self._full]
+            if not readable:  # all full: the tasks take what they hold first
+                await asyncio.sleep(0)
+                return {}
         batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
-            *(readable if self._full else ()), timeout_ms=poll_ms, max_records=_MAX_RECORDS
+            *readable, timeout_ms=poll_ms, max_records=_MAX_RECORDS
         )
         return batch
 

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 # records taken out of append order are counted at once, and logged at most this often
 OUT_OF_ORDER_LOG_SECONDS = 10.0
+# a task kept waiting this long for a partition's committed records says so, and again as
+# often while it waits (a partition whose leader is away holds its task back until it is back)
+WAIT_LOG_SECONDS = 30.0
 
 _CLOUDEVENT_HEADERS = [("content-type", CONTENT_TYPE.encode())]
 # one record in this many has its evaluation timed (reserve_monitor_evaluation_seconds):
@@ -124,6 +127,7 @@ class Task:
         self._records = 0
         self._out_of_order = 0  # of the group's, counted in the metric so far
         self._out_of_order_said = -OUT_OF_ORDER_LOG_SECONDS  # when a warning said so last
+        self._wait_said = -WAIT_LOG_SECONDS  # when a warning last said what it waits for
 
     # -- starting ---------------------------------------------------------------------
 
@@ -286,6 +290,25 @@ class Task:
                     self.number,
                     self.group.out_of_order,
                 )
+
+    def say_waits(self, now: float) -> None:
+        """Warn of the task kept waiting ``WAIT_LOG_SECONDS`` (of ``now``, the loop's
+        monotonic clock) for committed records no fetch brings, every ``WAIT_LOG_SECONDS``
+        while it waits: nothing else says it takes nothing meanwhile, but its lag growing."""
+        waited = self.group.waited(now)
+        if waited < WAIT_LOG_SECONDS or now - self._wait_said < WAIT_LOG_SECONDS:
+            return
+        awaited = self.group.awaited()
+        if awaited:
+            self._wait_said = now
+            log.warning(
+                "task %d: waiting %.0f s for the committed records of %s, which no fetch has "
+                "brought yet (is the partition's leader available?); the task takes nothing "
+                "before them, so as to take every record in append order",
+                self.number,
+                waited,
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in awaited),
+            )
 
     def _reject(self, topic: Topic, name: str, partition: int, record: Any, error: str) -> None:
         metrics = self.context.metrics
