@@ -22,7 +22,8 @@ from connectors.por import binance, okx, summa
 from connectors.por.liabilities import Totals, amount_text, file_digest, ledger_events
 from connectors.por.problems import InvalidPorFile
 from connectors.sinks import Outgoing, open_sink
-from monitor.core.events import EXCHANGE_ID_PATTERN, parse_rfc3339
+from monitor.core.events import EXCHANGE_ID_PATTERN
+from monitor.core.events.text import parse_rfc3339
 from monitor.core.money import rfc3339
 
 CLIENT_ID = "reserve-monitor-import-por"

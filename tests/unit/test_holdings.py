@@ -9,13 +9,8 @@ from decimal import Decimal, Inexact, getcontext, localcontext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.events import (
-    MAX_DECIMAL_PLACES,
-    MAX_INTEGER_DIGITS,
-    Custody,
-    Holder,
-    WalletBalance,
-)
+from monitor.core.events import Custody, Holder, WalletBalance
+from monitor.core.events.text import MAX_DECIMAL_PLACES, MAX_INTEGER_DIGITS
 from monitor.core.money import VALUE_CONTEXT
 from monitor.core.state.holdings import Holdings
 from tests.unit.builders import T0, event, wallet

@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from typing import (
@@ -44,25 +44,17 @@ from msgspec.structs import force_setattr
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from monitor.core.errors import InvalidEvent
+from monitor.core.events.text import (
+    AMOUNT_TEXT,
+    RFC3339,
+    parse_rfc3339,
+    to_decimal,
+    to_event_time,
+)
 
 MAX_MESSAGE_BYTES = 64 * 1024
-# Amounts beyond these overflow the money arithmetic (or its rounding to cents) far
-# from the edge, inside a running total; no real quantity, price or balance needs more.
-MAX_INTEGER_DIGITS = 24
-MAX_DECIMAL_PLACES = 30
-# Event times outside these years would push the clock's arithmetic (a window back, the
-# time elapsed forward) out of the range of datetime.
-EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_EVENT_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 EXCHANGE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9._-]+$"
-# Decimal() also reads "1_000" and non-ASCII digits; the contract's amount strings are ASCII
-_AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-# fromisoformat also takes basic forms ("20240531T132600Z") and times without seconds
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 
 
 class Topic(StrEnum):
@@ -83,130 +75,6 @@ class Holder(StrEnum):
     CUSTOMER = "customer"
     GUARANTEE = "guarantee"
     HOUSE = "house"
-
-
-# -- amounts and timestamps: the contract's text, made exact ---------------------------
-# Each raises ValueError with the message; the field is named by whoever calls it.
-
-
-def _to_decimal(value: Any) -> Decimal:
-    if type(value) is str and value.isascii():
-        # digits, or digits, a point and digits (what _AMOUNT_TEXT takes without an
-        # exponent; str.isdigit() of ASCII text is [0-9]): only the range is left to check
-        whole, point, fraction = value.partition(".")
-        if whole.isdigit() and (not point or fraction.isdigit()):
-            number = Decimal(value)
-            if number.adjusted() < MAX_INTEGER_DIGITS and len(fraction) <= MAX_DECIMAL_PLACES:
-                return number
-    return _to_decimal_checked(value)
-
-
-def _to_decimal_checked(value: Any) -> Decimal:
-    """Every other input (JSON numbers, exponents, anything wrong): each check in turn."""
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError('must be a decimal number written as a string, e.g. "4502.9"')
-    try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError("must be a finite number, not NaN or Infinity")
-    if number < 0:
-        raise ValueError("must not be negative")
-    if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value.strip()):
-        raise ValueError(f'{value!r} is not a plain ASCII decimal number such as "4502.9"')
-    if not _in_range(number):
-        raise ValueError(
-            f"is out of range: at most {MAX_INTEGER_DIGITS} digits before the decimal point "
-            f"and {MAX_DECIMAL_PLACES} after"
-        )
-    return number
-
-
-def _in_range(number: Decimal) -> bool:
-    if not number:
-        return True
-    _, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)  # finite: checked before
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    places = -(exponent + trailing_zeros)
-    return number.adjusted() < MAX_INTEGER_DIGITS and places <= MAX_DECIMAL_PLACES
-
-
-def parse_rfc3339(value: Any) -> datetime:
-    """An RFC 3339 timestamp with an offset, in extended form with seconds, in UTC.
-
-    Raises ValueError saying what is wrong with ``value``.
-    """
-    if type(value) is str and (_is_plain_utc(value) or _RFC3339.fullmatch(value)):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:  # the right shape, but no such date or time: 2024-02-30
-            raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
-        if moment.tzinfo is UTC:
-            return moment
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
-            raise ValueError(f"{value!r} is out of the range of dates") from None
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC)  # an event built in Python, or copied
-    return _explain_timestamp(value)
-
-
-def _is_plain_utc(text: str) -> bool:
-    """``2024-05-31T13:26:00Z`` by its punctuation: the commonest form, checked quicker
-    than by the regex. The digits between are left to ``fromisoformat``, which refuses
-    anything but ASCII digits there (tests/unit/test_events_fast_paths.py)."""
-    return (
-        len(text) == 20
-        and text[10] == "T"
-        and text[19] == "Z"
-        and text[4] == text[7] == "-"
-        and text[13] == text[16] == ":"
-    )
-
-
-def _explain_timestamp(value: Any) -> datetime:
-    """Why ``value`` is not an RFC 3339 timestamp; raises ValueError."""
-    if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 timestamp string")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None or "T" not in value.upper():
-        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2024-05-31T13:26:00Z")
-    raise ValueError(
-        f"{value!r} is not an RFC 3339 timestamp such as 2024-05-31T13:26:00Z "
-        "(extended format, with seconds)"
-    )
-
-
-# Event times met lately, as taken: a feed's snapshots share their times (every wallet of
-# an exchange as of one block, every asset's price of one tick), so half the records of a
-# steady stream repeat a recent one. Bounded: emptied when full.
-_EVENT_TIMES: dict[str, datetime] = {}
-_EVENT_TIMES_KEPT = 1024
-
-
-def _to_event_time(value: Any) -> datetime:
-    if type(value) is str:
-        moment = _EVENT_TIMES.get(value)
-        if moment is not None:
-            return moment
-    moment = parse_rfc3339(value)
-    # the bounds are the first instants of their years, and the moment is in UTC
-    if not EARLIEST_EVENT_TIME.year <= moment.year < LATEST_EVENT_TIME.year:
-        raise ValueError(
-            f"{value!r} is out of range: event times fall in the years "
-            f"{EARLIEST_EVENT_TIME.year} to {LATEST_EVENT_TIME.year - 1}"
-        )
-    if type(value) is str:
-        if len(_EVENT_TIMES) >= _EVENT_TIMES_KEPT:
-            _EVENT_TIMES.clear()
-        _EVENT_TIMES[value] = moment
-    return moment
 
 
 class _Matches:
@@ -248,11 +116,11 @@ if TYPE_CHECKING:
 else:
     Amount = Annotated[
         Any,
-        BeforeValidator(_to_decimal),
+        BeforeValidator(to_decimal),
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "string", "pattern": f"^{_AMOUNT_TEXT.pattern}$"},
+                    {"type": "string", "pattern": f"^{AMOUNT_TEXT.pattern}$"},
                     {"type": "number", "minimum": 0},
                 ],
                 "description": 'A non-negative decimal number, best written as a string: "4502.9".',
@@ -266,7 +134,7 @@ else:
             {
                 "type": "string",
                 "format": "date-time",
-                "pattern": f"^{_RFC3339.pattern}$",
+                "pattern": f"^{RFC3339.pattern}$",
                 "description": "RFC 3339 with an offset: 2024-05-31T13:26:00Z.",
             }
         ),
@@ -274,12 +142,12 @@ else:
     # an event's own time (``ts``): a timestamp within the years the engine can judge
     EventTime = Annotated[
         Any,
-        BeforeValidator(_to_event_time),
+        BeforeValidator(to_event_time),
         WithJsonSchema(
             {
                 "type": "string",
                 "format": "date-time",
-                "pattern": f"^{_RFC3339.pattern}$",
+                "pattern": f"^{RFC3339.pattern}$",
                 "description": "RFC 3339 with an offset, between 1970 and 8999: "
                 "2024-05-31T13:26:00Z.",
             }

@@ -32,8 +32,8 @@ from monitor.core.events import (
     Topic,
     decode,
     parse_json,
-    parse_rfc3339,
 )
+from monitor.core.events.text import parse_rfc3339
 
 FIELDS = frozenset({"topic", "key", "value", "timestamp"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from monitor.core.events import EXCHANGE_ID_PATTERN, Custody, Holder, parse_rfc3339
+from monitor.core.events import EXCHANGE_ID_PATTERN, Custody, Holder
+from monitor.core.events.text import parse_rfc3339
 from monitor.core.rules import RULES
 
 INCIDENT_DIR = Path(__file__).parent
