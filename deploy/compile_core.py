@@ -41,16 +41,18 @@ def _load_compiled() -> ModuleType:
 
 
 compiled = _load_compiled()
-# what every record passes through: the conversion of its amounts and times, the engine,
-# each exchange's state and its parts, the rules that judge it (their parameters written
-# for it: monitor/core/rules/params.py) and their assessments, and what the engine hands its driver (its steps, and the journal's
-# entries at each commit). Not status.py: a compiled enum loses its docstring, which the
-# AsyncAPI document's Status schema carries
+# what every record passes through: the conversion of its amounts and times, the decimal
+# arithmetic and text forms of money, the engine, each exchange's state and its parts,
+# the rules that judge it (their parameters written for it: monitor/core/rules/params.py)
+# and their assessments, and what the engine hands its driver (its steps, and the
+# journal's entries at each commit). Not status.py: a compiled enum loses its docstring,
+# which the AsyncAPI document's Status schema carries
 MODULES = [
     "monitor/core/assessment.py",
     "monitor/core/changes.py",
     "monitor/core/engine.py",
     "monitor/core/events/text.py",
+    "monitor/core/money.py",
     "monitor/core/rules/asset_coverage.py",
     "monitor/core/rules/base.py",
     "monitor/core/rules/cold_storage.py",

@@ -34,8 +34,11 @@ def _default_recursion_limit() -> Iterator[None]:
     yield
 
 
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.register_profile("dev", print_blob=True)
+# deadline=None: how long an example takes is a timing, and timings live in `make bench`;
+# on a loaded 2-core machine (the suite in parallel, a broker beside it) an example that
+# took 100 ms once takes 255 ms the next time, and hypothesis's 200 ms default failed it
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 

@@ -8,13 +8,13 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, Final
 
 from monitor.core.assessment import Assessment
 from monitor.core.status import Status
 
 # Namespace of the deterministic ids of status changes (uuid5 of the change's identity).
-CHANGE_NAMESPACE = uuid.UUID("6f1c2a52-3b0e-5d1c-9c61-2f7a1d0b9e41")
+CHANGE_NAMESPACE: Final = uuid.UUID("6f1c2a52-3b0e-5d1c-9c61-2f7a1d0b9e41")
 
 Write = tuple[str, dict[str, Any] | None]
 

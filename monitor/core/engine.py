@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from monitor.core.changes import (
     CHANGE_NAMESPACE,
@@ -65,16 +65,16 @@ __all__ = [
     "rules_for",
 ]
 
-DEFAULT_SEEN_IDS = 20_000
+DEFAULT_SEEN_IDS: Final = 20_000
 # Enum members read on every record, bound once: Python 3.11 takes 0.1 µs to read a
 # member off its enum class (its metaclass's lookup), ten times a module global's.
-_APPLIED = Outcome.APPLIED
+_APPLIED: Final = Outcome.APPLIED
 # how long of append time an exchange's input stays quiet before its newest moment is
 # judged (RESERVE_MONITOR_MAX_IDLE_SECONDS)
-DEFAULT_MAX_IDLE = timedelta(seconds=0.1)
+DEFAULT_MAX_IDLE: Final = timedelta(seconds=0.1)
 # trading volume of an exchange whose packs set no window (reported, not judged)
-DEFAULT_VOLUME_WINDOW = timedelta(days=1)
-DEFAULT_VOLUME_BUCKET = timedelta(hours=1)
+DEFAULT_VOLUME_WINDOW: Final = timedelta(days=1)
+DEFAULT_VOLUME_BUCKET: Final = timedelta(hours=1)
 
 
 class Engine:

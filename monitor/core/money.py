@@ -12,22 +12,22 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import cast
+from typing import Final, cast
 
 from msgspec import to_builtins
 
-MONEY_CONTEXT = Context(prec=60)
+MONEY_CONTEXT: Final = Context(prec=60)
 # Values: quantities times prices, summed over assets. A product of two amounts within the
 # contract's limits (24 digits before the point, 30 after) has up to 108 digits, so a sum
 # of them is exact here, and so the same whatever order its terms are taken in: an
 # exchange rebuilt from its journal values its holdings as the live one did.
-VALUE_CONTEXT = Context(prec=120)
-ZERO = Decimal(0)
-ONE = Decimal(1)
-_RATIO_PLACES = Decimal("0.000001")
-_MONEY_PLACES = Decimal("0.01")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+VALUE_CONTEXT: Final = Context(prec=120)
+ZERO: Final = Decimal(0)
+ONE: Final = Decimal(1)
+_RATIO_PLACES: Final = Decimal("0.000001")
+_MONEY_PLACES: Final = Decimal("0.01")
+_DURATION: Final = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def decimal_text(value: Decimal) -> str:

@@ -35,10 +35,10 @@ __all__ = [
 
 
 # the finest step of event time: a figure of age exactly ``max_age`` is not yet too old
-INSTANT = timedelta(microseconds=1)
+INSTANT: Final = timedelta(microseconds=1)
 
 # the rule parameters that bound the age of an input, by the feed (Feed) the input comes in
-_AGE_LIMITS = {
+_AGE_LIMITS: Final = {
     "max_wallet_age": "wallet_balances",
     "max_price_age": "prices",
     "max_trades_age": "trades",

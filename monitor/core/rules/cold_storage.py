@@ -8,7 +8,7 @@ cold value held and ``shortfall`` the value to move from hot to cold storage.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field
 
@@ -36,7 +36,7 @@ from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
-_ctx = MONEY_CONTEXT
+_ctx: Final = MONEY_CONTEXT
 
 
 class ColdStorageParams(Params):

@@ -18,7 +18,7 @@ assessment costs O(1) plus the number of insurance policies.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
@@ -47,7 +47,7 @@ from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
-_ctx = MONEY_CONTEXT
+_ctx: Final = MONEY_CONTEXT
 
 
 CoverComponent = Literal["reserve_fund", "insurance", "guarantee"]

@@ -20,7 +20,7 @@ wallets, not a measure of cover (``jp.segregation`` and the reserves judge that)
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import Field
 
@@ -49,7 +49,7 @@ from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
-_ctx = MONEY_CONTEXT
+_ctx: Final = MONEY_CONTEXT
 
 
 class HotWalletDrainParams(Params):

@@ -20,6 +20,7 @@ the holdings, so an assessment costs O(1) plus the short assets it names.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import Assessment, ExchangeView, Inputs, stale_input
@@ -79,7 +80,7 @@ class HotWalletGuarantee:
         )
 
 
-_WORDING = CoverageWording(
+_WORDING: Final = CoverageWording(
     unvalued="hot customer crypto",
     nothing_needed="No customer crypto is in hot wallets; nothing needs a guarantee.",
     required_key="hot_customer_value",

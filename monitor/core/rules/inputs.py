@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import islice
+from typing import Final
 
 from monitor.core.money import MONEY_CONTEXT, ZERO, decimal_text, duration_text, money_text
 from monitor.core.rules.base import INSTANT, Assessment, ExchangeView, unknown
 from monitor.core.state.coverage import AssetCoverage
 
-_ctx = MONEY_CONTEXT
+_ctx: Final = MONEY_CONTEXT
 # how many short assets an assessment names; the rest are counted
-SHORT_ASSETS_LISTED = 20
+SHORT_ASSETS_LISTED: Final = 20
 
 
 def figure_too_old(

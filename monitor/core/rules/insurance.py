@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from monitor.core.money import (
     MONEY_CONTEXT,
@@ -35,9 +35,9 @@ from monitor.core.money import (
 from monitor.core.rules.base import Assessment, ExchangeView, Explanation
 from monitor.core.rules.inputs import Insurance, insurance_cover
 
-_ctx = MONEY_CONTEXT
+_ctx: Final = MONEY_CONTEXT
 # the finest step of event time: a policy counts until the instant before its end
-_INSTANT = timedelta(microseconds=1)
+_INSTANT: Final = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ before it ends (:mod:`monitor.core.rules.insurance`).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
@@ -37,9 +37,9 @@ from monitor.core.rules.params import Duration, Horizon, Number, Params, consist
 from monitor.core.rules.registry import RuleSpec, register
 from monitor.core.status import Status, Thresholds
 
-_ctx = MONEY_CONTEXT
+_ctx: Final = MONEY_CONTEXT
 
-NOT_CHECKED = (
+NOT_CHECKED: Final = (
     "90 days' cancellation notice and a third-party insurer are not in the feed; "
     "confirm them outside the monitor"
 )

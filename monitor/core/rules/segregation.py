@@ -20,7 +20,7 @@ missing or stale.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from monitor.core.rules.asset_coverage import CoverageWording, assess_coverage, coverage_ratio
 from monitor.core.rules.base import (
@@ -126,7 +126,7 @@ class Segregation:
         return assess_coverage(view, cover, self.thresholds, p.max_price_age, _WORDING)
 
 
-_WORDING = CoverageWording(
+_WORDING: Final = CoverageWording(
     unvalued="customer liabilities",
     nothing_needed="The ledger owes customers no crypto; nothing needs to be segregated.",
     required_key="liability_value",

@@ -40,7 +40,7 @@ _value_mul: Final = VALUE_CONTEXT.multiply
 
 # Ratios are capped here: an asset with a dust requirement would otherwise give a
 # ratio of 10^20 or more, which text forms cannot carry and nothing depends on.
-RATIO_CAP = Decimal(1_000_000)
+RATIO_CAP: Final = Decimal(1_000_000)
 
 K = TypeVar("K", bound=str)
 V = TypeVar("V", Decimal, datetime)

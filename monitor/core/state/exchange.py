@@ -79,25 +79,37 @@ from monitor.core.status import Status
 # Enum members read on every record (the journal's kinds: on every key a commit writes),
 # bound once: Python 3.11 takes 0.1 µs to read a member off its enum class (its
 # metaclass's lookup), ten times a module global's.
-_OK, _BREACH, _UNKNOWN = Status.OK, Status.BREACH, Status.UNKNOWN
-_APPLIED, _STALE, _DUPLICATE = Outcome.APPLIED, Outcome.STALE, Outcome.DUPLICATE
-_HOT = Custody.HOT
-_TRADES, _WALLETS, _LEDGER = Feed.TRADES, Feed.WALLETS, Feed.LEDGER
-_Kind = journal.Kind
-_VOLUME_KEY, _WALLET_KEY, _LEDGER_KEY = _Kind.VOLUME, _Kind.WALLET, _Kind.LEDGER
-_RULE_KEY, _FEED_KEY, _AWAITING_KEY = _Kind.RULE, _Kind.FEED, _Kind.AWAITING
-_CLOCK_KEY, _HOTFALLS_KEY = _Kind.CLOCK, _Kind.HOTFALLS
-_SEEN_KEY, _PEAK_KEY = _Kind.SEEN, _Kind.PEAK
+_OK: Final = Status.OK
+_BREACH: Final = Status.BREACH
+_UNKNOWN: Final = Status.UNKNOWN
+_APPLIED: Final = Outcome.APPLIED
+_STALE: Final = Outcome.STALE
+_DUPLICATE: Final = Outcome.DUPLICATE
+_HOT: Final = Custody.HOT
+_TRADES: Final = Feed.TRADES
+_WALLETS: Final = Feed.WALLETS
+_LEDGER: Final = Feed.LEDGER
+_Kind: Final = journal.Kind
+_VOLUME_KEY: Final = _Kind.VOLUME
+_WALLET_KEY: Final = _Kind.WALLET
+_LEDGER_KEY: Final = _Kind.LEDGER
+_RULE_KEY: Final = _Kind.RULE
+_FEED_KEY: Final = _Kind.FEED
+_AWAITING_KEY: Final = _Kind.AWAITING
+_CLOCK_KEY: Final = _Kind.CLOCK
+_HOTFALLS_KEY: Final = _Kind.HOTFALLS
+_SEEN_KEY: Final = _Kind.SEEN
+_PEAK_KEY: Final = _Kind.PEAK
 _multiply: Final = MONEY_CONTEXT.multiply  # bound once: a C static, compiled
 _subtract: Final = MONEY_CONTEXT.subtract
 # what the hot-wallet value moves with
-_HOT_VALUE_INPUTS = Inputs.WALLETS | Inputs.PRICES
+_HOT_VALUE_INPUTS: Final = Inputs.WALLETS | Inputs.PRICES
 # how many records applied late to one moment its evidence names
-LATE_RECORDS_LISTED = 10
+LATE_RECORDS_LISTED: Final = 10
 # the journal key of the clock, after the exchange (see journal_writes)
-_CLOCK: tuple[str, ...] = (_CLOCK_KEY,)
-_HOTFALLS: tuple[str, ...] = (_HOTFALLS_KEY,)
-_TRADES_FEED: tuple[str, ...] = (_FEED_KEY, Feed.TRADES)
+_CLOCK: Final[tuple[str, ...]] = (_CLOCK_KEY,)
+_HOTFALLS: Final[tuple[str, ...]] = (_HOTFALLS_KEY,)
+_TRADES_FEED: Final[tuple[str, ...]] = (_FEED_KEY, Feed.TRADES)
 
 
 def ledger_slot(entry: LedgerEvent) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from datetime import datetime, timedelta
+from typing import Final
 
 from monitor.core.events import Price
 
@@ -24,7 +25,7 @@ from monitor.core.events import Price
 # if it is not later than the moment, else its rules that need the price are unknown.
 # Six hours covers a chain watcher's confirmations on every chain and an outage of a
 # few hours; the rules refuse prices older than an hour by default anyway.
-DEFAULT_PRICE_HISTORY = timedelta(hours=6)
+DEFAULT_PRICE_HISTORY: Final = timedelta(hours=6)
 
 
 class PriceHistory:

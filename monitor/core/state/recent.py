@@ -11,9 +11,10 @@ order forgets the same ids, in the same order, as the set that wrote the journal
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 # ids per journal entry: an entry is rewritten whenever an id is added to it
-BLOCK = 64
+BLOCK: Final = 64
 
 
 class RecentIds:

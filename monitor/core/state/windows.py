@@ -15,7 +15,7 @@ from typing import Final
 
 from monitor.core.money import MONEY_CONTEXT, ZERO
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # the context's methods bound once (Final: the compiled module keeps them in C statics)
 _add: Final = MONEY_CONTEXT.add
 _subtract: Final = MONEY_CONTEXT.subtract
