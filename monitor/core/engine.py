@@ -300,9 +300,10 @@ class Engine:
         if self._journal_prices:
             self._prices_changed.add(price.asset)
         exchanges, changed = self._exchanges, self._changed
+        fields = (price.ts, price.asset, price.price)  # read once, not once an exchange
         for name in sorted(self._dependents.get(price.asset, ())):
             exchange = exchanges[name]
-            exchange.take_price(price, step, appended)
+            exchange.take_price(price, step, appended, fields)
             changed.add(name)
             self._opened(exchange, appended)
 

@@ -158,8 +158,9 @@ def prices_fresh(view: ExchangeView, max_age: timedelta) -> bool:
     oldest = view.state.holdings.oldest_price_time()
     if oldest is None:
         return True
-    view.until(oldest + max_age + INSTANT)
-    return view.now - oldest <= max_age
+    limit = oldest + max_age  # the price is still fresh at this time, not after it
+    view.until(limit + INSTANT)
+    return view.now <= limit
 
 
 def classify(assessment: Assessment, thresholds: Thresholds, previous: Status) -> Status:

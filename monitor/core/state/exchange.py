@@ -219,13 +219,23 @@ class Exchange:
         else:
             self.seen.remember(event.event_id)
 
-    def take_price(self, price: Price, step: Step, appended: float | None = None) -> None:
-        """A new price of an asset this exchange depends on (the newest of its asset)."""
-        ts, asset = price.ts, price.asset
+    def take_price(
+        self,
+        price: Price,
+        step: Step,
+        appended: float | None = None,
+        fields: tuple[datetime, str, Decimal] | None = None,
+    ) -> None:
+        """A new price of an asset this exchange depends on (the newest of its asset).
+
+        ``fields``: the price's ``ts``, ``asset`` and ``price``, read once by a caller
+        that hands one price to many exchanges (a msgspec field costs a generic lookup).
+        """
+        ts, asset, amount = (price.ts, price.asset, price.price) if fields is None else fields
         self._arrive(ts, step, "price", asset)
         held = self.valuer.latest.get(asset)
         if held is None or ts > held.ts:
-            self._revalue(price)
+            self._revalue(price, ts, asset, amount)
         if self._future:
             self._future.pop(asset, None)
         self.open = True
@@ -693,7 +703,7 @@ class Exchange:
             return
         price = self._table.at(asset, moment)
         if price is not None:
-            self._revalue(price)
+            self._revalue(price, price.ts, asset, price.price)
         later = self._table.next_after(asset, moment)
         if later is not None:
             self._future[asset] = later
@@ -705,18 +715,18 @@ class Exchange:
                 continue
             price = self._table.at(asset, moment)
             if price is not None:
-                self._revalue(price)
+                self._revalue(price, price.ts, asset, price.price)
             later = self._table.next_after(asset, moment)
             if later is None:
                 del self._future[asset]
             else:
                 self._future[asset] = later
 
-    def _revalue(self, price: Price) -> None:
-        # each field read once: a msgspec struct's field costs a generic attribute lookup
-        asset, amount = price.asset, price.price
+    def _revalue(self, price: Price, ts: datetime, asset: str, amount: Decimal) -> None:
+        """Value ``asset`` at ``price`` (its fields ``ts``, ``asset`` and ``price``, read
+        once by the caller: a msgspec struct's field costs a generic attribute lookup)."""
         old = self.valuer.replace(price, asset, amount)
-        self.holdings.reprice(asset, amount, price.ts)
+        self.holdings.reprice(asset, amount, ts)
         changed = Inputs.PRICES
         if old is None:
             changed |= Inputs.WALLETS  # what was unpriced can be valued now

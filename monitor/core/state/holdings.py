@@ -10,10 +10,10 @@ prices the exchange is valued at (``prices``) when they are read, once per
 change, over the assets held (a handful), never over wallets, and only for the
 positions read: a price move costs a dict update, and the judgment it brings
 values the hot wallets and the customer positions, one multiplication an asset
-each. The hot quantity of each asset, whoever holds it, is kept with the
-positions, so the hot value is one sum too. Values are summed in ``VALUE_CONTEXT``,
-exact for amounts of the contract's widths, so the order of the assets never
-changes a value.
+each. The hot quantity others than customers hold of each asset is kept with the
+positions, so the hot value is the customers' hot value and one short sum more.
+Values are summed in ``VALUE_CONTEXT``, exact for amounts of the contract's widths,
+so the order of the assets never changes a value.
 
 Assets held without a known price are tracked in ``unpriced``; a value total
 is complete only while that set is empty.
@@ -70,8 +70,9 @@ class Holdings:
         self.segregation = AssetCoverage(self.prices)
         # the same quantities by position, then asset: what a position's value sums
         self.by_position: dict[Position, dict[str, Decimal]] = {}
-        # hot quantity of each asset, whoever holds it (the drain rule's value)
-        self.hot: dict[str, Decimal] = {}
+        # hot quantity of each asset held by others than customers (the house, guarantee
+        # funds): with the customers' hot positions, the drain rule's value
+        self.hot_others: dict[str, Decimal] = {}
         # values read since the last change of a quantity or a price: by position, and
         # the hot value under the key None
         self._values: dict[Position | None, Decimal] = {}
@@ -213,17 +214,21 @@ class Holdings:
         customer crypto in cold and in hot wallets (the cold share) and everything hot
         (the drain's value).
 
-        Three products and three sums an asset, written as operators, in
-        ``VALUE_CONTEXT`` made the current context for this pass alone (and the caller's
-        put back): they cost half what ``VALUE_CONTEXT.multiply`` and ``.add`` do, whose
-        every call parses a tuple of arguments. The results are the same: the same context.
+        Everything hot is customer crypto in hot wallets plus what others (the house,
+        guarantee funds) hold hot, which is a handful of assets at most: summed over
+        those alone. Exact sums (``VALUE_CONTEXT``), so the same value, to the last
+        digit and exponent, as a sum over every asset of its whole hot quantity.
+
+        The products and sums are written as operators, in ``VALUE_CONTEXT`` made the
+        current context for this pass alone (and the caller's put back): they cost half
+        what ``VALUE_CONTEXT.multiply`` and ``.add`` do, whose every call parses a tuple
+        of arguments. The results are the same: the same context.
         """
         prices = self.prices
         by_position = self.by_position
         held_cold = by_position.get(_COLD_CUSTOMER, _NONE)
         held_hot = by_position.get(_HOT_CUSTOMER, _NONE)
-        held_everyone = self.hot
-        cold = hot = everything = ZERO
+        cold = hot = others = ZERO
         caller = getcontext()
         setcontext(VALUE_CONTEXT)
         try:
@@ -234,9 +239,11 @@ class Holdings:
                 quantity = held_hot.get(asset)
                 if quantity is not None:
                     hot = hot + quantity * price
-                quantity = held_everyone.get(asset)
-                if quantity is not None:
-                    everything = everything + quantity * price
+            for asset, held in self.hot_others.items():
+                valued_at = prices.get(asset)
+                if valued_at is not None:
+                    others = others + held * valued_at
+            everything = hot + others
         finally:
             setcontext(caller)
         values = self._values
@@ -267,8 +274,8 @@ class Holdings:
         held = self.positions[asset]
         quantity = held[position] = _add(held.get(position, ZERO), amount)
         self.by_position.setdefault(position, {})[asset] = quantity
-        if custody is _HOT:
-            self.hot[asset] = _add(self.hot.get(asset, ZERO), amount)
+        if custody is _HOT and holder is not _CUSTOMER:
+            self.hot_others[asset] = _add(self.hot_others.get(asset, ZERO), amount)
         if self._values:
             self._values = {}
         price = self.prices.get(asset)
