@@ -16,20 +16,20 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 # Amounts beyond these overflow the money arithmetic (or its rounding to cents) far
 # from the edge, inside a running total; no real quantity, price or balance needs more.
-MAX_INTEGER_DIGITS = 24
-MAX_DECIMAL_PLACES = 30
+MAX_INTEGER_DIGITS: Final = 24
+MAX_DECIMAL_PLACES: Final = 30
 # Event times outside these years would push the clock's arithmetic (a window back, the
 # time elapsed forward) out of the range of datetime.
-EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_EVENT_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC)
 # Decimal() also reads "1_000" and non-ASCII digits; the contract's amount strings are ASCII
-AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+AMOUNT_TEXT: Final = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # fromisoformat also takes basic forms ("20240531T132600Z") and times without seconds
-RFC3339 = re.compile(
+RFC3339: Final = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
@@ -135,9 +135,11 @@ def _explain_timestamp(value: Any) -> datetime:
 
 # Event times met lately, as taken: a feed's snapshots share their times (every wallet of
 # an exchange as of one block, every asset's price of one tick), so half the records of a
-# steady stream repeat a recent one. Bounded: emptied when full.
-EVENT_TIMES: dict[str, datetime] = {}
-EVENT_TIMES_KEPT = 1024
+# steady stream repeat a recent one. Only whole seconds (``2024-05-31T13:26:00Z``) are
+# kept: a time with a fraction is a trade's, seldom met twice, and keeping it would push
+# the shared ones out. Bounded: emptied when full.
+EVENT_TIMES: Final[dict[str, datetime]] = {}
+EVENT_TIMES_KEPT: Final = 1024
 
 
 def to_event_time(value: Any) -> datetime:
@@ -152,7 +154,7 @@ def to_event_time(value: Any) -> datetime:
             f"{value!r} is out of range: event times fall in the years "
             f"{EARLIEST_EVENT_TIME.year} to {LATEST_EVENT_TIME.year - 1}"
         )
-    if type(value) is str:
+    if type(value) is str and len(value) == 20:
         if len(EVENT_TIMES) >= EVENT_TIMES_KEPT:
             EVENT_TIMES.clear()
         EVENT_TIMES[value] = moment
