@@ -215,8 +215,35 @@ def test_values_equal_a_fresh_valuation_at_the_widest_amounts(
     def check(holdings: Holdings, newest: dict, prices: dict) -> None:
         _assert_values_are_a_fresh_valuation(holdings, newest, prices)
         _assert_values_are_brute_force(holdings, newest, prices)
+        _assert_values_are_the_decimal_sums(holdings)
 
     _run(operations, check)
+
+
+def _assert_values_are_the_decimal_sums(holdings: Holdings) -> None:
+    """The value pass's values are those of each position's quantities times their
+    prices, summed in ``VALUE_CONTEXT``, in value and in form (coefficient and exponent:
+    a ``Decimal`` sum keeps the smallest exponent of its terms, and a journalled peak is
+    written with it), everything hot being the customers' hot value plus what others
+    hold hot, however the quantities came."""
+
+    def summed(quantities: dict[str, Decimal], start: Decimal) -> Decimal:
+        total = start
+        for asset, price in holdings.prices.items():
+            if asset in quantities:
+                total = total + quantities[asset] * price
+        return total
+
+    with localcontext(VALUE_CONTEXT):
+        cold = summed(holdings.by_position.get((Custody.COLD, Holder.CUSTOMER), {}), Decimal(0))
+        hot = summed(holdings.by_position.get((Custody.HOT, Holder.CUSTOMER), {}), Decimal(0))
+        everything = summed(holdings.hot_others, hot)
+    holdings._values.clear()
+    assert [v.as_tuple() for v in holdings.customer_values()] == [
+        cold.as_tuple(),
+        hot.as_tuple(),
+    ]
+    assert holdings.hot_value().as_tuple() == everything.as_tuple()
 
 
 def _assert_values_are_a_fresh_valuation(
