@@ -613,8 +613,12 @@ class Exchange:
                 self.hot_falls = kept
                 return changed
             kept.remove(smallest)
-        kept.append(fall)
-        self.hot_falls = sorted(kept, key=lambda held: held.ts)
+        if kept and fall.ts < kept[-1].ts:
+            kept.append(fall)
+            kept.sort(key=lambda held: held.ts)  # stable: the same order as before
+        else:
+            kept.append(fall)  # in time order already, as falls mostly come
+        self.hot_falls = kept
         return True
 
     def _observe_hot_value(self, moment: datetime) -> None:

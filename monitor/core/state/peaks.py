@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,14 +31,36 @@ from typing import Any
 from monitor.core.money import rfc3339
 
 
-@dataclass(slots=True)
 class Level:
-    """``value`` held from ``start`` until ``end`` (None: still held)."""
+    """``value`` held from ``start`` until ``end`` (None: still held).
 
-    seq: int
-    start: datetime
-    value: Decimal
-    end: datetime | None = None
+    A plain class, not a dataclass: compiled, its ``__init__`` is native, where a
+    dataclass's is Python that the dataclass module writes (a level is made at every
+    price moment of an exchange).
+    """
+
+    __slots__ = ("end", "seq", "start", "value")
+
+    def __init__(
+        self, seq: int, start: datetime, value: Decimal, end: datetime | None = None
+    ) -> None:
+        self.seq = seq
+        self.start = start
+        self.value = value
+        self.end = end
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return (self.seq, self.start, self.value, self.end) == (
+            other.seq,
+            other.start,
+            other.value,
+            other.end,
+        )
+
+    def __repr__(self) -> str:
+        return f"Level({self.seq}, {self.start!r}, {self.value!r}, {self.end!r})"
 
     def to_document(self) -> dict[str, Any]:
         return {
