@@ -7,6 +7,7 @@ cold value held and ``shortfall`` the value to move from hot to cold storage.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Final
 
@@ -37,6 +38,9 @@ from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx: Final = MONEY_CONTEXT
+# bound once: C statics, compiled
+_add: Final = MONEY_CONTEXT.add
+_divide: Final = MONEY_CONTEXT.divide
 
 
 class ColdStorageParams(Params):
@@ -61,15 +65,18 @@ class ColdStorage:
         self.thresholds = Thresholds(params.minimum_share, params.warning_share, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.PRICES
+        # read at every price moment by the direct path: a native attribute, where a
+        # pydantic model's field is a generic attribute lookup
+        self._max_price_age: timedelta = params.max_price_age
 
     def quick_ratio(self, view: ExchangeView) -> Decimal | None:
         """The cold share, when every input is known (see :class:`QuickRule`)."""
         holdings = view.state.holdings
-        if holdings.unpriced or not prices_fresh(view, self.params.max_price_age):
+        if holdings.unpriced or not prices_fresh(view, self._max_price_age):
             return None
         cold, hot = holdings.customer_values()
-        total = _ctx.add(cold, hot)
-        return _ctx.divide(cold, total) if total > 0 else None
+        total = _add(cold, hot)
+        return _divide(cold, total) if total > 0 else None
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, holdings = self.params, view.state.holdings

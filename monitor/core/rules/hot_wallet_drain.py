@@ -19,6 +19,7 @@ wallets, not a measure of cover (``jp.segregation`` and the reserves judge that)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
@@ -50,6 +51,7 @@ from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx: Final = MONEY_CONTEXT
+_divide: Final = MONEY_CONTEXT.divide  # bound once: a C static, compiled
 
 
 class HotWalletDrainParams(Params):
@@ -81,6 +83,9 @@ class HotWalletDrain:
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.PRICES
         self._window_text = duration_text(params.window)
+        # read at every price moment by the direct path: a native attribute, where a
+        # pydantic model's field is a generic attribute lookup
+        self._max_price_age: timedelta = params.max_price_age
 
     def quick_ratio(self, view: ExchangeView) -> Decimal | None:
         """Hot value now against its peak, when every input is known (see ``QuickRule``)."""
@@ -88,7 +93,7 @@ class HotWalletDrain:
         peaks = state.hot_peaks
         if peaks is None or state.holdings.unpriced:
             return None
-        if not prices_fresh(view, self.params.max_price_age):
+        if not prices_fresh(view, self._max_price_age):
             return None
         peaks.advance(view.now)
         peak_level = peaks.peak()
@@ -99,7 +104,7 @@ class HotWalletDrain:
             view.until(leaves + INSTANT)
         current = state.holdings.hot_value()
         peak = max(peak_level.value, current)
-        return _ctx.divide(current, peak) if peak > 0 else ONE
+        return _divide(current, peak) if peak > 0 else ONE
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state = self.params, view.state

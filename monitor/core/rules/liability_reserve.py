@@ -10,6 +10,7 @@ ends (:mod:`monitor.core.rules.insurance`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
@@ -42,6 +43,7 @@ from monitor.core.state import Feed
 from monitor.core.status import Status, Thresholds
 
 _ctx: Final = MONEY_CONTEXT
+_multiply: Final = MONEY_CONTEXT.multiply  # bound once: a C static, compiled
 # read at every trade's moment, bound once: Python 3.11 takes 0.1 µs to read a member
 # off its enum class (its metaclass's lookup), ten times a global's
 _TRADES: Final = Feed.TRADES
@@ -93,6 +95,10 @@ class LiabilityReserve:
         if params.hot_customer_value_share:
             self.reads |= Inputs.WALLETS | Inputs.PRICES
             self._floor_without_volume = None
+        # what the direct path reads on every trade, as native attributes (a pydantic
+        # model's field is a generic attribute lookup)
+        self._volume_rate: Decimal = params.volume_rate
+        self._max_trades_age: timedelta = params.max_trades_age
 
     def unchanged(self, view: ExchangeView, before: Assessment, changed: int) -> bool:
         """Whether only trades came and the floor cannot have moved: the direct path.
@@ -112,13 +118,14 @@ class LiabilityReserve:
         # feed stale: the full assessment says so
         last_trade = state.feeds.get(_TRADES)
         if last_trade is not None:
-            if view.now - last_trade > self.params.max_trades_age:
+            fresh_until = last_trade + self._max_trades_age
+            if view.now > fresh_until:
                 return False
             # the trades feed turns too old then, whatever else comes (the trade may be
             # the feed's first: no deadline of the last assessment says so)
-            view.until(last_trade + self.params.max_trades_age + INSTANT)
+            view.until(fresh_until + INSTANT)
         volume = state.trading_volume(view.now)
-        return _ctx.multiply(self.params.volume_rate, volume) <= self._largest_without_volume
+        return _multiply(self._volume_rate, volume) <= self._largest_without_volume
 
     def assess(self, view: ExchangeView) -> Assessment:
         p, state, valuer = self.params, view.state, view.valuer
