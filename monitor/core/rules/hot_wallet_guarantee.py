@@ -19,6 +19,7 @@ the holdings, so an assessment costs O(1) plus the short assets it names.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Final
 
@@ -54,6 +55,9 @@ class HotWalletGuarantee:
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.PRICES  # prices: their age
+        # read at every wallet moment by the direct path: a native attribute, where a
+        # pydantic model's field is a generic attribute lookup
+        self._max_price_age: timedelta = params.max_price_age
 
     def unchanged(self, view: ExchangeView, before: Assessment, changed: int) -> bool:
         """Only prices moved, and the rule was known: its ratio is one of quantities.
@@ -66,7 +70,7 @@ class HotWalletGuarantee:
     def quick_ratio(self, view: ExchangeView) -> Decimal | None:
         """The worst guarantee ratio, when every input is known (see ``QuickRule``)."""
         ratio: Decimal | None = coverage_ratio(
-            view, view.state.holdings.guarantee, self.params.max_price_age
+            view, view.state.holdings.guarantee, self._max_price_age
         )
         return ratio
 

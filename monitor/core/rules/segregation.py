@@ -19,6 +19,7 @@ missing or stale.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Final, Literal
 
@@ -66,6 +67,10 @@ class Segregation:
         self.thresholds = Thresholds(params.breach_below, params.warning_below, params.hysteresis)
         self.breach_for = params.breach_for
         self.reads = Inputs.WALLETS | Inputs.LEDGER | Inputs.PRICES  # prices: their age
+        # read at every wallet moment by the direct path: native attributes, where a
+        # pydantic model's field is a generic attribute lookup
+        self._max_liability_age: timedelta = params.max_liability_age
+        self._max_price_age: timedelta = params.max_price_age
 
     def unchanged(self, view: ExchangeView, before: Assessment, changed: int) -> bool:
         """Only prices moved, and the rule was known: its ratio is one of quantities.
@@ -77,15 +82,18 @@ class Segregation:
 
     def quick_ratio(self, view: ExchangeView) -> Decimal | None:
         """The worst segregation ratio, when every input is known (see ``QuickRule``)."""
-        p, holdings = self.params, view.state.holdings
+        holdings = view.state.holdings
         oldest = holdings.oldest_liability()
-        if oldest is None or view.now - oldest[0] > p.max_liability_age:
+        if oldest is None:
             return None
-        view.until(oldest[0] + p.max_liability_age + INSTANT)
+        fresh_until = oldest[0] + self._max_liability_age
+        if view.now > fresh_until:
+            return None
+        view.until(fresh_until + INSTANT)
         cover = holdings.segregation
         if cover.unreported or cover.unstated:
             return None
-        ratio: Decimal | None = coverage_ratio(view, cover, p.max_price_age)
+        ratio: Decimal | None = coverage_ratio(view, cover, self._max_price_age)
         return ratio
 
     def assess(self, view: ExchangeView) -> Assessment:
