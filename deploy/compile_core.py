@@ -65,6 +65,7 @@ MODULES = [
     "monitor/core/rules/mica_own_funds.py",
     "monitor/core/rules/segregation.py",
     "monitor/core/state/coverage.py",
+    "monitor/core/state/dependents.py",
     "monitor/core/state/exchange.py",
     "monitor/core/state/holdings.py",
     "monitor/core/state/journal.py",

@@ -49,6 +49,7 @@ from monitor.core.events import (
 from monitor.core.policy import Policy
 from monitor.core.rules import Rule, rules_for
 from monitor.core.state import journal
+from monitor.core.state.dependents import Dependents
 from monitor.core.state.exchange import Exchange
 from monitor.core.state.journal import Entry as JournalEntry
 from monitor.core.state.prices import DEFAULT_PRICE_HISTORY, PriceTable
@@ -111,7 +112,7 @@ class Engine:
         self._guarded = guarded
         self._rules: dict[int, list[Rule]] = {}
         # asset or currency -> the exchanges valued in it
-        self._dependents: dict[str, set[str]] = {}
+        self._dependents = Dependents()
         # (latest append time, exchange) of records that opened or re-opened a moment, a
         # heap: a driver may take records a little out of append order (the worker reads
         # its input topics side by side); an entry is current while it is its exchange's
@@ -301,7 +302,7 @@ class Engine:
             self._prices_changed.add(price.asset)
         exchanges, changed = self._exchanges, self._changed
         fields = (price.ts, price.asset, price.price)  # read once, not once an exchange
-        for name in sorted(self._dependents.get(price.asset, ())):
+        for name in self._dependents.of(price.asset):
             exchange = exchanges[name]
             exchange.take_price(price, step, appended, fields)
             changed.add(name)

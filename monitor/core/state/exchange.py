@@ -68,6 +68,7 @@ from monitor.core.state import (
     RuleState,
     journal,
 )
+from monitor.core.state.dependents import Dependents
 from monitor.core.state.holdings import Holdings
 from monitor.core.state.peaks import PeakWindow
 from monitor.core.state.prices import PriceTable
@@ -129,7 +130,7 @@ class Exchange:
         exchange: str,
         checks: list[Rule],
         table: PriceTable,
-        dependents: dict[str, set[str]],
+        dependents: Dependents,
         *,
         volume_window: timedelta,
         volume_bucket: timedelta,
@@ -701,7 +702,7 @@ class Exchange:
         if asset in self._depends or asset == self.valuer.reporting_currency:
             return
         self._depends.add(asset)
-        self._dependents.setdefault(asset, set()).add(self.exchange)
+        self._dependents.add(asset, self.exchange)
         moment = self.clock
         if moment is None:
             return
@@ -750,14 +751,14 @@ class Exchange:
         needed |= self._ledger_currencies
         for asset in self._depends - needed:
             self._depends.discard(asset)
-            self._dependents.get(asset, set()).discard(self.exchange)
+            self._dependents.discard(asset, self.exchange)
             self._future.pop(asset, None)
             self.valuer.forget(asset)
 
     def forget(self) -> None:
         """This exchange leaves the engine: stop its price dependencies."""
         for asset in self._depends:
-            self._dependents.get(asset, set()).discard(self.exchange)
+            self._dependents.discard(asset, self.exchange)
 
     # -- rebuilding from the journal -------------------------------------------------
 
