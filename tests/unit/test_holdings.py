@@ -300,9 +300,8 @@ def _nonzero_positions(positions: dict) -> dict:
 
 
 def test_values_are_exact_whatever_the_callers_decimal_context_and_leave_it_as_it_was() -> None:
-    """The values a price moment reads are summed with operators in VALUE_CONTEXT, made
-    current for that pass alone: a caller's narrow context neither rounds them nor is
-    changed by them."""
+    """The values a price moment reads are summed in VALUE_CONTEXT, named at each
+    operation: a caller's narrow context neither rounds them nor is changed by them."""
     holdings = Holdings()
     prices = {"BTC": Decimal("10700000.123"), "ETH": Decimal("600000.5")}
     for asset, price in prices.items():
