@@ -149,7 +149,8 @@ class Engine:
             if not known:  # nothing of it is journalled: a rebuilt engine would not have it
                 self._forget_one(event.exchange)
             return step
-        self._changed.add(event.exchange)
+        if self._journal_writes:  # no journal, nothing to note for it
+            self._changed.add(event.exchange)
         self._opened(exchange, seconds)
         return step
 
@@ -301,11 +302,13 @@ class Engine:
         if self._journal_prices:
             self._prices_changed.add(price.asset)
         exchanges, changed = self._exchanges, self._changed
+        journalled = self._journal_writes
         fields = (price.ts, price.asset, price.price)  # read once, not once an exchange
         for name in self._dependents.of(price.asset):
             exchange = exchanges[name]
             exchange.take_price(price, step, appended, fields)
-            changed.add(name)
+            if journalled:
+                changed.add(name)
             self._opened(exchange, appended)
 
     def _opened(self, exchange: Exchange, appended: float | None) -> None:
