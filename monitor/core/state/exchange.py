@@ -199,7 +199,8 @@ class Exchange:
     ) -> None:
         """Apply one of the exchange's own records, appended at ``appended`` (seconds);
         ``step.outcome`` says how it counts."""
-        if event.event_id in self.seen:
+        event_id = event.event_id  # read once: a msgspec field is a generic lookup
+        if event_id in self.seen:
             step.outcome = _DUPLICATE
             return
         # exact types (the events are final): isinstance() against a msgspec class that is
@@ -215,10 +216,10 @@ class Exchange:
         self.open = True
         self._appended(appended)
         if self.journal:
-            self.seen.add(event.event_id)
+            self.seen.add(event_id)
             self._dirty.add(_CLOCK)
         else:
-            self.seen.remember(event.event_id)
+            self.seen.remember(event_id)
 
     def take_price(
         self,
@@ -401,14 +402,19 @@ class Exchange:
             return None if oldest is None else oldest[0]
         return self.feeds.get(feed)
 
-    def _arrive(self, moment: datetime, step: Step, record: str, *key: str) -> None:
+    def _arrive(
+        self, moment: datetime, step: Step, record: str, key: str, subkey: str = ""
+    ) -> None:
         """A record dated ``moment`` is applied: a later one opens a moment of its own
-        (closing the open one), an earlier one is late and re-opens the newest."""
+        (closing the open one), an earlier one is late and re-opens the newest. ``key``
+        and ``subkey`` name the record in the evidence of a late one (two arguments, not
+        ``*key``: a tuple made at every record for the rare late one)."""
         clock = self.clock
         if clock is None or moment > clock:
             self._enter(moment, step)
         elif moment < clock and len(self._late) < LATE_RECORDS_LISTED:
-            self._late.append({"record": record, "key": "/".join(key), "ts": rfc3339(moment)})
+            named = f"{key}/{subkey}" if subkey else key
+            self._late.append({"record": record, "key": named, "ts": rfc3339(moment)})
 
     def _enter(self, moment: datetime, step: Step) -> None:
         """Move the clock on to ``moment``, judging the moment it closes first."""
@@ -637,7 +643,8 @@ class Exchange:
             step.outcome = _STALE
             return
         step.outcome = _APPLIED
-        self._arrive(entry.ts, step, entry.type, *ledger_slot(entry))
+        slot = ledger_slot(entry)
+        self._arrive(entry.ts, step, entry.type, slot[0], slot[1] if len(slot) > 1 else "")
         self.put_ledger(entry)
         if self.journal:
             self._dirty.add((_LEDGER_KEY, *ledger_slot(entry)))
