@@ -306,7 +306,7 @@ class Engine:
         fields = (price.ts, price.asset, price.price)  # read once, not once an exchange
         for name in self._dependents.of(price.asset):
             exchange = exchanges[name]
-            exchange.take_price(price, step, appended, fields)
+            exchange.take_price(price, fields, step, appended)
             if journalled:
                 changed.add(name)
             self._opened(exchange, appended)

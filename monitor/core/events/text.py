@@ -143,7 +143,8 @@ EVENT_TIMES_KEPT: Final = 1024
 
 
 def to_event_time(value: Any) -> datetime:
-    if type(value) is str:
+    remembered = type(value) is str and len(value) == 20  # a whole second's time, if any
+    if remembered:
         moment = EVENT_TIMES.get(value)
         if moment is not None:
             return moment
@@ -154,7 +155,7 @@ def to_event_time(value: Any) -> datetime:
             f"{value!r} is out of range: event times fall in the years "
             f"{EARLIEST_EVENT_TIME.year} to {LATEST_EVENT_TIME.year - 1}"
         )
-    if type(value) is str and len(value) == 20:
+    if remembered:
         if len(EVENT_TIMES) >= EVENT_TIMES_KEPT:
             EVENT_TIMES.clear()
         EVENT_TIMES[value] = moment

@@ -35,8 +35,7 @@ from monitor.core.money import MONEY_CONTEXT, VALUE_CONTEXT, ZERO
 # sums of quantities times prices in VALUE_CONTEXT: exact (see money)
 _subtract: Final = MONEY_CONTEXT.subtract
 _divide: Final = MONEY_CONTEXT.divide
-_value_add: Final = VALUE_CONTEXT.add
-_value_mul: Final = VALUE_CONTEXT.multiply
+_value_fma: Final = VALUE_CONTEXT.fma  # q * p + sum, exact: one call, one Decimal
 
 # Ratios are capped here: an asset with a dust requirement would otherwise give a
 # ratio of 10^20 or more, which text forms cannot carry and nothing depends on.
@@ -145,11 +144,11 @@ class AssetCoverage:
         for asset, quantity in self.required.items():
             price = prices.get(asset)
             if price is not None and quantity:
-                required = _value_add(required, _value_mul(quantity, price))
+                required = _value_fma(quantity, price, required)
         for asset, missing in self.short.items():
             price = prices.get(asset)
             if price is not None:
-                shortfall = _value_add(shortfall, _value_mul(missing, price))
+                shortfall = _value_fma(missing, price, shortfall)
         self._values = (required, shortfall)
         return self._values
 

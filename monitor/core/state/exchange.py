@@ -224,16 +224,16 @@ class Exchange:
     def take_price(
         self,
         price: Price,
+        fields: tuple[datetime, str, Decimal],
         step: Step,
         appended: float | None = None,
-        fields: tuple[datetime, str, Decimal] | None = None,
     ) -> None:
         """A new price of an asset this exchange depends on (the newest of its asset).
 
-        ``fields``: the price's ``ts``, ``asset`` and ``price``, read once by a caller
-        that hands one price to many exchanges (a msgspec field costs a generic lookup).
+        ``fields``: the price's ``ts``, ``asset`` and ``price``, read once by the engine,
+        which hands one price to many exchanges (a msgspec field is a generic lookup).
         """
-        ts, asset, amount = (price.ts, price.asset, price.price) if fields is None else fields
+        ts, asset, amount = fields
         self._arrive(ts, step, "price", asset)
         held = self.valuer.latest.get(asset)
         if held is None or ts > held.ts:

@@ -41,8 +41,6 @@ from monitor.core.state.coverage import AssetCoverage, KeyedMin
 _add: Final = MONEY_CONTEXT.add
 _sub: Final = MONEY_CONTEXT.subtract
 _minus: Final = MONEY_CONTEXT.minus
-_value_add: Final = VALUE_CONTEXT.add
-_value_mul: Final = VALUE_CONTEXT.multiply
 _value_fma: Final = VALUE_CONTEXT.fma
 
 Position = tuple[Custody, Holder]
@@ -253,7 +251,7 @@ class Holdings:
         prices = self.prices
         for asset, quantity in quantities.items():
             if asset in prices:
-                value = _value_add(value, _value_mul(quantity, prices[asset]))
+                value = _value_fma(quantity, prices[asset], value)
         return value
 
     def _move(
